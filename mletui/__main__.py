@@ -1,0 +1,5 @@
+import sys
+
+from mletui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Agents shipped with mletui: the scripted baseline (``python -m mletui.agents.baseline``)."""

@@ -1,0 +1,146 @@
+"""Operator actions: journal first (flushed and fsynced), then apply.
+
+Soft pause and hints go through the protocol files; freeze, thaw and kill through the runtime.
+An action the run cannot take raises :class:`ActionError` with a sentence saying why.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+
+from mletui import protocol
+from mletui.events import RunState, StatusUpdate
+from mletui.journal import Journal
+from mletui.livestate import read_status
+from mletui.runtimes import RuntimeFailure, get_runtime
+from mletui.store import RunFolder
+
+ACTIONS = ("pause", "resume", "freeze", "thaw", "hint", "kill")
+DEFAULT_GRACE_S = 10.0
+
+
+class ActionError(Exception):
+    """An action that cannot be done; the message says why, in one sentence."""
+
+
+def default_operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def unavailable_reason(action: str, status: StatusUpdate) -> str | None:
+    """Why ``action`` cannot be taken on a run in this state, or None when it can."""
+    state = status.state
+    if state.ended:
+        return f"the run has already ended ({state.value})"
+    if state is RunState.LOST and action != "kill":
+        return "the run's supervisor is gone (lost); only kill can still act on it"
+    if state is RunState.STARTING and action != "kill":
+        return "the run is still starting"
+    if action in ("pause", "resume", "hint") and status.observe_only:
+        what = "soft pause" if action != "hint" else "hints"
+        return f"{what} unavailable: the agent is observe-only (it wrote no hello.json)"
+    if action == "pause" and state in (RunState.PAUSE_REQUESTED, RunState.PAUSED):
+        return "a soft pause is already requested"
+    if action == "resume" and state not in (RunState.PAUSE_REQUESTED, RunState.PAUSED):
+        return "the run is not soft-paused"
+    if action == "freeze" and state is RunState.FROZEN:
+        return "the run is already frozen"
+    if action == "thaw" and state is not RunState.FROZEN:
+        return "the run is not frozen"
+    return None
+
+
+class RunControl:
+    """Acts on one run on behalf of one operator."""
+
+    def __init__(self, folder: RunFolder, operator: str | None = None) -> None:
+        self.folder = folder
+        self.operator = operator or default_operator()
+        self.journal = Journal(folder.journal_path)
+
+    def status(self) -> StatusUpdate:
+        return read_status(self.folder)
+
+    def check(self, action: str) -> StatusUpdate:
+        status = self.status()
+        reason = unavailable_reason(action, status)
+        if reason:
+            raise ActionError(f"Cannot {action} run {self.folder.id}: {reason}.")
+        return status
+
+    def _record(self, action: str, status: StatusUpdate, detail: str = "", **extra: object) -> None:
+        self.journal.append(
+            "action",
+            {
+                "action": action,
+                "operator": self.operator,
+                "run_wall_s": round(status.wall_s, 3),
+                "run_active_s": round(status.active_s, 3),
+                "detail": detail,
+                **extra,
+            },
+            sync=True,
+        )
+
+    def pause(self) -> None:
+        status = self.check("pause")
+        self._record("pause", status)
+        _touch(self.folder.control / protocol.PAUSE)
+
+    def resume(self) -> None:
+        status = self.check("resume")
+        self._record("resume", status)
+        (self.folder.control / protocol.PAUSE).unlink(missing_ok=True)
+
+    def freeze(self) -> None:
+        status = self.check("freeze")
+        self._record("freeze", status)
+        self._runtime_call("freeze")
+
+    def thaw(self) -> None:
+        status = self.check("thaw")
+        self._record("thaw", status)
+        self._runtime_call("thaw")
+
+    def hint(self, text: str) -> str:
+        text = text.strip()
+        if not text:
+            raise ActionError("A hint needs some text.")
+        status = self.check("hint")
+        hint_id = f"h-{int(time.time())}-{secrets.token_hex(2)}"
+        self._record("hint", status, text, hint_id=hint_id)
+        protocol.append_jsonl(
+            self.folder.control / protocol.HINTS,
+            {"id": hint_id, "text": text, "ts": time.time()},
+            sync=True,
+        )
+        return hint_id
+
+    def kill(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        status = self.check("kill")
+        self._record("kill", status, f"grace {grace_s:g} s")
+        runtime = get_runtime(self.folder.read().runtime)
+        try:
+            runtime.stop(self.folder, grace_s, "operator")
+        except RuntimeFailure as exc:
+            raise ActionError(str(exc)) from exc
+
+    def _runtime_call(self, name: str) -> None:
+        runtime = get_runtime(self.folder.read().runtime)
+        try:
+            getattr(runtime, name)(self.folder)
+        except RuntimeFailure as exc:
+            raise ActionError(str(exc)) from exc
+
+
+def _touch(path: Path) -> None:
+    path.write_text(str(time.time()), encoding="utf-8")

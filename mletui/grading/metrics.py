@@ -1,0 +1,252 @@
+"""Named metrics, and scoring a submission against a task's held-out answers.
+
+A metric is a function of ``(y_true, y_pred)`` arrays: 1-D for a task with one target column,
+2-D (rows x target columns) for several. Probability metrics with several target columns take
+one-hot answers and one probability column per class, as Kaggle's multi-class submissions do.
+
+scikit-learn and pandas are imported inside the functions that need them, so that loading a
+task (which checks its metric's name here) stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mletui.grading.tasks import Task
+
+Array = NDArray[Any]
+MetricFn = Callable[[Array, Array], float]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named way to score predictions.
+
+    ``needs_probabilities``: a submission holds probabilities, not labels. ``needs_numbers``: its
+    predictions must be numeric (probabilities, or values of a regression target).
+    """
+
+    name: str
+    lower_is_better: bool
+    needs_probabilities: bool
+    fn: MetricFn
+    needs_numbers: bool = False
+
+    @property
+    def direction(self) -> str:
+        """``"lower"`` or ``"higher"`` (is better), as the control protocol spells it."""
+        return "lower" if self.lower_is_better else "higher"
+
+    def __call__(self, y_true: Array, y_pred: Array) -> float:
+        return self.fn(y_true, y_pred)
+
+
+def _accuracy(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(y_true, y_pred))
+
+
+def _macro_f1(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro"))
+
+
+def _quadratic_weighted_kappa(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import cohen_kappa_score
+
+    if np.ndim(y_true) != 1:
+        raise ValueError("quadratic_weighted_kappa scores one target column, not several.")
+    return float(cohen_kappa_score(y_true, y_pred, weights="quadratic"))
+
+
+def _roc_auc(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    # 1-D: binary labels and the positive class's probability. 2-D: one-hot answers and one
+    # probability column per class, averaged one-vs-rest (macro), as sklearn's multilabel mode.
+    return float(roc_auc_score(y_true, y_pred, average="macro"))
+
+
+def _log_loss(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import log_loss
+
+    if np.ndim(y_pred) == 2:
+        # Kaggle's convention: each row's probabilities are rescaled to sum to one.
+        y_pred = y_pred / np.sum(y_pred, axis=1, keepdims=True)
+    return float(log_loss(y_true, y_pred))
+
+
+def _rmse(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import root_mean_squared_error
+
+    return float(root_mean_squared_error(y_true, y_pred))
+
+
+def _mse(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import mean_squared_error
+
+    return float(mean_squared_error(y_true, y_pred))
+
+
+def _mae(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import mean_absolute_error
+
+    return float(mean_absolute_error(y_true, y_pred))
+
+
+def _r2(y_true: Array, y_pred: Array) -> float:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y_true, y_pred))
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", lower_is_better=False, needs_probabilities=False, fn=_accuracy),
+        Metric("macro_f1", lower_is_better=False, needs_probabilities=False, fn=_macro_f1),
+        Metric(
+            "quadratic_weighted_kappa",
+            lower_is_better=False,
+            needs_probabilities=False,
+            fn=_quadratic_weighted_kappa,
+        ),
+        Metric(
+            "roc_auc",
+            lower_is_better=False,
+            needs_probabilities=True,
+            fn=_roc_auc,
+            needs_numbers=True,
+        ),
+        Metric(
+            "log_loss",
+            lower_is_better=True,
+            needs_probabilities=True,
+            fn=_log_loss,
+            needs_numbers=True,
+        ),
+        Metric(
+            "rmse", lower_is_better=True, needs_probabilities=False, fn=_rmse, needs_numbers=True
+        ),
+        Metric("mse", lower_is_better=True, needs_probabilities=False, fn=_mse, needs_numbers=True),
+        Metric("mae", lower_is_better=True, needs_probabilities=False, fn=_mae, needs_numbers=True),
+        Metric("r2", lower_is_better=False, needs_probabilities=False, fn=_r2, needs_numbers=True),
+    )
+}
+
+
+def get_metric(name: str) -> Metric:
+    """The metric called ``name``; ``KeyError`` with the known names if there is none."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        known = ", ".join(sorted(METRICS))
+        raise KeyError(f"Unknown metric {name!r}; known metrics: {known}.") from None
+
+
+def score_submission(task: Task, submission_csv_path: str | Path) -> float:
+    """Grade a submission CSV against ``task``'s private answers with the task's metric.
+
+    Rows are matched on the task's id column (compared as text, so ``7`` and ``"7"`` agree).
+    Raises ``ValueError`` with a one-sentence message when the file is missing or unreadable,
+    lacks a column, repeats or lacks ids, or holds empty or non-numeric predictions.
+    """
+    import pandas as pd
+
+    path = Path(submission_csv_path)
+    metric = get_metric(task.metric)
+    id_col = task.id_column
+    targets = list(task.target_columns)
+    if not path.is_file():
+        raise ValueError(f"No submission file at {path}.")
+    submission = _read_csv(path, id_col, "submission")
+    answers = _read_csv(task.private_dir / "answers.csv", id_col, "answers file")
+
+    missing_cols = [c for c in [id_col, *targets] if c not in submission.columns]
+    if missing_cols:
+        expected = ", ".join([id_col, *targets])
+        raise ValueError(
+            f"Submission {path.name} lacks column(s) {', '.join(map(repr, missing_cols))}; "
+            f"expected columns: {expected}."
+        )
+    duplicated = submission[id_col][submission[id_col].duplicated()]
+    if len(duplicated):
+        raise ValueError(
+            f"Submission {path.name} repeats {len(duplicated)} id(s), e.g. {duplicated.iloc[0]!r}."
+        )
+    expected_ids = pd.Index(answers[id_col])
+    given = submission.set_index(id_col)
+    missing_ids = expected_ids.difference(given.index, sort=False)
+    if len(missing_ids):
+        raise ValueError(
+            f"Submission {path.name} lacks predictions for {len(missing_ids)} of "
+            f"{len(expected_ids)} ids, e.g. {missing_ids[0]!r}."
+        )
+    extra_ids = given.index.difference(expected_ids, sort=False)
+    if len(extra_ids):
+        raise ValueError(
+            f"Submission {path.name} has {len(extra_ids)} id(s) that are not in the test set, "
+            f"e.g. {extra_ids[0]!r}."
+        )
+
+    predicted = given.loc[expected_ids, targets]
+    truth = answers.set_index(id_col).loc[expected_ids, targets]
+    if predicted.isna().any().any():
+        column = predicted.columns[predicted.isna().any()][0]
+        raise ValueError(f"Submission {path.name} has empty predictions in column {column!r}.")
+    if metric.needs_numbers:
+        non_numeric = [c for c in targets if not pd.api.types.is_numeric_dtype(predicted[c])]
+        if non_numeric:
+            raise ValueError(
+                f"Submission {path.name} has non-numeric values in column {non_numeric[0]!r}, "
+                f"but {metric.name} needs numbers."
+            )
+    y_true, y_pred = _as_arrays(truth, predicted)
+    value = metric(y_true, y_pred)
+    if math.isnan(value):
+        raise ValueError(f"The {metric.name} of submission {path.name} is undefined (NaN).")
+    return value
+
+
+def _read_csv(path: Path, id_col: str, what: str) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, dtype={id_col: str})
+    except FileNotFoundError:
+        raise ValueError(f"No {what} at {path}.") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"The {what} {path.name} is not a readable CSV ({reason}).") from None
+
+
+def _as_arrays(truth: pd.DataFrame, predicted: pd.DataFrame) -> tuple[Array, Array]:
+    """Arrays for the metric: 1-D for one target column; labels compared as text unless both
+    sides are numeric, so that ``3`` and ``3.0`` agree while ``"cat"`` still compares."""
+    import pandas as pd
+
+    true_cols: list[Array] = []
+    pred_cols: list[Array] = []
+    for column in truth.columns:
+        t, p = truth[column], predicted[column]
+        if pd.api.types.is_numeric_dtype(t) and pd.api.types.is_numeric_dtype(p):
+            true_cols.append(t.to_numpy(dtype=float))
+            pred_cols.append(p.to_numpy(dtype=float))
+        else:
+            true_cols.append(t.astype(str).to_numpy())
+            pred_cols.append(p.astype(str).to_numpy())
+    if len(true_cols) == 1:
+        return true_cols[0], pred_cols[0]
+    return np.column_stack(true_cols), np.column_stack(pred_cols)

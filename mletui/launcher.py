@@ -1,0 +1,95 @@
+"""Starting runs: a task, an agent and a runtime become a run folder and a supervised process."""
+
+from __future__ import annotations
+
+import sys
+
+from mletui.grading.tasks import Task
+from mletui.runtimes import get_runtime
+from mletui.store import RunFolder, create_run_folder, make_record
+
+AGENTS = {"baseline": [sys.executable, "-u", "-m", "mletui.agents.baseline"]}
+
+
+class LaunchError(Exception):
+    """A run that cannot be started; the message says why and what to do."""
+
+
+def agent_command(agent: str | None, agent_cmd: str | None) -> tuple[str, list[str]]:
+    if agent_cmd:
+        return "cmd", ["/bin/sh", "-c", agent_cmd]
+    name = agent or "baseline"
+    if name not in AGENTS:
+        raise LaunchError(
+            f"Unknown agent '{name}'. Agents: {', '.join(AGENTS)}; "
+            'or bring your own with --agent-cmd "COMMAND".'
+        )
+    return name, list(AGENTS[name])
+
+
+def agent_env(task: Task, folder: RunFolder, time_limit_s: float | None) -> dict[str, str]:
+    """The protocol's environment, with MLE-bench's names beside mletui's own."""
+    env = {
+        "MLETUI_CONTROL_DIR": str(folder.control),
+        "MLETUI_DATA_DIR": str(task.public_dir),
+        "MLETUI_WORKSPACE": str(folder.workspace),
+        "MLETUI_SUBMISSION_DIR": str(folder.submission),
+        "MLETUI_LOGS_DIR": str(folder.logs_dir),
+        "MLETUI_TASK_ID": task.id,
+        "MLETUI_TASK_METRIC": task.metric,
+        "MLETUI_TASK_ID_COLUMN": task.id_column,
+        "MLETUI_TASK_TARGETS": ",".join(task.target_columns),
+        "MLETUI_TASK_LOWER_IS_BETTER": "1" if task.lower_is_better else "0",
+        "COMPETITION_ID": task.id,
+        "SUBMISSION_DIR": str(folder.submission),
+        "CODE_DIR": str(folder.workspace),
+        "LOGS_DIR": str(folder.logs_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    if time_limit_s is not None:
+        env["TIME_LIMIT_SECS"] = str(int(time_limit_s))
+    return env
+
+
+def start_run(
+    task: Task,
+    *,
+    agent: str | None = None,
+    agent_cmd: str | None = None,
+    runtime: str = "local",
+    time_limit_s: float | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> RunFolder:
+    name, command = agent_command(agent, agent_cmd)
+    rt = get_runtime(runtime)
+    record = make_record(task.id, str(task.path), name, command, runtime, time_limit_s)
+    folder = create_run_folder(record)
+    with folder.updating() as rec:
+        rec.env = {**agent_env(task, folder, time_limit_s), **(extra_env or {})}
+    rt.start(folder)
+    return folder
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '15m', '2h', '1h30m' -> seconds."""
+    text = text.strip().lower()
+    if not text:
+        raise ValueError("empty duration")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    total = 0.0
+    number = ""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    for ch in text:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+        else:
+            raise ValueError(f"'{text}' is not a duration (examples: 90s, 15m, 2h, 1h30m)")
+    if number:
+        raise ValueError(f"'{text}' is not a duration (examples: 90s, 15m, 2h, 1h30m)")
+    return total

@@ -1,0 +1,157 @@
+"""The live state of a run, derived from the truth: run.json, the processes, the control folder.
+
+Nothing here is stored twice: "frozen" is read from the process, "paused" from the pause file and
+the agent's acknowledgement, "lost" from a supervisor that is no longer there.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mletui import protocol
+from mletui.events import HintStatus, RunState, StatusUpdate
+from mletui.journal import read_journal
+from mletui.runtimes import get_runtime
+from mletui.store import RunFolder, RunRecord
+
+# A run on another host is judged by its heartbeat: the supervisor writes it every tick.
+HEARTBEAT_STALE_S = 30.0
+
+
+def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpdate:
+    record = record or folder.read()
+    state = _state(folder, record)
+    now = time.time()
+    wall = 0.0 if record.started is None else (record.ended or now) - record.started
+    active = record.active_s
+    if not state.ended and record.heartbeat and state is RunState.RUNNING:
+        active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
+    left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
+    hello = read_hello(folder.control)
+    return StatusUpdate(
+        state=state,
+        wall_s=max(0.0, wall),
+        active_s=active,
+        time_left_s=left,
+        exit_code=record.exit_code,
+        end_reason=record.end_reason,
+        observe_only=hello is None,
+        agent_name=str(hello.get("agent")) if hello else None,
+    )
+
+
+def _state(folder: RunFolder, record: RunRecord) -> RunState:
+    if record.state == "exited":
+        return RunState.EXITED
+    if record.state == "killed":
+        return RunState.KILLED
+    if record.state in ("created", "starting"):
+        return RunState.STARTING
+    if record.host != socket.gethostname():
+        beat = record.heartbeat or 0.0
+        if time.time() - beat > HEARTBEAT_STALE_S:
+            return RunState.LOST
+        return RunState.RUNNING
+    probe = get_runtime(record.runtime).probe(folder)
+    if not probe.supervisor_alive:
+        return RunState.LOST
+    if probe.frozen:
+        return RunState.FROZEN
+    if (folder.control / protocol.PAUSE).exists():
+        acks = [
+            a
+            for a in protocol.read_jsonl(folder.control / protocol.ACKS)
+            if a.get("kind") == "pause"
+        ]
+        if acks and acks[-1].get("status") == "paused":
+            return RunState.PAUSED
+        return RunState.PAUSE_REQUESTED
+    return RunState.RUNNING
+
+
+def read_hello(control: Path) -> dict[str, object] | None:
+    try:
+        value = json.loads((control / protocol.HELLO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
+    """Every hint sent, with what the agent said of it (received, used, ignored)."""
+    answers: dict[str, tuple[str, str | None]] = {}
+    order = {"sent": 0, "received": 1, "used": 2, "ignored": 2}
+    for ack in protocol.read_jsonl(control / protocol.ACKS):
+        if ack.get("kind") != "hint":
+            continue
+        hint_id, status = str(ack.get("id", "")), str(ack.get("status", ""))
+        if status not in order:
+            continue
+        message = str(ack.get("message", "")) if status != "received" else None
+        if order[status] >= order[answers.get(hint_id, ("sent", None))[0]]:
+            answers[hint_id] = (status, message)
+    hints = []
+    for record in protocol.read_jsonl(control / protocol.HINTS):
+        hint_id = str(record.get("id", ""))
+        status, message = answers.get(hint_id, ("sent", None))
+        hints.append(
+            HintStatus(
+                hint_id, str(record.get("text", "")), float(record.get("ts", 0.0)), status, message
+            )
+        )
+    return tuple(hints)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `ls`, `show` and the runs overview say about a run."""
+
+    record: RunRecord
+    status: StatusUpdate
+    best: float | None
+    best_name: str | None
+    direction: str | None
+    steps: int
+    actions: dict[str, int]
+    hints_sent: int
+    hints_unacknowledged: int
+    journal_skipped: int
+
+
+def summarize(folder: RunFolder) -> RunSummary:
+    record = folder.read()
+    status = read_status(folder, record)
+    journal = read_journal(folder.journal_path)
+    best: float | None = None
+    name = direction = None
+    steps = 0
+    actions: dict[str, int] = {}
+    for entry in journal.entries:
+        kind = entry.get("kind")
+        if kind == "score":
+            steps += 1
+            value, direction = float(entry["value"]), str(entry.get("direction", "higher"))
+            name = str(entry.get("name", "score"))
+            better = best is None or (value > best if direction == "higher" else value < best)
+            if better:
+                best = value
+        elif kind == "action":
+            action = str(entry.get("action"))
+            actions[action] = actions.get(action, 0) + 1
+    hints = hint_statuses(folder.control)
+    return RunSummary(
+        record,
+        status,
+        best,
+        name,
+        direction,
+        steps,
+        actions,
+        len(hints),
+        sum(1 for h in hints if h.status == "sent"),
+        journal.skipped,
+    )

@@ -1,0 +1,148 @@
+"""Turn untrusted agent output into plain text that is safe to put on the operator's screen.
+
+Everything an agent prints is untrusted: a log line, a file name, a metric name, a hint ack. What
+comes out of this module holds no terminal control sequence (CSI, OSC, DCS/APC/PM/SOS strings, ESC
+sequences, 7-bit or 8-bit), no C0 or C1 control character, no lone surrogate (which the terminal
+writer could not encode) and no Unicode line separator or bidirectional override (which would
+break the one-line-per-row layout or reorder what the operator reads).
+
+The result is plain text, never markup: a consumer builds ``rich.text.Text(s)`` (or
+``Text.assemble``, ``Text.append``), never ``Text.from_markup(s)`` or a markup-enabled
+``Static``/``Label``; ``[bold red]x[/]`` from an agent is shown as those exact characters.
+
+Choices, in a line each:
+
+- Tabs become spaces at 8-column stops (``str.expandtabs``), so the UI never measures a tab.
+- Invalid UTF-8 becomes U+FFFD, as ``bytes.decode(errors="replace")`` does; a raw 8-bit C1
+  sequence introducer byte (0x9B CSI, 0x9D OSC, 0x90 DCS, ...) is removed with its parameters,
+  because a terminal in 8-bit mode would act on it.
+- A carriage return means "overwrite the line" (tqdm and friends): the line shows the last
+  segment after a ``\\r`` that has any visible text, so ``"10%\\r100%\\r"`` shows ``100%``.
+- A line longer than :data:`MAX_DISPLAY_CHARS` is cut there, with a marker giving the length of
+  the whole raw line in bytes (exact and cheap: counting characters would mean decoding it all).
+
+Speed: this runs on every line of floods of millions. A clean line costs one decode and one
+``str.isprintable`` scan in C; only a line that fails that scan pays for the regex pass.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["MAX_DISPLAY_CHARS", "clean_line", "clean_text", "cut_marker"]
+
+MAX_DISPLAY_CHARS = 4096
+"""Longest text shown for one line or value; the rest is replaced by :func:`cut_marker`."""
+
+TAB_SIZE = 8
+
+# A UTF-8 character is at most 4 bytes, so this prefix always holds MAX_DISPLAY_CHARS characters
+# of plain text; a longer line is only decoded this far.
+_MAX_CLEAN_BYTES = MAX_DISPLAY_CHARS * 4
+
+# A progress bar can rewrite its line millions of times without a newline; look at this many
+# segments from the end for one with visible text, then give up (a hostile line of bare \r).
+_MAX_CR_SEGMENTS = 64
+
+# 8-bit introducers appear as code points U+0080-U+009F (valid UTF-8 "\xc2\x9b") or, as raw
+# bytes 0x80-0x9F (invalid UTF-8), as the surrogates "surrogateescape" decodes them to.
+_CSI = r"(?:\x1b\[|[\x9b\udc9b])"
+# OSC, DCS, SOS, PM, APC: control strings.
+_STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f\udc90\udc98\udc9d\udc9e\udc9f])"
+_STRING_END = r"(?:\x07|\x1b\\|[\x9c\udc9c])"  # BEL, ST (ESC \), 8-bit ST
+# Single characters removed outright: C0 except TAB (\x09) and CR (\x0d, handled before), DEL,
+# C1, LINE/PARAGRAPH SEPARATOR, bidi embeddings/overrides (U+202A-E) and isolates (U+2066-9).
+_SINGLES = r"[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+
+_CONTROL_SEQUENCE = re.compile(
+    # The lookahead lets the regex engine skip quickly to a character that can start a match.
+    r"(?=[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc90-\udc9f])"
+    r"(?:"
+    # CSI: parameters, intermediates, final byte; a sequence cut short loses what it has.
+    rf"{_CSI}[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
+    # OSC/DCS/SOS/PM/APC: the whole payload up to its terminator (or the end of the line).
+    # An ESC inside the payload ends it, as in xterm, and starts a sequence of its own.
+    rf"|{_STRING}[^\x07\x1b\x9c\udc9c]*{_STRING_END}?"
+    # Any other ESC sequence (ESC 7, ESC c, ESC ( B, ...) and a lone ESC.
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]?"
+    rf"|{_SINGLES}"
+    r")"
+)
+
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+# clean_text is single-line: every line break or tab becomes one space.
+_BREAKS_TO_SPACE = str.maketrans(dict.fromkeys("\t\n\r\x0b\x0c\x1c\x1d\x1e\x85", " "))
+
+
+def cut_marker(total: int, unit: str = "bytes") -> str:
+    """The text appended to a cut line: `` … [cut: 1,048,576 bytes]`` (``total`` in all)."""
+    return f" … [cut: {total:,} {unit}]"
+
+
+def clean_line(raw: bytes) -> str:
+    """Decode and sanitise one line of agent output (without its ``\\n``) for display.
+
+    Returns plain text without control characters or sequences, tabs expanded, at most
+    :data:`MAX_DISPLAY_CHARS` characters plus a cut marker. Never raises on any input.
+    """
+    if b"\r" not in raw:
+        return _clean_segment(raw)
+    parts = raw.rsplit(b"\r", _MAX_CR_SEGMENTS)
+    if len(parts) > _MAX_CR_SEGMENTS:
+        del parts[0]  # still holds carriage returns; too far back to matter
+    for part in reversed(parts):
+        if part:
+            text = _clean_segment(part)
+            if text and not text.isspace():
+                return text
+    return ""
+
+
+def _clean_segment(raw: bytes) -> str:
+    size = len(raw)
+    cut = size > _MAX_CLEAN_BYTES
+    if cut:
+        end = _MAX_CLEAN_BYTES
+        while end > _MAX_CLEAN_BYTES - 3 and raw[end] & 0xC0 == 0x80:
+            end -= 1  # cut before a UTF-8 continuation byte, not in the middle of a character
+        raw = raw[:end]
+    try:
+        text = raw.decode("utf-8")
+        invalid = False
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", "surrogateescape")
+        invalid = True
+    # isprintable is False for every character the regex can remove (and for tabs, non-ASCII
+    # spaces and a few harmless format characters, which merely take the slower path).
+    if not text.isprintable():
+        text = _CONTROL_SEQUENCE.sub("", text)
+        if invalid:
+            # Back to the original bytes, then the standard replacement of what is still invalid;
+            # bytes that were apart can now form a character (even a C1 one), hence a second pass.
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            text = _CONTROL_SEQUENCE.sub("", text)
+        if "\t" in text:
+            text = text.expandtabs(TAB_SIZE)
+    if cut or len(text) > MAX_DISPLAY_CHARS:
+        return text[:MAX_DISPLAY_CHARS] + cut_marker(size)
+    return text
+
+
+def clean_text(s: str, max_chars: int = MAX_DISPLAY_CHARS) -> str:
+    """Sanitise an untrusted string value (a file name, a metric name, a hint ack) for display.
+
+    The same removal as :func:`clean_line`, but on one line: tabs, line breaks and carriage
+    returns become single spaces. Lone surrogates (``json`` lets them through) become U+FFFD.
+    Longer than ``max_chars`` characters: cut, with a marker counting the original characters.
+    """
+    if s.isprintable():
+        text = s
+    else:
+        text = s.translate(_BREAKS_TO_SPACE)
+        text = _CONTROL_SEQUENCE.sub("", text)
+        if not text.isascii():
+            text = _LONE_SURROGATE.sub("\ufffd", text)
+    if len(text) > max_chars:
+        return text[:max_chars] + cut_marker(len(s), "chars")
+    return text

@@ -1,0 +1,1 @@
+"""Bundled colour themes, one TOML file per theme (read by `mletui.tui.theming`)."""

@@ -1,0 +1,76 @@
+"""The Textual app: the runs overview and the watch screen, themes, and the keys' fallbacks."""
+
+from __future__ import annotations
+
+import os
+
+from textual.app import App
+from textual.binding import Binding
+
+from mletui.store import RunFolder, runs_root
+from mletui.tui.screens.overview import OverviewScreen
+from mletui.tui.screens.watch import WatchScreen
+from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
+
+
+class MletuiApp(App[None]):
+    TITLE = "mletui"
+    ENABLE_COMMAND_PALETTE = False
+
+    # Reached only when the watch screen greys a key out: say why instead of doing nothing.
+    BINDINGS = [
+        Binding("p", "explain('toggle_pause')", show=False),
+        Binding("F", "explain('toggle_freeze')", show=False),
+        Binding("h", "explain('hint')", show=False),
+        Binding("K", "explain('kill')", show=False),
+    ]
+
+    def __init__(
+        self,
+        run_id: str | None = None,
+        theme_name: str | None = None,
+        operator: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.operator = operator
+        self.requested_theme = theme_name or os.environ.get(THEME_ENV)
+
+    def on_mount(self) -> None:
+        warnings = register_themes(self)
+        theme, unknown = pick_theme(self.requested_theme, set(self.available_themes))
+        if unknown:
+            warnings.append(unknown)
+        for warning in warnings:
+            self.notify(warning, severity="warning", markup=False, timeout=8)
+        self.theme = theme
+        self.push_screen(OverviewScreen())
+        if self.run_id:
+            folder = RunFolder(runs_root() / self.run_id)
+            self.push_screen(WatchScreen(folder, self.operator))
+
+    def action_explain(self, action: str) -> None:
+        screen = self.screen
+        if isinstance(screen, WatchScreen):
+            reason = screen.reason_unavailable(action)
+            if reason:
+                self.notify(f"Not now: {reason}.", severity="warning", markup=False)
+
+    def farewell(self) -> list[str]:
+        """What to print after the TUI closes: how to come back to a live run, or stop it."""
+        if not self.run_id:
+            return []
+        from mletui.livestate import read_status
+
+        folder = RunFolder(runs_root() / self.run_id)
+        try:
+            status = read_status(folder)
+        except (OSError, ValueError):
+            return []
+        if status.state.ended:
+            return [f"Run {self.run_id} has ended ({status.state.value})."]
+        return [
+            f"Run {self.run_id} goes on ({status.state.value}).",
+            f"  watch it again:  mletui watch {self.run_id}",
+            f"  stop it:         mletui kill {self.run_id}",
+        ]

@@ -1,0 +1,193 @@
+"""Modal dialogs of the watch screen: send a hint, confirm a kill, list the keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from mletui.tui.widgets.log_view import printable
+
+MAX_HINT_CHARS = 4_000
+
+_DIALOG_CSS = """
+    align: center middle;
+    & > Vertical {
+        width: 72;
+        max-width: 90%;
+        height: auto;
+        padding: 1 2;
+        background: $panel;
+        border: thick $primary 80%;
+    }
+    & .dialog-title {
+        width: 1fr;
+        text-style: bold;
+        margin-bottom: 1;
+    }
+    & .dialog-help {
+        width: 1fr;
+        color: $foreground-muted;
+        margin-top: 1;
+    }
+    & .dialog-buttons {
+        width: 1fr;
+        height: auto;
+        align-horizontal: right;
+        margin-top: 1;
+        & > Button {
+            margin-left: 2;
+        }
+    }
+"""
+
+
+class HintDialog(ModalScreen[str | None]):
+    """Asks for a hint. Dismisses with the text (stripped), or ``None`` when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    DEFAULT_CSS = "HintDialog {" + _DIALOG_CSS + "}"
+
+    def __init__(self, run_id: str = "", *, initial: str = "") -> None:
+        super().__init__()
+        self._run_id = run_id
+        self._initial = initial
+
+    def compose(self) -> ComposeResult:
+        title = f"Hint for run {self._run_id}" if self._run_id else "Hint for the agent"
+        with Vertical():
+            yield Label(Text(printable(title)), classes="dialog-title")
+            yield Input(
+                self._initial,
+                placeholder="e.g. try gradient boosting on the numeric columns",
+                max_length=MAX_HINT_CHARS,
+                id="hint-input",
+            )
+            yield Label(
+                Text("Enter sends · Esc cancels · the agent sees it at its next checkpoint"),
+                classes="dialog-help",
+                id="hint-help",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#hint-input")
+    def _on_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            self.query_one("#hint-help", Label).update(
+                Text("Type a hint first, or press Esc to cancel.")
+            )
+            self.app.bell()
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmKillDialog(ModalScreen[bool]):
+    """Asks before a kill. Dismisses with ``True`` to kill, ``False`` to keep the run."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "confirm", "Kill"),
+        Binding("n,escape", "cancel", "Cancel"),
+    ]
+
+    DEFAULT_CSS = (
+        "ConfirmKillDialog {"
+        + _DIALOG_CSS
+        + """
+    & > Vertical { border: thick $error 80%; }
+    & .dialog-title { color: $error; }
+}"""
+    )
+
+    def __init__(self, run_id: str = "", *, grace_s: float = 10.0) -> None:
+        super().__init__()
+        self._run_id = run_id
+        self._grace_s = grace_s
+
+    def compose(self) -> ComposeResult:
+        title = f"Kill run {self._run_id}?" if self._run_id else "Kill this run?"
+        grace = f"{self._grace_s:g} s"
+        with Vertical():
+            yield Label(Text(printable(title)), classes="dialog-title")
+            yield Static(
+                Text(
+                    f"The run gets SIGTERM now, then SIGKILL if it is still running after "
+                    f"{grace}. A paused or frozen run is killed too. This cannot be undone; "
+                    f"the journal records who killed it."
+                )
+            )
+            yield Label(Text("y or Enter kills · n or Esc keeps it running"), classes="dialog-help")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="kill-cancel")
+                yield Button("Kill", variant="error", id="kill-confirm")
+
+    def on_mount(self) -> None:
+        self.query_one("#kill-confirm", Button).focus()
+
+    @on(Button.Pressed, "#kill-confirm")
+    def _on_kill(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#kill-cancel")
+    def _on_cancel(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(False)
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the keys it is given; Esc, q or ? closes it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "close", "Close"),
+    ]
+
+    DEFAULT_CSS = (
+        "HelpScreen {"
+        + _DIALOG_CSS
+        + """
+    & #help-keys { width: 1fr; height: auto; }
+}"""
+    )
+
+    def __init__(self, keys: Sequence[tuple[str, str]], *, title: str = "Keys") -> None:
+        super().__init__()
+        self._keys = tuple(keys)
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        width = max((len(key) for key, _ in self._keys), default=0)
+        table = Text(end="")
+        for number, (key, description) in enumerate(self._keys):
+            if number:
+                table.append("\n")
+            table.append(key.rjust(width), "bold")
+            table.append("  ")
+            table.append(description)
+        with Vertical():
+            yield Label(Text(self._title), classes="dialog-title")
+            yield Static(table, id="help-keys")
+            yield Label(Text("Esc, q or ? closes"), classes="dialog-help")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

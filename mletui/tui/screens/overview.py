@@ -1,0 +1,128 @@
+"""The runs overview: a live table of every run; Enter opens one."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from mletui.livestate import RunSummary, summarize
+from mletui.store import RunFolder, list_runs
+
+REFRESH_S = 1.0
+COLUMNS = ("id", "task", "agent", "runtime", "state", "elapsed", "active", "best", "hints")
+STATE_STYLE = {
+    "running": "bold green",
+    "pause requested": "yellow",
+    "paused": "bold yellow",
+    "frozen": "bold cyan",
+    "starting": "dim",
+    "exited": "dim",
+    "killed": "red",
+    "lost": "magenta",
+}
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class RunsUpdated(Message):
+    def __init__(self, summaries: list[RunSummary]) -> None:
+        super().__init__()
+        self.summaries = summaries
+
+
+class OverviewScreen(Screen[None]):
+    DEFAULT_CSS = """
+    OverviewScreen #title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
+    OverviewScreen DataTable { height: 1fr; }
+    OverviewScreen #empty { padding: 1 2; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("mletui · runs", style="bold"), id="title")
+        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Static("No runs yet. Start one in another shell: mletui demo", id="empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        self._refresh()
+
+    @work(thread=True, exclusive=True, group="overview")
+    def _refresh(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            summaries = []
+            for folder in list_runs():
+                try:
+                    summaries.append(summarize(folder))
+                except (OSError, ValueError):
+                    continue  # a run folder being written right now; next round
+            self.post_message(RunsUpdated(summaries))
+            time.sleep(REFRESH_S)
+
+    def on_runs_updated(self, message: RunsUpdated) -> None:
+        table = self.query_one(DataTable)
+        self.query_one("#empty").display = not message.summaries
+        seen = set()
+        for s in reversed(message.summaries):  # newest first
+            state = s.status.state.value
+            if state == "exited" and s.status.exit_code is not None:
+                state_text = f"exited ({s.status.exit_code})"
+            else:
+                state_text = state
+            best = "-" if s.best is None else f"{s.best:.4g}"
+            if s.direction and s.best is not None:
+                best += " ↑" if s.direction == "higher" else " ↓"
+            row = (
+                s.record.id,
+                s.record.task,
+                s.record.agent,
+                s.record.runtime,
+                Text(state_text, style=STATE_STYLE.get(state, "")),
+                _clock(s.status.wall_s),
+                _clock(s.status.active_s),
+                best,
+                str(s.hints_sent),
+            )
+            seen.add(s.record.id)
+            if s.record.id in table.rows:
+                for col, value in zip(COLUMNS, row, strict=True):
+                    table.update_cell(s.record.id, col, value)
+            else:
+                table.add_row(*row, key=s.record.id)
+        for key in list(table.rows):
+            if key.value not in seen:
+                table.remove_row(key)
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if key:
+            from mletui.store import runs_root
+            from mletui.tui.screens.watch import WatchScreen
+
+            self.app.push_screen(WatchScreen(RunFolder(runs_root() / key), self.app.operator))  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()

@@ -1,0 +1,395 @@
+"""The code pane: the workspace's snapshots, newest first, and the diff of the one selected."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from mletui.events import FileChange, Snapshot
+from mletui.tui.widgets.log_view import component_style, printable
+from mletui.tui.widgets.resources_pane import human_bytes
+
+DiffProvider = Callable[[Snapshot], list[tuple[str, str, str]]]
+"""Returns ``(path, status, unified_diff_text)`` for each file a snapshot changed."""
+
+MAX_DIFF_LINES = 5_000
+"""A diff longer than this is cut: a generated file must not freeze the pane."""
+
+_DIFF_CACHE_SIZE = 32
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def _summary(snapshot: Snapshot) -> str:
+    if not snapshot.changes:
+        return "(no changes)"
+    first = snapshot.changes[0]
+    more = len(snapshot.changes) - 1
+    label = f"{first.path} ({first.status})"
+    return f"{label} +{more} more" if more else label
+
+
+class CodePane(Vertical):
+    """A timeline of workspace snapshots and the selected snapshot's diff.
+
+    Diffs come from ``diff_provider``, which reads files: it runs in a thread worker and never
+    on the UI thread.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "code-pane--file",
+        "code-pane--hunk",
+        "code-pane--added",
+        "code-pane--removed",
+        "code-pane--meta",
+        "code-pane--note",
+    }
+
+    DEFAULT_CSS = """
+    CodePane {
+        height: 1fr;
+        & > #code-title {
+            width: 1fr;
+            padding: 0 1;
+            background: $panel;
+            color: $foreground;
+            text-style: bold;
+        }
+        & > OptionList {
+            height: auto;
+            max-height: 35%;
+            border: none;
+            padding: 0;
+            background: $surface;
+        }
+        & > VerticalScroll {
+            height: 1fr;
+            background: $surface;
+            padding: 0 1;
+            border-top: hkey $panel-lighten-1;
+        }
+        & > .code-pane--file {
+            color: $text-primary;
+            text-style: bold;
+        }
+        & > .code-pane--hunk {
+            color: $text-accent;
+        }
+        & > .code-pane--added {
+            color: $text-success;
+        }
+        & > .code-pane--removed {
+            color: $text-error;
+        }
+        & > .code-pane--meta {
+            color: $foreground-muted;
+            text-style: bold;
+        }
+        & > .code-pane--note {
+            color: $foreground-muted;
+            text-style: italic;
+        }
+    }
+    """
+
+    class SnapshotSelected(Message):
+        """The operator (or a new snapshot) selected the snapshot ``seq``."""
+
+        def __init__(self, code_pane: CodePane, seq: int) -> None:
+            super().__init__()
+            self.code_pane = code_pane
+            self.seq = seq
+
+        @property
+        def control(self) -> CodePane:
+            return self.code_pane
+
+    class DiffLoaded(Message):
+        """The diff worker finished for snapshot ``seq`` (``error`` set when it failed)."""
+
+        def __init__(
+            self,
+            code_pane: CodePane,
+            seq: int,
+            files: Sequence[tuple[str, str, str]],
+            error: str | None,
+        ) -> None:
+            super().__init__()
+            self.code_pane = code_pane
+            self.seq = seq
+            self.files = files
+            self.error = error
+
+        @property
+        def control(self) -> CodePane:
+            return self.code_pane
+
+    def __init__(
+        self,
+        diff_provider: DiffProvider,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._diff_provider = diff_provider
+        self._snapshots: list[Snapshot] = []  # ordered by seq
+        self._seqs: list[int] = []
+        self._selected: int | None = None
+        self._pinned = False  # the operator stepped back: new snapshots don't move the view
+        self._shown: tuple[int, Sequence[tuple[str, str, str]], str | None] | None = None
+        self._styles_used: tuple[Style, ...] = ()
+        self._diffs: OrderedDict[int, tuple[Sequence[tuple[str, str, str]], str | None]] = (
+            OrderedDict()
+        )
+
+    def compose(self) -> ComposeResult:
+        yield Label(Text("Code · no snapshots yet"), id="code-title")
+        yield OptionList(id="code-snapshots")
+        with VerticalScroll(id="code-diff-scroll"):
+            yield Static(Text("The workspace has not changed yet.", style="italic"), id="code-diff")
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def selected_seq(self) -> int | None:
+        """The snapshot whose diff is shown."""
+        return self._selected
+
+    @property
+    def snapshots(self) -> Sequence[Snapshot]:
+        """Every snapshot added, oldest first."""
+        return self._snapshots
+
+    def add_snapshot(self, snapshot: Snapshot) -> None:
+        """Add a snapshot; it is shown at once unless the operator has stepped back."""
+        index = bisect.bisect_left(self._seqs, snapshot.seq)
+        if index < len(self._seqs) and self._seqs[index] == snapshot.seq:
+            return  # already known (a replayed event)
+        self._seqs.insert(index, snapshot.seq)
+        self._snapshots.insert(index, snapshot)
+        if not self.is_mounted:
+            return
+        self._rebuild_list()
+        if not self._pinned or self._selected is None:
+            self._select(self._seqs[-1], pinned=False)
+        else:
+            self._sync_highlight()
+
+    def select_previous(self) -> None:
+        """Step to the snapshot before the selected one (older)."""
+        if self._selected is None:
+            return
+        index = self._seqs.index(self._selected)
+        if index > 0:
+            self.select_seq(self._seqs[index - 1])
+
+    def select_next(self) -> None:
+        """Step to the snapshot after the selected one (newer)."""
+        if self._selected is None:
+            return
+        index = self._seqs.index(self._selected)
+        if index < len(self._seqs) - 1:
+            self.select_seq(self._seqs[index + 1])
+
+    def select_seq(self, seq: int) -> None:
+        """Show snapshot ``seq``; choosing the newest resumes following new snapshots."""
+        if seq not in self._seqs:
+            return
+        self._select(seq, pinned=seq != self._seqs[-1])
+
+    # -- list ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self._snapshots:
+            self._rebuild_list()
+            self._select(self._seqs[-1], pinned=False)
+
+    def _rebuild_list(self) -> None:
+        options = [
+            Option(
+                Text.assemble(
+                    (f"#{s.seq:<4}", "bold"),
+                    " ",
+                    (_clock(s.ts), "dim"),
+                    " ",
+                    printable(_summary(s)),
+                    no_wrap=True,
+                    overflow="ellipsis",
+                ),
+                id=str(s.seq),
+            )
+            for s in reversed(self._snapshots)
+        ]
+        self.query_one(OptionList).set_options(options)
+        count = len(self._snapshots)
+        self.query_one("#code-title", Label).update(
+            Text(f"Code · {count} snapshot{'s' if count != 1 else ''} · [ ] to step")
+        )
+
+    def _sync_highlight(self) -> None:
+        if self._selected is None:
+            return
+        option_list = self.query_one(OptionList)
+        index = len(self._seqs) - 1 - self._seqs.index(self._selected)
+        if option_list.highlighted != index:
+            option_list.highlighted = index
+
+    @on(OptionList.OptionHighlighted, "#code-snapshots")
+    def _on_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        # Highlights we set ourselves arrive late, after the list may have moved on: act only
+        # on the one that is still current.
+        current = event.option_list.highlighted_option
+        if event.option_id is None or current is None or current.id != event.option_id:
+            return
+        seq = int(event.option_id)
+        if seq != self._selected:
+            self.select_seq(seq)
+
+    @on(OptionList.OptionSelected, "#code-snapshots")
+    def _on_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option_id is not None:
+            self.select_seq(int(event.option_id))
+
+    # -- diff ------------------------------------------------------------------------------
+
+    def _select(self, seq: int, *, pinned: bool) -> None:
+        self._pinned = pinned
+        changed = seq != self._selected
+        self._selected = seq
+        self._sync_highlight()
+        if not changed:
+            return
+        self.post_message(self.SnapshotSelected(self, seq))
+        cached = self._diffs.get(seq)
+        if cached is not None:
+            self._diffs.move_to_end(seq)
+            self._show_diff(seq, *cached)
+        else:
+            snapshot = self._snapshots[self._seqs.index(seq)]
+            self._show_note(f"loading the diff of #{seq}…")
+            self._load_diff(snapshot)
+
+    @work(thread=True, exclusive=True, group="code-pane-diff")
+    def _load_diff(self, snapshot: Snapshot) -> None:
+        try:
+            files = list(self._diff_provider(snapshot))
+            error = None
+        except Exception as exc:  # a bad file must not take the watcher down
+            files = []
+            error = f"{type(exc).__name__}: {exc}"
+        if not get_current_worker().is_cancelled:
+            self.post_message(self.DiffLoaded(self, snapshot.seq, files, error))
+
+    @on(DiffLoaded)
+    def _on_diff_loaded(self, event: DiffLoaded) -> None:
+        self._diffs[event.seq] = (event.files, event.error)
+        while len(self._diffs) > _DIFF_CACHE_SIZE:
+            self._diffs.popitem(last=False)
+        if event.seq == self._selected:
+            self._show_diff(event.seq, event.files, event.error)
+
+    def _show_note(self, note: str) -> None:
+        self._shown = None
+        self.query_one("#code-diff", Static).update(Text(note, style="italic"))
+
+    def _show_diff(
+        self, seq: int, files: Sequence[tuple[str, str, str]], error: str | None
+    ) -> None:
+        self._shown = (seq, files, error)
+        snapshot = self._snapshots[self._seqs.index(seq)]
+        out = Text(no_wrap=True, end="")
+        header = f"#{seq} · {_clock(snapshot.ts)} · {len(snapshot.changes)} file(s) changed"
+        out.append(header + "\n", self._style("code-pane--meta"))
+        if error is not None:
+            out.append(
+                printable(f"Could not compute the diff ({error}).") + "\n",
+                self._style("code-pane--removed"),
+            )
+        diffs = {path: (status, diff) for path, status, diff in files}
+        budget = MAX_DIFF_LINES
+        shown: set[str] = set()
+        for change in snapshot.changes:
+            shown.add(change.path)
+            status, diff = diffs.get(change.path, (change.status, ""))
+            budget = self._append_file(out, change.path, status, diff, change, budget)
+        for path, (status, diff) in diffs.items():
+            if path not in shown:
+                budget = self._append_file(out, path, status, diff, None, budget)
+        out.rstrip()
+        self.query_one("#code-diff", Static).update(out)
+        self.query_one("#code-diff-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def _append_file(
+        self,
+        out: Text,
+        path: str,
+        status: str,
+        diff: str,
+        change: FileChange | None,
+        budget: int,
+    ) -> int:
+        out.append("\n")
+        out.append(printable(f"{path} ({status})") + "\n", self._style("code-pane--file"))
+        note = self._style("code-pane--note")
+        if change is not None and not change.recorded:
+            out.append(f"(data file, size {human_bytes(change.size)}, not recorded)\n", note)
+            return budget
+        if not diff.strip():
+            empty = "(file deleted)" if status == "deleted" else "(no text changes)"
+            out.append(empty + "\n", note)
+            return budget
+        lines = diff.splitlines()
+        if budget <= 0:
+            out.append(f"({len(lines):,} diff lines not shown)\n", note)
+            return 0
+        for line in lines[:budget]:
+            out.append(printable(line) + "\n", self._diff_line_style(line))
+        if len(lines) > budget:
+            out.append(f"… diff cut here ({len(lines) - budget:,} more lines)\n", note)
+        return budget - len(lines)
+
+    def _diff_line_style(self, line: str) -> Style:
+        if line.startswith(("+++", "---")):
+            return self._style("code-pane--meta")
+        if line.startswith("@@"):
+            return self._style("code-pane--hunk")
+        if line.startswith("+"):
+            return self._style("code-pane--added")
+        if line.startswith("-"):
+            return self._style("code-pane--removed")
+        return Style()
+
+    def _style(self, component: str) -> Style:
+        return component_style(self, component)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        # The diff's colours are baked into its Text: redraw it when the theme changes them.
+        if self.is_mounted:
+            self.call_later(self._restyle)
+
+    def _restyle(self) -> None:
+        styles = tuple(self._style(name) for name in sorted(self.COMPONENT_CLASSES))
+        if styles != self._styles_used:
+            self._styles_used = styles
+            if self._shown is not None:
+                self._show_diff(*self._shown)

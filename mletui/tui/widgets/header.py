@@ -1,0 +1,183 @@
+"""The run header: which run this is, its state pill and its clocks, on one line."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from mletui.events import RunState, StatusUpdate
+from mletui.tui.widgets.log_view import component_style, printable
+
+# One component class per state colour; the theme decides the actual colours.
+_PILL_CLASS: dict[RunState, str] = {
+    RunState.STARTING: "run-header--starting",
+    RunState.RUNNING: "run-header--running",
+    RunState.PAUSE_REQUESTED: "run-header--paused",
+    RunState.PAUSED: "run-header--paused",
+    RunState.FROZEN: "run-header--frozen",
+    RunState.EXITED: "run-header--exited",
+    RunState.KILLED: "run-header--killed",
+    RunState.LOST: "run-header--lost",
+}
+
+_MAX_NAME = 40  # hello.json's agent name is the agent's own text: keep it short
+
+
+def clock(seconds: float | None) -> str:
+    """``3723.4`` -> ``"1:02:03"``; ``None`` -> ``"—"``. Negative durations show as 0."""
+    if seconds is None:
+        return "—"
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def state_label(status: StatusUpdate) -> str:
+    """The text of the state pill: ``"running"``, ``"exited (code 1)"``, ``"killed (operator)"``."""
+    state = status.state
+    if state is RunState.EXITED and status.exit_code is not None:
+        return f"exited (code {status.exit_code})"
+    if state.ended and status.end_reason:
+        return f"{state.value} ({status.end_reason})"
+    return state.value
+
+
+def _short(text: str) -> str:
+    text = printable(text)
+    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
+
+
+class RunHeader(Widget):
+    """One line: state pill, run id, task, agent, runtime, clocks, observe-only badge."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *_PILL_CLASS.values(),
+        "run-header--label",
+        "run-header--badge",
+    }
+
+    DEFAULT_CSS = """
+    RunHeader {
+        height: 1;
+        width: 1fr;
+        background: $panel;
+        color: $foreground;
+        & > .run-header--starting,
+        & > .run-header--running,
+        & > .run-header--paused,
+        & > .run-header--frozen,
+        & > .run-header--exited,
+        & > .run-header--killed,
+        & > .run-header--lost {
+            color: auto 90%;
+            text-style: bold;
+        }
+        & > .run-header--starting { background: $foreground 30%; }
+        & > .run-header--running { background: $success; }
+        & > .run-header--paused { background: $warning; }
+        & > .run-header--frozen { background: $primary; }
+        & > .run-header--exited { background: $foreground 45%; }
+        & > .run-header--killed { background: $error; }
+        & > .run-header--lost { background: magenta; }
+        & > .run-header--label { color: $foreground-muted; }
+        & > .run-header--badge {
+            color: $warning;
+            text-style: bold reverse;
+        }
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._run_id = ""
+        self._task_name = ""
+        self._agent = ""
+        self._runtime = ""
+        self._status: StatusUpdate | None = None
+        self._view: tuple[object, ...] = ()
+
+    @property
+    def status(self) -> StatusUpdate | None:
+        """The last status shown."""
+        return self._status
+
+    def set_run(self, run_id: str, task: str, agent: str, runtime: str) -> None:
+        """Name the run shown (from run.json)."""
+        self._run_id, self._task_name, self._agent, self._runtime = run_id, task, agent, runtime
+        self._refresh_if_changed()
+
+    def update_status(self, status: StatusUpdate) -> None:
+        """Show a new status; the widget redraws only if what it shows changed."""
+        self._status = status
+        self._refresh_if_changed()
+
+    def _view_key(self) -> tuple[object, ...]:
+        status = self._status
+        if status is None:
+            return (self._run_id, self._task_name, self._agent, self._runtime)
+        return (
+            self._run_id,
+            self._task_name,
+            self._agent,
+            self._runtime,
+            state_label(status),
+            status.state,
+            clock(status.wall_s),
+            clock(status.active_s),
+            clock(status.time_left_s),
+            status.observe_only,
+            status.agent_name,
+        )
+
+    def _refresh_if_changed(self) -> None:
+        view = self._view_key()
+        if view != self._view:
+            self._view = view
+            self.refresh()
+
+    def _pill_style(self, state: RunState) -> Style:
+        return self.get_component_rich_style(_PILL_CLASS[state])
+
+    def render(self) -> Text:
+        label = component_style(self, "run-header--label")
+        out = Text(no_wrap=True, overflow="ellipsis", end="")
+        status = self._status
+        if status is not None:
+            out.append(f" {state_label(status)} ", self._pill_style(status.state))
+            out.append(" ")
+        fields: list[tuple[str, str]] = [
+            ("run", self._run_id),
+            ("task", self._task_name),
+            ("agent", self._agent),
+            ("on", self._runtime),
+        ]
+        if status is not None and status.agent_name and status.agent_name != self._agent:
+            fields[2] = ("agent", f"{self._agent} (says: {status.agent_name})")
+        for name, value in fields:
+            if value:
+                out.append(f" {name} ", label)
+                out.append(_short(value))
+        if status is not None:
+            out.append("  │ ", label)
+            out.append(" wall ", label)
+            out.append(clock(status.wall_s))
+            out.append(" active ", label)
+            out.append(clock(status.active_s))
+            if not status.state.ended:  # time left means nothing once the run is over
+                out.append(" left ", label)
+                left = status.time_left_s
+                out.append(clock(left) if left is not None else "no limit")
+            if status.observe_only:
+                out.append("  ")
+                out.append(" observe-only ", self.get_component_rich_style("run-header--badge"))
+        return out

@@ -1,0 +1,179 @@
+"""The hints pane: hints sent to the agent and what became of them, and recent operator actions."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Label, Static
+
+from mletui.events import ActionRecord, HintStatus, HintsUpdate
+from mletui.tui.widgets.log_view import component_style, printable
+
+MAX_ACTIONS = 50
+"""Recent operator actions kept on screen (the journal keeps them all)."""
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+class HintsPane(VerticalScroll):
+    """Each hint with its progress (sent → received → used/ignored) and the agent's answer,
+    then the operator's recent actions."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "hints-pane--sent",
+        "hints-pane--received",
+        "hints-pane--used",
+        "hints-pane--ignored",
+        "hints-pane--muted",
+        "hints-pane--kill",
+    }
+
+    DEFAULT_CSS = """
+    HintsPane {
+        height: 1fr;
+        background: $surface;
+        & > .hints-pane-heading {
+            width: 1fr;
+            padding: 0 1;
+            background: $panel;
+            color: $foreground;
+            text-style: bold;
+        }
+        & > Static {
+            padding: 0 1;
+        }
+        & > .hints-pane--sent { color: $foreground-muted; }
+        & > .hints-pane--received { color: $text-primary; }
+        & > .hints-pane--used { color: $text-success; }
+        & > .hints-pane--ignored { color: $text-warning; }
+        & > .hints-pane--muted { color: $foreground-muted; }
+        & > .hints-pane--kill { color: $text-error; }
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._hints: tuple[HintStatus, ...] = ()
+        self._actions: deque[ActionRecord] = deque(maxlen=MAX_ACTIONS)
+        self._styles_used: tuple[Style, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        yield Label(Text("Hints"), classes="hints-pane-heading")
+        yield Static(id="hints-list")
+        yield Label(Text("Operator actions"), classes="hints-pane-heading")
+        yield Static(id="hints-actions")
+
+    def on_mount(self) -> None:
+        self._render_hints()
+        self._render_actions()
+
+    # -- public API ------------------------------------------------------------------------
+
+    @property
+    def hints(self) -> tuple[HintStatus, ...]:
+        return self._hints
+
+    @property
+    def actions(self) -> tuple[ActionRecord, ...]:
+        """Recent operator actions, oldest first."""
+        return tuple(self._actions)
+
+    def update_hints(self, update: HintsUpdate) -> None:
+        """Show the hints' current state (the update carries all of them)."""
+        if update.hints == self._hints:
+            return
+        self._hints = update.hints
+        if self.is_mounted:
+            self._render_hints()
+
+    def add_action(self, action: ActionRecord) -> None:
+        """Add an operator action to the recent list."""
+        self._actions.append(action)
+        if self.is_mounted:
+            self._render_actions()
+
+    # -- rendering -------------------------------------------------------------------------
+
+    def _style(self, component: str) -> Style:
+        return component_style(self, component)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        # Colours are baked into the Text: redraw when the theme changes them.
+        if self.is_mounted:
+            self.call_later(self._restyle)
+
+    def _restyle(self) -> None:
+        styles = tuple(self._style(name) for name in sorted(self.COMPONENT_CLASSES))
+        if styles != self._styles_used:
+            self._styles_used = styles
+            self._render_hints()
+            self._render_actions()
+
+    def _status_style(self, status: str) -> Style:
+        name = f"hints-pane--{status}"
+        if name in self.COMPONENT_CLASSES:
+            return self._style(name)
+        return self._style("hints-pane--muted")
+
+    def _progress(self, hint: HintStatus) -> Text:
+        """``sent › received › used``: the steps reached lit, the rest dim."""
+        reached = {"sent": 1, "received": 2, "used": 3, "ignored": 3}.get(hint.status, 1)
+        muted = self._style("hints-pane--muted")
+        out = Text()
+        for index, step in enumerate(("sent", "received", hint.status), start=1):
+            if index == 3 and hint.status not in ("used", "ignored"):
+                step = "used/ignored"
+            if index > 1:
+                out.append(" › ", muted)
+            style = self._status_style(step) if index <= reached else muted
+            out.append(step, style + Style(bold=index == reached))
+        return out
+
+    def _render_hints(self) -> None:
+        muted = self._style("hints-pane--muted")
+        out = Text(end="")
+        if not self._hints:
+            out.append("No hints sent yet.", muted + Style(italic=True))
+        for number, hint in enumerate(self._hints):
+            if number:
+                out.append("\n\n")
+            out.append(_clock(hint.sent_ts) + "  ", muted)
+            out.append_text(self._progress(hint))
+            out.append("\n")
+            out.append(printable(hint.text))
+            if hint.answer:
+                out.append("\n↳ ", muted)
+                out.append(printable(hint.answer), self._status_style(hint.status))
+        self.query_one("#hints-list", Static).update(out)
+
+    def _render_actions(self) -> None:
+        muted = self._style("hints-pane--muted")
+        out = Text(end="")
+        if not self._actions:
+            out.append("No actions yet.", muted + Style(italic=True))
+        for number, action in enumerate(reversed(self._actions)):
+            if number:
+                out.append("\n")
+            out.append(_clock(action.ts) + "  ", muted)
+            style = self._style("hints-pane--kill") if action.action == "kill" else Style()
+            out.append(f"{action.action:<7}", style + Style(bold=True))
+            out.append(printable(action.operator), muted)
+            if action.detail:
+                out.append("  ")
+                out.append(printable(action.detail))
+        self.query_one("#hints-actions", Static).update(out)

@@ -1,0 +1,130 @@
+"""The resources pane: CPU, memory and processes of the run, and its GPU line."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline, Static
+
+from mletui.events import ResourceSample
+
+WINDOW_S = 300.0
+"""How far back the sparklines reach."""
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def human_bytes(size: int | float) -> str:
+    """``1536`` -> ``"1.5 KiB"``: binary units, three significant figures."""
+    value = float(max(size, 0))
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class ResourcesPane(Vertical):
+    """The last few minutes of the run's resource use, one row per resource."""
+
+    DEFAULT_CSS = """
+    ResourcesPane {
+        height: auto;
+        padding: 0 1;
+        & > .resources-row {
+            height: 1;
+        }
+        & .resources-label {
+            width: 24;
+            color: $foreground;
+        }
+        & Sparkline {
+            width: 1fr;
+            height: 1;
+        }
+        & #resources-processes, & #resources-gpu {
+            height: auto;
+            color: $foreground;
+        }
+        & #resources-gpu.-no-gpu {
+            color: $foreground-muted;
+        }
+        & #resources-waiting {
+            color: $foreground-muted;
+            text-style: italic;
+        }
+    }
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = WINDOW_S,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._window_s = window_s
+        self._samples: deque[ResourceSample] = deque()
+        self._last: ResourceSample | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("waiting for the first sample…"), id="resources-waiting")
+        with Horizontal(classes="resources-row"):
+            yield Label(Text("CPU"), id="resources-cpu", classes="resources-label")
+            yield Sparkline([], id="resources-cpu-spark")
+        with Horizontal(classes="resources-row"):
+            yield Label(Text("Memory"), id="resources-memory", classes="resources-label")
+            yield Sparkline([], id="resources-memory-spark")
+        yield Static(Text("Processes"), id="resources-processes")
+        yield Static(Text("GPU"), id="resources-gpu")
+
+    @property
+    def samples(self) -> tuple[ResourceSample, ...]:
+        """Samples inside the window, oldest first."""
+        return tuple(self._samples)
+
+    def update_sample(self, sample: ResourceSample) -> None:
+        """Show a new sample and add it to the sparklines."""
+        self._samples.append(sample)
+        while self._samples and self._samples[0].ts < sample.ts - self._window_s:
+            self._samples.popleft()
+        previous, self._last = self._last, sample
+        if not self.is_mounted:
+            return
+        self.query_one("#resources-waiting").display = False
+        cpu = sample.cpu_percent
+        self.query_one("#resources-cpu", Label).update(
+            Text.assemble("CPU ", (f"{cpu:5.0f}%", "bold"), f" ({cpu / 100:.1f} cores)")
+        )
+        self.query_one("#resources-cpu-spark", Sparkline).data = [
+            s.cpu_percent for s in self._samples
+        ]
+        self.query_one("#resources-memory", Label).update(
+            Text.assemble("Memory ", (human_bytes(sample.rss_bytes), "bold"))
+        )
+        self.query_one("#resources-memory-spark", Sparkline).data = [
+            float(s.rss_bytes) for s in self._samples
+        ]
+        if previous is None or previous.processes != sample.processes:
+            noun = "process" if sample.processes == 1 else "processes"
+            self.query_one("#resources-processes", Static).update(
+                Text.assemble((f"{sample.processes}", "bold"), f" {noun}")
+            )
+        if previous is None or previous.gpu != sample.gpu:
+            gpu = self.query_one("#resources-gpu", Static)
+            line = sample.gpu.strip() or "GPU: no reading"
+            gpu.update(Text.assemble("GPU ", line))
+            gpu.set_class(line.lower().startswith("no nvidia gpu"), "-no-gpu")
+
+    def on_mount(self) -> None:
+        if self._last is not None:
+            last, self._last = self._last, None
+            self._samples.pop()
+            self.update_sample(last)

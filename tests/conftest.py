@@ -1,0 +1,49 @@
+"""Shared fixtures: every test gets its own MLETUI_HOME, and no run outlives its test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mletui.livestate import read_status
+from mletui.store import RunFolder, list_runs
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MLETUI_HOME", str(home))
+    monkeypatch.setenv("MLETUI_CONFIG_DIR", str(tmp_path / "config"))
+    yield home
+    for folder in list_runs():
+        record = folder.read()
+        for pid in (record.agent_pid, record.supervisor_pid):
+            if pid is None:
+                continue
+            try:
+                if pid == record.agent_pid:
+                    os.killpg(pid, signal.SIGKILL)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 30.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_ended(folder: RunFolder, timeout: float = 60.0) -> None:
+    wait_for(lambda: read_status(folder).state.ended, timeout, f"run {folder.id} to end")

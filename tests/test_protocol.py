@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mletui import protocol
+from mletui.protocol import Control
+
+
+def test_hello_is_written_atomically(tmp_path: Path) -> None:
+    Control(tmp_path).hello("my-agent", ("hints",))
+    hello = json.loads((tmp_path / protocol.HELLO).read_text())
+    assert hello["agent"] == "my-agent"
+    assert hello["capabilities"] == ["hints"]
+    assert hello["protocol"] == protocol.PROTOCOL_VERSION
+
+
+def test_checkpoint_blocks_while_paused_and_acks(tmp_path: Path) -> None:
+    control = Control(tmp_path, poll_interval=0.02)
+    (tmp_path / protocol.PAUSE).write_text("")
+    threading.Timer(0.4, lambda: (tmp_path / protocol.PAUSE).unlink()).start()
+    started = time.monotonic()
+    assert control.checkpoint() == []
+    assert time.monotonic() - started >= 0.35
+    acks = protocol.read_jsonl(tmp_path / protocol.ACKS)
+    assert [(a["kind"], a["status"]) for a in acks] == [("pause", "paused"), ("pause", "resumed")]
+
+
+def test_hints_are_delivered_once_even_across_processes(tmp_path: Path) -> None:
+    protocol.append_jsonl(tmp_path / protocol.HINTS, {"id": "h1", "text": "more trees", "ts": 1.0})
+    first = Control(tmp_path)
+    hints = first.checkpoint()
+    assert [(h.id, h.text) for h in hints] == [("h1", "more trees")]
+    assert first.checkpoint() == []
+    assert Control(tmp_path).checkpoint() == []  # a restarted agent does not see it again
+    first.answer(hints[0], "grew the forest")
+    acks = [a for a in protocol.read_jsonl(tmp_path / protocol.ACKS) if a["id"] == "h1"]
+    assert [a["status"] for a in acks] == ["received", "used"]
+    assert acks[-1]["message"] == "grew the forest"
+
+
+def test_report_metric(tmp_path: Path) -> None:
+    control = Control(tmp_path)
+    control.report_metric("rmse", 3.5, direction="lower")
+    control.report_metric("rmse", 3.25, direction="lower")
+    records = protocol.read_jsonl(tmp_path / protocol.METRICS)
+    assert [(r["step"], r["value"], r["direction"]) for r in records] == [
+        (1, 3.5, "lower"),
+        (2, 3.25, "lower"),
+    ]
+    with pytest.raises(ValueError):
+        control.report_metric("rmse", 1.0, direction="sideways")
+
+
+def test_without_control_dir_everything_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(protocol.ENV_CONTROL_DIR, raising=False)
+    control = Control()
+    assert not control.connected
+    control.hello("x")
+    assert control.checkpoint() == []
+    control.report_metric("acc", 0.5)
+
+
+def test_torn_and_malformed_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b'{"a": 1}\nnot json\n[1,2]\n{"b": 2}\n{"c": ')
+    assert protocol.read_jsonl(path) == [{"a": 1}, {"b": 2}]
