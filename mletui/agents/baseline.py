@@ -28,9 +28,11 @@ Environment, set by mletui's runtime:
   sets it to be watchable)
 - ``MLETUI_BASELINE_MAX_STEPS``   optional: stop after this many steps (default: the whole plan)
 
-In the workspace each step leaves ``solution.py`` (the code), ``score.json`` (its validation
-score) and ``submission_candidate.csv`` (its predictions, copied to the submission folder when
-best). Exit status: 0 when the plan is done or a hint said stop, 1 when no step succeeded, 2 when
+Each step leaves ``solution.py`` (the code) in the workspace and, in ``MLETUI_LOGS_DIR`` (the
+workspace when unset), ``score.json`` (its validation score) and ``submission_candidate.csv`` (its
+predictions, copied to the submission folder when best).
+
+Exit status: 0 when the plan is done or a hint said stop, 1 when no step succeeded, 2 when
 the environment does not describe a task it can work on (a sentence on stderr says why).
 
 The agent itself uses only the standard library and :mod:`mletui.protocol`; the solutions it
@@ -63,6 +65,8 @@ ENV_WORKSPACE = "MLETUI_WORKSPACE"
 ENV_SUBMISSION_DIR = "MLETUI_SUBMISSION_DIR"
 ENV_TASK_METRIC = "MLETUI_TASK_METRIC"
 ENV_TASK_ID_COLUMN = "MLETUI_TASK_ID_COLUMN"
+ENV_LOGS_DIR = "MLETUI_LOGS_DIR"
+ENV_OUTPUT_DIR = "BASELINE_OUTPUT_DIR"  # set by the agent for each solution it runs
 ENV_TASK_TARGETS = "MLETUI_TASK_TARGETS"
 ENV_TASK_ID = "MLETUI_TASK_ID"
 ENV_STEP_DELAY = "MLETUI_BASELINE_STEP_DELAY"
@@ -170,6 +174,7 @@ class TaskSetup:
     target: str
     data_dir: Path
     workspace: Path
+    output_dir: Path  # where each solution leaves its score and predictions
     submission_dir: Path
     step_delay: float
     max_steps: int | None  # None: until the plan is done
@@ -218,6 +223,8 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
 
     workspace = Path(environ.get(ENV_WORKSPACE) or os.getcwd()).resolve()
     submission_dir = Path(environ.get(ENV_SUBMISSION_DIR) or workspace / "submission").resolve()
+    # Scratch outputs go to the logs folder, as AIDE's do, so the workspace holds only code.
+    output_dir = Path(environ.get(ENV_LOGS_DIR) or workspace).resolve()
     try:
         step_delay = float(environ.get(ENV_STEP_DELAY) or 0)
         max_value = environ.get(ENV_MAX_STEPS)
@@ -232,6 +239,7 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
         target=target,
         data_dir=data_dir,
         workspace=workspace,
+        output_dir=output_dir,
         submission_dir=submission_dir,
         step_delay=max(step_delay, 0.0),
         max_steps=max_steps,
@@ -417,16 +425,17 @@ class BaselineAgent:
         setup = self.setup
         description = step.describe(self.recipe)
         say(f"step {number}: {description} ...")
-        workspace = setup.workspace
+        workspace, out = setup.workspace, setup.output_dir
+        out.mkdir(parents=True, exist_ok=True)
         for stale in (SCORE_FILE, CANDIDATE_FILE):
-            (workspace / stale).unlink(missing_ok=True)
+            (out / stale).unlink(missing_ok=True)
         _write_atomic(workspace / SOLUTION_FILE, render_solution(setup, step, number))
         started = time.monotonic()
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_OUTPUT_DIR: str(out)})
         code = subprocess.run([sys.executable, SOLUTION_FILE], cwd=workspace, env=env).returncode
         elapsed = time.monotonic() - started
-        value = _read_score(workspace / SCORE_FILE) if code == 0 else None
-        if value is None or not (workspace / CANDIDATE_FILE).is_file():
+        value = _read_score(out / SCORE_FILE) if code == 0 else None
+        if value is None or not (out / CANDIDATE_FILE).is_file():
             reason = f"exit code {code}" if code else f"it wrote no {SCORE_FILE} or predictions"
             say(f"step {number}: {description} failed ({reason}); moving on")
             return
@@ -435,7 +444,7 @@ class BaselineAgent:
         result = StepResult(number, description, value)
         if self.best is None or self._better(value, self.best.value):
             self.best = result
-            _copy_atomic(workspace / CANDIDATE_FILE, setup.submission_dir / SUBMISSION_FILE)
+            _copy_atomic(out / CANDIDATE_FILE, setup.submission_dir / SUBMISSION_FILE)
             verdict = f"best so far; {SUBMISSION_FILE} updated"
         else:
             verdict = f"best is still step {self.best.number}, {self.best.value:.4f}"
@@ -521,6 +530,7 @@ _HEAD = '''\
     WRITTEN_FOR = $data_dir
     DATA_DIR = Path(os.environ.get("$data_env") or WRITTEN_FOR)
     HERE = Path(__file__).resolve().parent
+    OUT = Path(os.environ.get("$output_env") or HERE)  # where the agent reads the results
     ID_COLUMN = $id_column
     TARGET = $target
     METRIC = $metric_repr
@@ -692,9 +702,9 @@ _TAIL = """\
         log("refitting on all of train.csv for the submission")
         final = clone(model).fit(X, y)
         predictions = pd.DataFrame({ID_COLUMN: test[ID_COLUMN], TARGET: predict(final, X_test)})
-        predictions.to_csv(HERE / "$candidate_file", index=False)
+        predictions.to_csv(OUT / "$candidate_file", index=False)
         result = {"metric": METRIC, "value": value, "higher_is_better": HIGHER_IS_BETTER}
-        (HERE / "$score_file").write_text(json.dumps(result) + "\\n")
+        (OUT / "$score_file").write_text(json.dumps(result) + "\\n")
 
 
     if __name__ == "__main__":
@@ -744,6 +754,7 @@ def render_solution(setup: TaskSetup, step: Step, number: int) -> str:
         "solution_file": SOLUTION_FILE,
         "score_file": SCORE_FILE,
         "candidate_file": CANDIDATE_FILE,
+        "output_env": ENV_OUTPUT_DIR,
         "metric": setup.metric,
         "metric_repr": _py(setup.metric),
         "direction": recipe.direction,

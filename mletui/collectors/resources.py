@@ -19,28 +19,31 @@ class ProcessGroupSampler:
 
     def __init__(self, pgid: int) -> None:
         self.pgid = pgid
-        self._procs: dict[int, psutil.Process] = {}
+        self._last: tuple[float, float] | None = None  # (monotonic time, group CPU seconds)
         self.gpu = GpuLine()
 
     def sample(self) -> ResourceSample:
-        cpu = 0.0
+        """CPU from the group's cumulative CPU time, so short-lived processes count too."""
+        cpu_time = 0.0
         rss = 0
-        alive: dict[int, psutil.Process] = {}
+        count = 0
         for proc in psutil.process_iter(["pid"]):
             try:
                 if os.getpgid(proc.pid) != self.pgid:
                     continue
-                known = self._procs.get(proc.pid, proc)
-                if known is proc:
-                    known.cpu_percent(None)  # first call primes the delta
-                else:
-                    cpu += known.cpu_percent(None)
-                rss += known.memory_info().rss
-                alive[proc.pid] = known
+                t = proc.cpu_times()
+                # children_*: processes that ended and were reaped by this one.
+                cpu_time += t.user + t.system + t.children_user + t.children_system
+                rss += proc.memory_info().rss
+                count += 1
             except (ProcessLookupError, psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        self._procs = alive
-        return ResourceSample(time.time(), cpu, rss, len(alive), self.gpu.read())
+        now = time.monotonic()
+        cpu = 0.0
+        if self._last is not None and now > self._last[0]:
+            cpu = max(0.0, (cpu_time - self._last[1]) / (now - self._last[0]) * 100)
+        self._last = (now, cpu_time)
+        return ResourceSample(time.time(), cpu, rss, count, self.gpu.read())
 
 
 class GpuLine:
@@ -65,14 +68,14 @@ class GpuLine:
         try:
             import pynvml
         except ImportError:
-            return "GPU: n/a (nvidia-ml-py is not installed)"
+            return "n/a (nvidia-ml-py is not installed)"
         try:
             if self._nvml is None:
                 pynvml.nvmlInit()
                 self._nvml = pynvml
             count = pynvml.nvmlDeviceGetCount()
             if count == 0:
-                return "GPU: none (NVML sees no NVIDIA device)"
+                return "no NVIDIA GPU (NVML sees no device)"
             parts = []
             for i in range(count):
                 handle = pynvml.nvmlDeviceGetHandleByIndex(i)
@@ -82,4 +85,4 @@ class GpuLine:
             return " · ".join(parts)
         except pynvml.NVMLError as exc:
             self._nvml = None
-            return f"GPU: no NVIDIA GPU here (NVML: {exc})"
+            return f"no NVIDIA GPU (NVML: {exc})"

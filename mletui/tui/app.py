@@ -44,10 +44,10 @@ class MletuiApp(App[None]):
         for warning in warnings:
             self.notify(warning, severity="warning", markup=False, timeout=8)
         self.theme = theme
-        self.push_screen(OverviewScreen())
         if self.run_id:
-            folder = RunFolder(runs_root() / self.run_id)
-            self.push_screen(WatchScreen(folder, self.operator))
+            self.push_screen(WatchScreen(RunFolder(runs_root() / self.run_id), self.operator))
+        else:
+            self.push_screen(OverviewScreen())
 
     def action_explain(self, action: str) -> None:
         screen = self.screen

@@ -222,8 +222,10 @@ class WatchScreen(Screen[None]):
 
     def action_quit_watch(self) -> None:
         self.workers.cancel_group(self, "poll")
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
+        from mletui.tui.screens.overview import OverviewScreen
+
+        if any(isinstance(s, OverviewScreen) for s in self.app.screen_stack):
+            self.app.pop_screen()  # back to the runs overview
         else:
             self.app.exit()
 
