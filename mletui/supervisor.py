@@ -76,7 +76,8 @@ class Supervisor:
             record.state = "running"
             record.heartbeat = started
         self.journal.append("state", {"state": "running", "pid": proc.pid})
-        self.note(f"agent started: pid {proc.pid}, command {' '.join(record.command)}")
+        command = " ".join(record.command).splitlines()[0]
+        self.note(f"agent started: pid {proc.pid}, command {command[:200]}")
 
         pumps = [
             threading.Thread(target=self._pump, args=(pipe, stream), daemon=True)

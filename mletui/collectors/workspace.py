@@ -190,10 +190,14 @@ def snapshot_from_json(entry: dict[str, Any]) -> Snapshot:
 def watch_workspace(
     workspace: Path, on_change: Callable[[], None], stop: threading.Event, debounce_ms: int = 300
 ) -> None:
-    """Call ``on_change`` whenever files change under ``workspace`` (watchfiles), until ``stop``."""
+    """Call ``on_change`` whenever files change under ``workspace`` (watchfiles), until ``stop``.
+
+    Also every couple of seconds without a change: a file written before the watcher was ready
+    (or on a filesystem without inotify) is caught by the next scan instead of the run's end.
+    """
     from watchfiles import watch
 
     for _changes in watch(
-        workspace, stop_event=stop, debounce=debounce_ms, rust_timeout=500, yield_on_timeout=False
+        workspace, stop_event=stop, debounce=debounce_ms, rust_timeout=2000, yield_on_timeout=True
     ):
         on_change()
