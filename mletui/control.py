@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from mletui import protocol
+from mletui.driving import DriverLock, current_driver
 from mletui.events import RunState, StatusUpdate
 from mletui.journal import Journal
 from mletui.livestate import read_status
@@ -62,10 +63,14 @@ def unavailable_reason(action: str, status: StatusUpdate) -> str | None:
 class RunControl:
     """Acts on one run on behalf of one operator."""
 
-    def __init__(self, folder: RunFolder, operator: str | None = None) -> None:
+    def __init__(
+        self, folder: RunFolder, operator: str | None = None, *, driver: bool = False
+    ) -> None:
         self.folder = folder
         self.operator = operator or default_operator()
         self.journal = Journal(folder.journal_path)
+        # A watcher drives (holds the lock while it watches); a one-shot command only checks.
+        self.driver = DriverLock(folder, self.operator) if driver else None
 
     def status(self) -> StatusUpdate:
         return read_status(self.folder)
@@ -75,10 +80,17 @@ class RunControl:
         reason = unavailable_reason(action, status)
         if reason:
             raise ActionError(f"Cannot {action} run {self.folder.id}: {reason}.")
+        lock = self.driver
+        holder = lock.acquire() if lock is not None else current_driver(self.folder)
+        if holder is not None:
+            raise ActionError(
+                f"Cannot {action} run {self.folder.id}: {holder.describe()} drives it; "
+                "act from there, or wait until that watcher quits."
+            )
         return status
 
     def _record(self, action: str, status: StatusUpdate, detail: str = "", **extra: object) -> None:
-        self.journal.append(
+        self.journal.append_chained(
             "action",
             {
                 "action": action,
@@ -88,7 +100,6 @@ class RunControl:
                 "detail": detail,
                 **extra,
             },
-            sync=True,
         )
 
     def pause(self) -> None:
@@ -133,6 +144,11 @@ class RunControl:
             runtime.stop(self.folder, grace_s, "operator")
         except RuntimeFailure as exc:
             raise ActionError(str(exc)) from exc
+
+    def reveal_grade(self, detail: str = "") -> None:
+        """Record that this operator sees the held-out grade (the leakage guard); no lock needed:
+        it changes nothing in the run, but marks it as "grade seen by operator"."""
+        self._record("reveal-grade", self.status(), detail)
 
     def _runtime_call(self, name: str) -> None:
         runtime = get_runtime(self.folder.read().runtime)

@@ -60,6 +60,42 @@ class Score:
     value: float
     direction: str  # "higher" or "lower" is better
     kind: str = "validation"
+    snapshot_seq: int | None = None  # the workspace snapshot current when it was reported
+    source: str = "protocol"  # "protocol" (metrics.jsonl) or "log" (a matched log line)
+
+
+@dataclass(frozen=True)
+class Grade:
+    """mletui's grade of one submission on the task's held-out answers (never a validation score).
+
+    A watcher shows its value only when revealed (the leakage guard); ``valid`` and ``reason``
+    say nothing about the answers and are always shown.
+    """
+
+    ts: float
+    submission: int  # 1 for the first submission graded, 2 for the next version, ...
+    valid: bool
+    score: float | None  # None when invalid
+    reason: str | None  # why the submission is invalid, in one sentence
+    metric: str
+    direction: str  # "higher" or "lower" is better
+    medal: str | None  # "gold", "silver", "bronze" or None (also without a leaderboard)
+    above_median: bool
+    snapshot_seq: int | None = None  # the workspace snapshot current when the submission appeared
+    submission_ts: float | None = None  # when the submission file was written (its mtime)
+
+
+@dataclass(frozen=True)
+class GradingInfo:
+    """How a run's submissions are graded: the metric, its direction, the leaderboard's lines."""
+
+    ts: float
+    metric: str
+    direction: str
+    available: bool  # False: the task has no private answers (the note says why)
+    note: str
+    thresholds: tuple[tuple[str, float], ...] = ()  # ("gold", 0.98), ... ("median", 0.95)
+    teams: int = 0  # leaderboard entries; 0: no leaderboard
 
 
 @dataclass(frozen=True)
@@ -69,6 +105,53 @@ class ResourceSample:
     rss_bytes: int
     processes: int
     gpu: str  # one plain line about the GPU ("no NVIDIA GPU (NVML: driver not loaded)", or usage)
+    net_rx_bytes: int | None = None  # network totals since start; None: not known (local runs)
+    net_tx_bytes: int | None = None
+    memory_limit_bytes: int | None = None  # the container's memory limit; None: none known
+    gpus: tuple[GpuDevice, ...] = ()  # every GPU NVML sees, with this run's share of each
+
+
+@dataclass(frozen=True)
+class GpuDevice:
+    """One NVIDIA GPU at one moment, as NVML reads it. ``None``: the device cannot tell ("n/a")."""
+
+    index: int
+    name: str
+    uuid: str = ""
+    utilization: float | None = None  # percent of the time a kernel ran
+    memory_used: int | None = None  # bytes
+    memory_total: int | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    temperature_c: float | None = None
+    sm_clock_mhz: int | None = None
+    memory_clock_mhz: int | None = None
+    lost: str | None = None  # why the device stopped answering ("GPU is lost"); None: it answers
+    run_utilization: float | None = None  # the run's own processes; None: not known
+    run_memory: int | None = None  # bytes held by the run's own processes; None: not known
+
+
+@dataclass(frozen=True)
+class GpuProcess:
+    """A process NVML sees on a GPU (a host pid), and the run it belongs to, if any."""
+
+    device: int
+    pid: int
+    memory: int | None  # bytes; None: NVML cannot tell
+    utilization: float | None  # SM percent; None: the device does not report it per process
+    name: str = ""
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StallFlag:
+    """A stall flag raised or cleared by the recorder ("GPU idle", "no log line")."""
+
+    ts: float
+    flag: str  # "gpu-idle" or "log-silent"
+    active: bool  # True: raised; False: cleared
+    text: str  # "GPU idle for 10 min while the run is active"
+    since: float  # wall clock when the condition began
 
 
 class RunState(enum.Enum):
@@ -99,6 +182,9 @@ class StatusUpdate:
     end_reason: str | None
     observe_only: bool  # no hello.json: soft pause and hints are unavailable
     agent_name: str | None
+    driver: str | None = None  # who holds the driver lock ("alice@host (pid 12 on host)")
+    driver_token: str | None = None  # tells a watcher whether the driver is itself
+    engine_status: str | None = None  # docker: why the Engine does not answer (None: it does)
 
 
 @dataclass(frozen=True)
@@ -136,13 +222,55 @@ class Notice:
     severity: str = "warning"
 
 
+@dataclass(frozen=True)
+class AgentStep:
+    """An agent's own summary of one step (events.jsonl): what it tried, how it went, its cost."""
+
+    ts: float
+    step: int
+    stage: str  # the agent's word: the LLM agent says "draft", "debug" or "improve"
+    plan: str
+    outcome: str
+    metric: float | None
+    tokens_in: int
+    tokens_out: int
+    cost: float | None  # estimated US dollars; None: unknown
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """One model call, as the agent reports it."""
+
+    ts: float
+    tokens_in: int
+    tokens_out: int
+    cost: float | None  # estimated US dollars; None: unknown
+    model: str
+
+
+@dataclass(frozen=True)
+class BudgetLimits:
+    """The limits an agent announced for itself (--max-cost, --max-steps)."""
+
+    ts: float
+    max_cost: float | None
+    max_steps: int | None
+    model: str
+
+
 Event = (
     LogBatch
     | Snapshot
     | Score
+    | Grade
+    | GradingInfo
     | ResourceSample
     | StatusUpdate
     | HintsUpdate
     | ActionRecord
     | Notice
+    | AgentStep
+    | TokenUsage
+    | BudgetLimits
+    | StallFlag
 )

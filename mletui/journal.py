@@ -8,7 +8,10 @@ applied. Readers skip a torn last line (a crash mid-write) and count what they s
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,39 @@ from typing import Any
 from mletui.protocol import append_jsonl
 
 Entry = dict[str, Any]
+
+CHAIN_HEAD = "journal.head"
+GENESIS = "0" * 64
+
+
+HASH_FIELD = b', "hash": "'
+
+
+def sealed_line(body: Entry) -> bytes:
+    """One journal line whose last field is the SHA-256 of the exact bytes before it.
+
+    Hashing the bytes as written (not a re-serialisation) means any changed byte is noticed,
+    even one that would parse back to the same value.
+    """
+    text = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()
+    return text[:-1] + HASH_FIELD + digest.encode() + b'"}\n'
+
+
+def line_hash_ok(line: bytes) -> bool:
+    """True when a sealed line's hash matches the bytes it seals."""
+    head, sep, tail = line.rpartition(HASH_FIELD)
+    if not sep or not tail.endswith(b'"}') or len(tail) != 66:
+        return False
+    return hashlib.sha256(head + b"}").hexdigest().encode() == tail[:64]
+
+
+def read_chain_head(path: Path) -> tuple[int, str]:
+    try:
+        head = json.loads(path.read_text(encoding="utf-8"))
+        return int(head["count"]), str(head["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, GENESIS
 
 
 class Journal:
@@ -33,6 +69,35 @@ class Journal:
         if not self._checked_tail:
             self._seal_torn_tail()
         append_jsonl(self.path, entry, sync=sync)
+        return entry
+
+    def append_chained(self, kind: str, data: dict[str, Any]) -> Entry:
+        """Append an operator entry that carries the hash of the one before (fsynced).
+
+        The chain's head (count and last hash) is kept beside the journal, so that `audit` also
+        notices operator entries cut off the end. A lock makes concurrent operators take turns.
+        """
+        head_path = self.path.with_name(CHAIN_HEAD)
+        with self.path.with_name(".journal.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                count, prev = read_chain_head(head_path)
+                entry: Entry = {"ts": time.time(), "kind": kind, **data, "prev": prev}
+                line = sealed_line(entry)
+                entry = json.loads(line)
+                if not self._checked_tail:
+                    self._seal_torn_tail()
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, line)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                tmp = head_path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(json.dumps({"count": count + 1, "hash": entry["hash"]}))
+                os.replace(tmp, head_path)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return entry
 
     def _seal_torn_tail(self) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from mletui.grading.tasks import Task
 from mletui.runtimes import get_runtime
 from mletui.store import RunFolder, create_run_folder, make_record
 
-AGENTS = {"baseline": [sys.executable, "-u", "-m", "mletui.agents.baseline"]}
+AGENTS = {
+    "baseline": [sys.executable, "-u", "-m", "mletui.agents.baseline"],
+    "llm": [sys.executable, "-u", "-m", "mletui.agents.llm"],
+}
 
 
 class LaunchError(Exception):
@@ -40,6 +44,7 @@ def agent_env(task: Task, folder: RunFolder, time_limit_s: float | None) -> dict
         "MLETUI_TASK_ID_COLUMN": task.id_column,
         "MLETUI_TASK_TARGETS": ",".join(task.target_columns),
         "MLETUI_TASK_LOWER_IS_BETTER": "1" if task.lower_is_better else "0",
+        "MLETUI_TASK_DESCRIPTION": str(task.description_path),
         "COMPETITION_ID": task.id,
         "SUBMISSION_DIR": str(folder.submission),
         "CODE_DIR": str(folder.workspace),
@@ -59,13 +64,18 @@ def start_run(
     runtime: str = "local",
     time_limit_s: float | None = None,
     extra_env: dict[str, str] | None = None,
+    runtime_options: dict[str, Any] | None = None,
 ) -> RunFolder:
+    """``runtime_options``: the runtime's own (docker: docker_host, image, cpus, memory, gpus);
+    checked, and the Engine asked, before the run folder exists."""
     name, command = agent_command(agent, agent_cmd)
     rt = get_runtime(runtime)
+    options = rt.preflight(dict(runtime_options or {}))
     record = make_record(task.id, str(task.path), name, command, runtime, time_limit_s)
     folder = create_run_folder(record)
     with folder.updating() as rec:
         rec.env = {**agent_env(task, folder, time_limit_s), **(extra_env or {})}
+        rec.runtime_options = options
     rt.start(folder)
     return folder
 

@@ -11,9 +11,15 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mletui import protocol
-from mletui.events import HintStatus, RunState, StatusUpdate
+from mletui.audit import INTERVENTIONS
+from mletui.collectors.resources import gpus_from_entry, run_gpu_text
+from mletui.collectors.scores import GradeSummary, summarize_grades
+from mletui.collectors.stalls import track_stall
+from mletui.driving import current_driver
+from mletui.events import HintStatus, RunState, StallFlag, StatusUpdate
 from mletui.journal import read_journal
 from mletui.runtimes import get_runtime
 from mletui.store import RunFolder, RunRecord
@@ -32,6 +38,7 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
         active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
     left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
     hello = read_hello(folder.control)
+    driver = current_driver(folder)
     return StatusUpdate(
         state=state,
         wall_s=max(0.0, wall),
@@ -41,6 +48,9 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
         end_reason=record.end_reason,
         observe_only=hello is None,
         agent_name=str(hello.get("agent")) if hello else None,
+        driver=driver.describe() if driver else None,
+        driver_token=driver.token if driver else None,
+        engine_status=None if state.ended else record.engine_status,
     )
 
 
@@ -120,6 +130,14 @@ class RunSummary:
     hints_sent: int
     hints_unacknowledged: int
     journal_skipped: int
+    grades: GradeSummary | None = None  # mletui's grades of the submissions, and who saw them
+    gpu: str = "-"  # the run's own GPU use for a table cell ("63% 12.1G"; "-": none; "n/a")
+    stalls: tuple[StallFlag, ...] = ()  # stall flags raised now (none once the run ended)
+
+    @property
+    def assisted(self) -> bool:
+        """An operator intervened (hint, soft pause, freeze, grade revealed): not a clean result."""
+        return any(action in INTERVENTIONS for action in self.actions)
 
 
 def summarize(folder: RunFolder) -> RunSummary:
@@ -130,6 +148,8 @@ def summarize(folder: RunFolder) -> RunSummary:
     name = direction = None
     steps = 0
     actions: dict[str, int] = {}
+    resources: dict[str, Any] | None = None  # the latest resources entry
+    stalls: dict[str, StallFlag] = {}
     for entry in journal.entries:
         kind = entry.get("kind")
         if kind == "score":
@@ -142,6 +162,16 @@ def summarize(folder: RunFolder) -> RunSummary:
         elif kind == "action":
             action = str(entry.get("action"))
             actions[action] = actions.get(action, 0) + 1
+        elif kind == "resources":
+            resources = entry
+        elif kind == "stall":
+            track_stall(stalls, entry)
+    gpu = "-"
+    if resources is not None and not status.state.ended:
+        try:
+            gpu = run_gpu_text(gpus_from_entry(resources), str(resources.get("gpu", "")))
+        except (KeyError, TypeError, ValueError):
+            gpu = "?"
     hints = hint_statuses(folder.control)
     return RunSummary(
         record,
@@ -154,4 +184,7 @@ def summarize(folder: RunFolder) -> RunSummary:
         len(hints),
         sum(1 for h in hints if h.status == "sent"),
         journal.skipped,
+        summarize_grades(journal.entries),
+        gpu,
+        () if status.state.ended else tuple(stalls.values()),
     )

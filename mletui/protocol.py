@@ -8,6 +8,13 @@ in the folder named by ``MLETUI_CONTROL_DIR``:
 - ``hints.jsonl``  appended by mletui, one hint per line: ``{"id", "text", "ts"}``
 - ``acks.jsonl``   appended by the agent: ``{"id", "kind", "status", "message", "ts"}``
 - ``metrics.jsonl`` appended by the agent: ``{"step", "name", "value", "direction", "ts"}``
+- ``events.jsonl`` appended by the agent (optional): what it wants in the run's journal, one
+  ``{"kind", ..., "ts"}`` per line. ``step``: a summary of one step (``step``, ``stage``,
+  ``parent``, ``plan``, ``outcome``, ``metric``, ``tokens_in``, ``tokens_out``, ``cost``,
+  ``seconds``); ``usage``: one model call (``tokens_in``, ``tokens_out``, ``cost``, ``model``);
+  ``budget``: the agent's own limits (``max_cost``, ``max_steps``, ``model``); ``notice``: a
+  line for the operator (``text``, ``severity``), such as a retried model call. Costs are
+  estimates in US dollars. mletui validates each line and copies it into the journal.
 
 A Python agent calls :func:`checkpoint` between units of work: it blocks while a soft pause is
 requested (acknowledging ``paused`` and ``resumed``) and returns the hints that arrived since.
@@ -15,12 +22,15 @@ requested (acknowledging ``paused`` and ``resumed``) and returns the hints that 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 PROTOCOL_VERSION = 1
 ENV_CONTROL_DIR = "MLETUI_CONTROL_DIR"
@@ -30,8 +40,12 @@ PAUSE = "pause"
 HINTS = "hints.jsonl"
 ACKS = "acks.jsonl"
 METRICS = "metrics.jsonl"
+EVENTS = "events.jsonl"
 
 CAPABILITIES = ("soft-pause", "hints", "metrics")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -154,6 +168,56 @@ class Control:
         }
         append_jsonl(self.dir / METRICS, record)
 
+    def report_step(
+        self,
+        step: int,
+        *,
+        plan: str,
+        outcome: str,
+        stage: str = "",
+        parent: int | None = None,
+        metric: float | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost: float | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """Summarize one step for the journal: what was tried, how it went, what it cost."""
+        self._event(
+            "step",
+            step=step,
+            stage=stage,
+            parent=parent,
+            plan=plan,
+            outcome=outcome,
+            metric=metric,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=cost,
+            seconds=seconds,
+        )
+
+    def report_usage(
+        self, tokens_in: int, tokens_out: int, *, cost: float | None = None, model: str = ""
+    ) -> None:
+        """Report one model call's tokens and estimated cost (US dollars; None: unknown)."""
+        self._event("usage", tokens_in=tokens_in, tokens_out=tokens_out, cost=cost, model=model)
+
+    def report_budget(
+        self, *, max_cost: float | None = None, max_steps: int | None = None, model: str = ""
+    ) -> None:
+        """Announce the agent's own limits, so the operator sees how much of them is used."""
+        self._event("budget", max_cost=max_cost, max_steps=max_steps, model=model)
+
+    def report_notice(self, text: str, *, severity: str = "warning") -> None:
+        """A line for the operator, shown as it happens (a retried call, a limit reached)."""
+        self._event("notice", text=text, severity=severity)
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        if self.dir is None:
+            return
+        append_jsonl(self.dir / EVENTS, {"kind": kind, **fields, "ts": time.time()})
+
     def _ack(self, ack_id: str, kind: str, status: str, message: str) -> None:
         assert self.dir is not None
         record = {
@@ -191,19 +255,26 @@ def _control() -> Control:
     return _default
 
 
-def hello(agent: str, capabilities: tuple[str, ...] = CAPABILITIES) -> None:
-    _control().hello(agent, capabilities)
+def _on_default_control(method: Callable[Concatenate[Control, _P], _R]) -> Callable[_P, _R]:
+    """``method`` as a module function, on the control folder named by ``MLETUI_CONTROL_DIR``
+    (read at the first call)."""
+
+    @functools.wraps(method)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return method(_control(), *args, **kwargs)
+
+    call.__qualname__ = method.__name__  # a module function, as pickle and tracebacks say
+    signature = inspect.signature(method)
+    unbound = list(signature.parameters.values())[1:]  # without self: for help() and IDEs
+    call.__signature__ = signature.replace(parameters=unbound)  # type: ignore[attr-defined]
+    return call
 
 
-def checkpoint() -> list[Hint]:
-    return _control().checkpoint()
-
-
-def answer(hint: Hint, message: str, used: bool = True) -> None:
-    _control().answer(hint, message, used)
-
-
-def report_metric(
-    name: str, value: float, *, step: int | None = None, direction: str = "higher"
-) -> None:
-    _control().report_metric(name, value, step=step, direction=direction)
+hello = _on_default_control(Control.hello)
+checkpoint = _on_default_control(Control.checkpoint)
+answer = _on_default_control(Control.answer)
+report_metric = _on_default_control(Control.report_metric)
+report_step = _on_default_control(Control.report_step)
+report_usage = _on_default_control(Control.report_usage)
+report_budget = _on_default_control(Control.report_budget)
+report_notice = _on_default_control(Control.report_notice)

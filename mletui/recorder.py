@@ -1,7 +1,8 @@
 """The recorder: writes what a run does into its journal, whether or not anyone watches.
 
 It runs inside the supervisor. Workspace snapshots (watchfiles), the agent's protocol files
-(hello, metrics, acks) and resource samples become journal entries; the session replays them.
+(hello, metrics, acks, events) and resource samples become journal entries; the session replays
+them.
 """
 
 from __future__ import annotations
@@ -9,19 +10,23 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from mletui import protocol
-from mletui.collectors.resources import ProcessGroupSampler
+from mletui.collectors.resources import RunGpu, gpu_fields
+from mletui.collectors.scores import LiveScores, SnapshotClock, reported_at
+from mletui.collectors.stalls import RunStallWatch
 from mletui.collectors.workspace import (
     WorkspaceTimeline,
     snapshot_from_json,
     snapshot_to_json,
     watch_workspace,
 )
-from mletui.events import Snapshot
+from mletui.events import ResourceSample, Snapshot
 from mletui.journal import Journal, JournalFollower, read_journal
+from mletui.runtimes import ResourceSampler
 from mletui.store import RunFolder
 
 POLL_S = 0.3
@@ -29,25 +34,35 @@ RESOURCE_EVERY_S = 2.0
 
 
 class Recorder:
-    def __init__(self, folder: RunFolder, journal: Journal, pgid: int) -> None:
+    def __init__(self, folder: RunFolder, journal: Journal, sampler: ResourceSampler) -> None:
         self.folder = folder
         self.journal = journal
         self.timeline = WorkspaceTimeline(folder.workspace, folder.snapshots)
         self.timeline.restore(last_snapshot(folder.journal_path))
-        self.sampler = ProcessGroupSampler(pgid)
+        self.sampler = sampler  # the runtime's: a process group, or a container's Engine stats
         self._scan_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._metrics = JournalFollower(folder.control / protocol.METRICS, require_kind=False)
         self._acks = JournalFollower(folder.control / protocol.ACKS, require_kind=False)
+        self._events = JournalFollower(folder.control / protocol.EVENTS, require_kind=False)
         self._hello_seen = False
+        # Which snapshot a score came from; grades each settled submission.csv and matches
+        # metric lines in the log (in a thread of its own).
+        self.snapshot_clock = SnapshotClock()
+        self.scores = LiveScores(folder, journal, self.snapshot_at)
+        # The run's share of each GPU (NVML in a thread), and the stall flags.
+        self.gpu = RunGpu(folder)
+        self.stalls = RunStallWatch()
 
     def start(self) -> None:
         self.scan_workspace()
+        self.gpu.start()
         for target, name in ((self._watch, "workspace"), (self._poll, "control")):
             thread = threading.Thread(target=target, name=f"recorder-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.scores.start()
 
     def stop(self) -> None:
         self._stop.set()
@@ -55,12 +70,22 @@ class Recorder:
             thread.join(timeout=5)
         self.scan_workspace()
         self.poll_control()
+        self.scores.stop()  # grades the final submission.csv before the run's end is written
+        self.gpu.stop()
+        for change in self.stalls.detector.finish(time.time()):
+            self.journal.append("stall", change)
 
     def scan_workspace(self) -> None:
         with self._scan_lock:
             snapshot = self.timeline.scan()
             if snapshot is not None:
                 self.journal.append("snapshot", snapshot_to_json(snapshot))
+                self.snapshot_clock.add(snapshot, self.folder.workspace)
+
+    def snapshot_at(self, ts: float) -> int | None:
+        """The snapshot current at ``ts``; scans first, so that code not yet noticed counts."""
+        self.scan_workspace()
+        return self.snapshot_clock.at(ts)
 
     def _watch(self) -> None:
         try:
@@ -76,17 +101,38 @@ class Recorder:
         while not self._stop.wait(POLL_S):
             self.poll_control()
             if tick % ticks_per_sample == 0:
-                sample = self.sampler.sample()
-                self.journal.append(
-                    "resources",
-                    {
-                        "cpu": round(sample.cpu_percent, 1),
-                        "rss": sample.rss_bytes,
-                        "procs": sample.processes,
-                        "gpu": sample.gpu,
-                    },
-                )
+                sample = self.gpu.attach(self.sampler.sample())
+                entry: dict[str, Any] = {
+                    "cpu": round(sample.cpu_percent, 1),
+                    "rss": sample.rss_bytes,
+                    "procs": sample.processes,
+                    "gpu": sample.gpu,
+                }
+                for key, value in (
+                    ("net_rx", sample.net_rx_bytes),
+                    ("net_tx", sample.net_tx_bytes),
+                    ("mem_limit", sample.memory_limit_bytes),
+                ):
+                    if value is not None:  # only runtimes that know them (docker) say them
+                        entry[key] = value
+                self.journal.append("resources", {**entry, **gpu_fields(sample)})
+                self._check_stalls(sample)
             tick += 1
+
+    def _check_stalls(self, sample: ResourceSample) -> None:
+        """GPU notices (NVML failing mid-run, once) and stall flags raised or cleared."""
+        for text in self.gpu.notices():
+            self.journal.append("notice", {"text": text})
+        try:
+            active_s = self.folder.read().active_s
+        except (OSError, ValueError):
+            return  # run.json being replaced right now: next sample
+        try:
+            log_size: int | None = self.folder.log_path.stat().st_size
+        except OSError:
+            log_size = None
+        for change in self.stalls.check(sample, active_s, log_size):
+            self.journal.append("stall", change)
 
     def poll_control(self) -> None:
         control = self.folder.control
@@ -104,7 +150,8 @@ class Recorder:
             if score is None:  # the agent is untrusted: a bad line is noted, never fatal
                 self.journal.append("notice", {"text": "ignored a malformed metrics.jsonl line"})
             else:
-                self.journal.append("score", score)
+                seq = self.snapshot_at(reported_at(record))
+                self.journal.append("score", {**score, "snapshot_seq": seq})
         for record in self._acks.read_new()[0]:
             self.journal.append(
                 "ack",
@@ -115,6 +162,12 @@ class Recorder:
                     "message": str(record.get("message", ""))[:2000],
                 },
             )
+        for record in self._events.read_new()[0]:
+            parsed = parse_agent_event(record)
+            if parsed is None:
+                self.journal.append("notice", {"text": "ignored a malformed events.jsonl line"})
+            else:
+                self.journal.append(*parsed)
 
 
 def parse_metric(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -134,6 +187,77 @@ def parse_metric(record: dict[str, Any]) -> dict[str, Any] | None:
         "direction": direction,
         "score_kind": "validation",
     }
+
+
+# events.jsonl kinds and the journal kinds they become; an agent's notice stays marked as its own.
+AGENT_EVENT_KINDS = {"step": "step", "usage": "usage", "budget": "budget", "notice": "agent_notice"}
+
+
+def parse_agent_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The journal kind and validated fields of one agent-written events line, or None."""
+    kind = record.get("kind")
+    try:
+        if kind == "step":
+            return "step", {
+                "step": _count(record["step"]),
+                "stage": str(record.get("stage") or "")[:20],
+                "parent": None if record.get("parent") is None else _count(record["parent"]),
+                "plan": str(record.get("plan") or "")[:2000],
+                "outcome": str(record.get("outcome") or "")[:500],
+                "metric": _finite(record.get("metric")),
+                "tokens_in": _count(record.get("tokens_in", 0)),
+                "tokens_out": _count(record.get("tokens_out", 0)),
+                "cost": _amount(record.get("cost")),
+                "seconds": _amount(record.get("seconds")),
+            }
+        if kind == "usage":
+            return "usage", {
+                "tokens_in": _count(record.get("tokens_in", 0)),
+                "tokens_out": _count(record.get("tokens_out", 0)),
+                "cost": _amount(record.get("cost")),
+                "model": str(record.get("model") or "")[:100],
+            }
+        if kind == "budget":
+            max_steps = record.get("max_steps")
+            return "budget", {
+                "max_cost": _amount(record.get("max_cost")),
+                "max_steps": None if max_steps is None else _count(max_steps),
+                "model": str(record.get("model") or "")[:100],
+            }
+        if kind == "notice":
+            text = str(record.get("text") or "")[:1000]
+            severity = record.get("severity")
+            if severity not in ("information", "warning", "error"):
+                severity = "warning"
+            return ("agent_notice", {"text": text, "severity": severity}) if text else None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return None
+
+
+def _count(value: Any) -> int:
+    """A non-negative whole number (tokens, a step); anything else is malformed."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"not a count: {value!r}")
+    if value < 0:
+        raise ValueError(f"negative: {value!r}")
+    return int(value)
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"not a finite number: {value!r}")
+    return float(value)
+
+
+def _amount(value: Any) -> float | None:
+    """A non-negative finite number (dollars, seconds) or None."""
+    number = _finite(value)
+    if number is not None and number < 0:
+        raise ValueError(f"negative: {value!r}")
+    return number
 
 
 def last_snapshot(journal_path: Path) -> Snapshot | None:

@@ -31,14 +31,11 @@ import re
 
 __all__ = ["MAX_DISPLAY_CHARS", "clean_line", "clean_text", "cut_marker"]
 
-MAX_DISPLAY_CHARS = 4096
-"""Longest text shown for one line or value; the rest is replaced by :func:`cut_marker`."""
+MAX_DISPLAY_CHARS = 2000
+"""Longest text shown for one line or value; the rest is replaced by :func:`cut_marker` (the log
+pane opens a cut line whole, read again from the spool with ``clean_line(raw, max_chars=None)``)."""
 
 TAB_SIZE = 8
-
-# A UTF-8 character is at most 4 bytes, so this prefix always holds MAX_DISPLAY_CHARS characters
-# of plain text; a longer line is only decoded this far.
-_MAX_CLEAN_BYTES = MAX_DISPLAY_CHARS * 4
 
 # A progress bar can rewrite its line millions of times without a newline; look at this many
 # segments from the end for one with visible text, then give up (a hostile line of bare \r).
@@ -80,31 +77,33 @@ def cut_marker(total: int, unit: str = "bytes") -> str:
     return f" … [cut: {total:,} {unit}]"
 
 
-def clean_line(raw: bytes) -> str:
+def clean_line(raw: bytes, max_chars: int | None = MAX_DISPLAY_CHARS) -> str:
     """Decode and sanitise one line of agent output (without its ``\\n``) for display.
 
     Returns plain text without control characters or sequences, tabs expanded, at most
-    :data:`MAX_DISPLAY_CHARS` characters plus a cut marker. Never raises on any input.
+    ``max_chars`` characters plus a cut marker (``None``: the whole line). Never raises.
     """
     if b"\r" not in raw:
-        return _clean_segment(raw)
+        return _clean_segment(raw, max_chars)
     parts = raw.rsplit(b"\r", _MAX_CR_SEGMENTS)
     if len(parts) > _MAX_CR_SEGMENTS:
         del parts[0]  # still holds carriage returns; too far back to matter
     for part in reversed(parts):
         if part:
-            text = _clean_segment(part)
+            text = _clean_segment(part, max_chars)
             if text and not text.isspace():
                 return text
     return ""
 
 
-def _clean_segment(raw: bytes) -> str:
+def _clean_segment(raw: bytes, max_chars: int | None) -> str:
     size = len(raw)
-    cut = size > _MAX_CLEAN_BYTES
+    # A UTF-8 character is at most 4 bytes: this prefix always holds max_chars characters.
+    limit = size if max_chars is None else max_chars * 4
+    cut = size > limit
     if cut:
-        end = _MAX_CLEAN_BYTES
-        while end > _MAX_CLEAN_BYTES - 3 and raw[end] & 0xC0 == 0x80:
+        end = limit
+        while end > limit - 3 and raw[end] & 0xC0 == 0x80:
             end -= 1  # cut before a UTF-8 continuation byte, not in the middle of a character
         raw = raw[:end]
     try:
@@ -124,8 +123,8 @@ def _clean_segment(raw: bytes) -> str:
             text = _CONTROL_SEQUENCE.sub("", text)
         if "\t" in text:
             text = text.expandtabs(TAB_SIZE)
-    if cut or len(text) > MAX_DISPLAY_CHARS:
-        return text[:MAX_DISPLAY_CHARS] + cut_marker(size)
+    if max_chars is not None and (cut or len(text) > max_chars):
+        return text[:max_chars] + cut_marker(size)
     return text
 
 

@@ -11,38 +11,52 @@ import time
 from typing import Any
 
 from mletui import protocol
-from mletui.collectors.logs import LogFollower
+from mletui.collectors.logs import LogHistory
+from mletui.collectors.resources import gpus_from_entry
+from mletui.collectors.scores import (
+    GRADE_KIND,
+    GRADING_KIND,
+    grade_from_entry,
+    grading_info_from_entry,
+    score_from_entry,
+)
+from mletui.collectors.stalls import stall_from_entry
 from mletui.collectors.workspace import WorkspaceTimeline, snapshot_from_json
 from mletui.control import RunControl
 from mletui.events import (
     ActionRecord,
+    AgentStep,
+    BudgetLimits,
     Event,
     HintsUpdate,
     LogBatch,
     Notice,
     ResourceSample,
-    Score,
     Snapshot,
     StatusUpdate,
+    TokenUsage,
 )
 from mletui.journal import JournalFollower
 from mletui.livestate import hint_statuses, read_status
 from mletui.store import RunFolder, RunRecord
 
 STATUS_EVERY_S = 0.5
-TAIL_LINES = 20_000
+HEARTBEAT_EVERY_S = 3.0
+TAIL_LINES = 200  # newest lines parsed per poll; the log pane reads the rest from the spool
 
 
 class WatchSession:
     def __init__(self, folder: RunFolder, operator: str | None = None) -> None:
         self.folder = folder
-        self.control = RunControl(folder, operator)
+        # The watcher takes the driver lock at its first action (or at once: take_driver()).
+        self.control = RunControl(folder, operator, driver=True)
         self.timeline = WorkspaceTimeline(folder.workspace, folder.snapshots)
-        self.logs = LogFollower(folder.log_path, tail=TAIL_LINES)
+        self.logs = LogHistory(folder.log_path, tail_lines=TAIL_LINES)
         self.journal = JournalFollower(folder.journal_path)
         self._status: StatusUpdate | None = None
         self._status_at = 0.0
         self._hint_files: tuple[int, int] = (-1, -1)
+        self._heartbeat_at = 0.0
 
     @property
     def record(self) -> RunRecord:
@@ -50,7 +64,7 @@ class WatchSession:
 
     def poll(self) -> list[Event]:
         events: list[Event] = []
-        lines = self.logs.read_new()
+        lines = self.logs.poll()
         if lines:
             events.append(LogBatch(tuple(lines)))
         entries, skipped = self.journal.read_new()
@@ -65,6 +79,7 @@ class WatchSession:
         now = time.monotonic()
         if now - self._status_at >= STATUS_EVERY_S:
             self._status_at = now
+            self._keep_driving()
             status = read_status(self.folder)
             if status != self._status:
                 self._status = status
@@ -78,12 +93,39 @@ class WatchSession:
             events.append(HintsUpdate(hint_statuses(self.folder.control)))
         return events
 
+    @property
+    def driver_token(self) -> str | None:
+        return self.control.driver.token if self.control.driver else None
+
+    def take_driver(self) -> str | None:
+        """Ask for the driver lock; None when granted, else who drives."""
+        assert self.control.driver is not None
+        holder = self.control.driver.acquire()
+        self.invalidate_status()
+        return None if holder is None else holder.describe()
+
+    def _keep_driving(self) -> None:
+        lock = self.control.driver
+        now = time.monotonic()
+        if lock is not None and now - self._heartbeat_at >= HEARTBEAT_EVERY_S:
+            self._heartbeat_at = now
+            lock.heartbeat()  # a no-op unless this watcher drives
+
+    def close(self) -> None:
+        """Give up the driver lock, if held; the run itself is never touched."""
+        if self.control.driver is not None:
+            self.control.driver.release()
+
     def invalidate_status(self) -> None:
         """Read the state again at the next poll (after an action changed it)."""
         self._status_at = 0.0
 
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _size(path: Any) -> int:
@@ -101,24 +143,65 @@ def event_from_entry(entry: dict[str, Any]) -> Event | None:
         if kind == "snapshot":
             return snapshot_from_json(entry)
         if kind == "score":
-            return Score(
-                ts,
-                int(entry["step"]),
-                str(entry["name"]),
-                float(entry["value"]),
-                str(entry.get("direction", "higher")),
-                str(entry.get("score_kind", "validation")),
-            )
+            return score_from_entry(entry)
+        if kind == GRADE_KIND:
+            return grade_from_entry(entry)
+        if kind == GRADING_KIND:
+            return grading_info_from_entry(entry)
         if kind == "resources":
             return ResourceSample(
-                ts, float(entry["cpu"]), int(entry["rss"]), int(entry["procs"]), str(entry["gpu"])
+                ts,
+                float(entry["cpu"]),
+                int(entry["rss"]),
+                int(entry["procs"]),
+                str(entry["gpu"]),
+                _optional_int(entry.get("net_rx")),
+                _optional_int(entry.get("net_tx")),
+                _optional_int(entry.get("mem_limit")),
+                gpus_from_entry(entry),
             )
+        if kind == "stall":
+            return stall_from_entry(entry)
         if kind == "action":
             return ActionRecord(
                 ts, str(entry["action"]), str(entry["operator"]), str(entry.get("detail", ""))
             )
         if kind == "notice":
             return Notice(ts, str(entry.get("text", "")))
+        if kind == "agent_notice":  # the agent's own words, marked as such
+            return Notice(ts, f"agent: {entry['text']}", str(entry.get("severity", "warning")))
+        if kind == "step":
+            return AgentStep(
+                ts,
+                int(entry["step"]),
+                str(entry.get("stage", "")),
+                str(entry.get("plan", "")),
+                str(entry.get("outcome", "")),
+                _optional_float(entry.get("metric")),
+                int(entry.get("tokens_in", 0)),
+                int(entry.get("tokens_out", 0)),
+                _optional_float(entry.get("cost")),
+            )
+        if kind == "usage":
+            return TokenUsage(
+                ts,
+                int(entry.get("tokens_in", 0)),
+                int(entry.get("tokens_out", 0)),
+                _optional_float(entry.get("cost")),
+                str(entry.get("model", "")),
+            )
+        if kind == "budget":
+            max_steps = entry.get("max_steps")
+            return BudgetLimits(
+                ts,
+                _optional_float(entry.get("max_cost")),
+                None if max_steps is None else int(max_steps),
+                str(entry.get("model", "")),
+            )
     except (KeyError, TypeError, ValueError):
         return Notice(ts, f"a journal entry of kind {kind!r} could not be read")
     return None
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

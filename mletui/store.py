@@ -58,6 +58,13 @@ class RunRecord:
     active_s: float = 0.0
     heartbeat: float | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # What the runtime was asked for, completed by it (docker: engine address, image, limits).
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+    docker_host: str | None = None  # docker: the Engine's address (unix://, tcp://, ssh://)
+    container_id: str | None = None  # docker: the run's container
+    container_state: str | None = None  # docker: as the Engine last said (running, paused, ...)
+    engine_status: str | None = None  # docker: None while the Engine answers; else what is wrong
+    oom_killed: bool = False  # the kernel's OOM killer ended the agent (a memory limit)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:

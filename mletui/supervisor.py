@@ -1,34 +1,36 @@
-"""The supervisor of a local run: ``python -m mletui.supervisor RUN_DIR``.
+"""The supervisor of a run: ``python -m mletui.supervisor RUN_DIR``. One per run, every runtime.
 
-Started detached by the local runtime, it outlives the TUI and the command that started it. It
-starts the agent in a process group of its own, timestamps every output line into the log spool,
-runs the recorder, counts active time (paused and frozen time excluded), enforces the time limit,
-carries out kill requests (SIGTERM to the supervisor), and records how the run ended.
+Started detached by the runtime, it outlives the TUI and the command that started it. It drives
+the runtime's :class:`~mletui.runtimes.AgentSide` (a process group here, a container on a Docker
+Engine), timestamps every output line into the log spool, runs the recorder, counts active time
+(frozen and soft-paused time excluded), enforces the time limit, carries out stop requests
+(SIGTERM to the supervisor, with ``kill-request.json`` saying why and the grace period), and
+records how the run ended.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 import psutil
 
 from mletui import protocol
-from mletui.collectors.logs import LineSplitter, LogSpool
+from mletui.collectors.logs import LogSpool
 from mletui.events import Stream
 from mletui.journal import Journal
 from mletui.recorder import Recorder
-from mletui.runtimes.local import KILL_REQUEST, is_stopped, spawn_agent, terminate_group
+from mletui.runtimes import AgentExit, AgentSide, RuntimeFailure, get_runtime
+from mletui.runtimes.host import read_stop_request
 from mletui.store import RunFolder
 
 TICK_S = 0.2
 DEFAULT_GRACE_S = 10.0
+RETRY_STOP_S = 30.0
 
 
 def soft_paused(control: Path) -> bool:
@@ -46,11 +48,20 @@ class Supervisor:
         self.spool = LogSpool(folder.log_path)
         self.spool_lock = threading.Lock()
         self.kill_requested = threading.Event()
+        # Output waits for the "agent started" note, so the log reads in the order things happened.
+        self._noted_start = threading.Event()
 
     def note(self, text: str) -> None:
         """A line of mletui's own in the log, marked as such."""
         with self.spool_lock:
             self.spool.write(Stream.SYSTEM, f"[mletui] {text}".encode())
+
+    def emit(self, stream: Stream, lines: Sequence[bytes], ts: float) -> None:
+        """The agent side's output (and its notes, on SYSTEM): lines that share one timestamp."""
+        if stream is not Stream.SYSTEM:
+            self._noted_start.wait()
+        with self.spool_lock:
+            self.spool.write_many(stream, lines, ts)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.kill_requested.set())
@@ -62,40 +73,47 @@ class Supervisor:
             record.supervisor_started = me.create_time()
             record.state = "starting"
         record = self.folder.read()
-        env = {**os.environ, **record.env}
+        agent = get_runtime(record.runtime).agent_side(self.folder)
         try:
-            proc = spawn_agent(record.command, str(self.folder.workspace), env)
-        except OSError as exc:
-            self.note(f"could not start the agent: {exc}")
-            self._finish("exited", 127, f"could not start: {exc}")
+            what = agent.launch(self.emit)
+        except RuntimeFailure as exc:
+            self.note(str(exc))
+            self._finish("exited", AgentExit(127), f"could not start: {exc}")
             return 1
         started = time.time()
         with self.folder.updating() as record:
-            record.agent_pid = proc.pid
             record.started = started
             record.state = "running"
             record.heartbeat = started
-        self.journal.append("state", {"state": "running", "pid": proc.pid})
-        command = " ".join(record.command).splitlines()[0]
-        self.note(f"agent started: pid {proc.pid}, command {command[:200]}")
+            agent.update_record(record)
+        self.journal.append("state", {"state": "running", "agent": what})
+        self.note(f"agent started: {what}")
+        self._noted_start.set()
 
-        pumps = [
-            threading.Thread(target=self._pump, args=(pipe, stream), daemon=True)
-            for pipe, stream in ((proc.stdout, Stream.STDOUT), (proc.stderr, Stream.STDERR))
-        ]
-        for pump in pumps:
-            pump.start()
-        recorder = Recorder(self.folder, self.journal, proc.pid)
+        recorder = Recorder(self.folder, self.journal, agent.sampler())
         recorder.start()
+        try:
+            active, reason = self._supervise(agent, record.time_limit_s)
+            outcome = agent.finish()
+        finally:
+            recorder.stop()
+        with self.folder.updating() as rec:
+            rec.active_s = round(active, 2)
+            agent.update_record(rec)
+        state = "lost" if outcome.lost else "killed" if reason else "exited"
+        self._finish(state, outcome, reason or outcome.lost)
+        return 0
 
-        limit = record.time_limit_s
+    def _supervise(self, agent: AgentSide, limit: float | None) -> tuple[float, str | None]:
+        """Tick until the agent ends; returns the active seconds and why mletui stopped it."""
         active = 0.0
         last = time.monotonic()
         reason: str | None = None
-        while proc.poll() is None:
+        stop_sent = 0.0
+        while not agent.ended():
             time.sleep(TICK_S)
             now = time.monotonic()
-            if not (is_stopped(proc.pid) or soft_paused(self.folder.control)):
+            if not (agent.frozen() or soft_paused(self.folder.control)):
                 active += now - last
             last = now
             with self.spool_lock:
@@ -103,65 +121,55 @@ class Supervisor:
             with self.folder.updating() as rec:
                 rec.active_s = round(active, 2)
                 rec.heartbeat = time.time()
+                agent.update_record(rec)
+            if reason is not None:
+                # Still there after the stop (an Engine that did not answer): try again, at once.
+                if now - stop_sent > RETRY_STOP_S:
+                    stop_sent = now
+                    agent.terminate(0)
+                continue
             if self.kill_requested.is_set():
-                reason, grace = self._kill_request()
+                reason, grace = read_stop_request(self.folder, DEFAULT_GRACE_S)
             elif limit is not None and active >= limit:
                 reason, grace = "time limit", DEFAULT_GRACE_S
                 self.note(f"time limit of {limit:.0f} s of active time reached: stopping the agent")
-            if reason is not None:
-                self.journal.append("state", {"state": "stopping", "reason": reason})
-                escalated = terminate_group(proc.pid, grace)
-                if escalated:
-                    self.note(f"the agent ignored SIGTERM for {grace:.0f} s: sent SIGKILL")
-                break
-        exit_code = proc.wait()
-        # Whatever the agent left behind in its group goes with it, so the pipes close.
-        terminate_group(proc.pid, 2.0)
-        for pump in pumps:
-            pump.join(timeout=5)
-        recorder.stop()
-        with self.folder.updating() as rec:
-            rec.active_s = round(active, 2)
-        self._finish("killed" if reason else "exited", exit_code, reason)
-        return 0
+            else:
+                continue
+            self.journal.append("state", {"state": "stopping", "reason": reason})
+            stop_sent = time.monotonic() + grace
+            if agent.terminate(grace):
+                self.note(f"the agent ignored the stop request for {grace:g} s: sent SIGKILL")
+        return active, reason
 
-    def _kill_request(self) -> tuple[str, float]:
-        try:
-            request = json.loads((self.folder.path / KILL_REQUEST).read_text(encoding="utf-8"))
-            return str(request.get("reason", "operator")), float(request.get("grace_s", 10.0))
-        except (OSError, ValueError):
-            return "operator", DEFAULT_GRACE_S
-
-    def _pump(self, pipe: IO[bytes] | None, stream: Stream) -> None:
-        if pipe is None:
-            return
-        splitter = LineSplitter()
-        fd = pipe.fileno()
-        while chunk := os.read(fd, 1 << 16):
-            lines = splitter.feed(chunk)
-            if lines:
-                now = time.time()
-                with self.spool_lock:
-                    for line in lines:
-                        self.spool.write(stream, line, now)
-        for rest in splitter.flush():
-            with self.spool_lock:
-                self.spool.write(stream, rest)
-
-    def _finish(self, state: str, exit_code: int, reason: str | None) -> None:
-        detail = f"killed by signal {-exit_code}" if exit_code < 0 else f"exit code {exit_code}"
+    def _finish(self, state: str, outcome: AgentExit, reason: str | None) -> None:
+        self._noted_start.set()
+        code = outcome.code
+        if code is None:
+            detail = "exit code unknown"
+        elif code < 0:
+            detail = f"killed by signal {-code}"
+        else:
+            detail = f"exit code {code}"
+        if outcome.oom_killed:
+            detail += ", out of memory (OOM-killed)"
         self.note(f"agent {state}: {detail}" + (f" ({reason})" if reason else ""))
         with self.spool_lock:
             self.spool.flush()
             self.spool.close()
         ended = time.time()
+        if reason is None and outcome.oom_killed:
+            reason = "out of memory"
         with self.folder.updating() as rec:
             rec.state = state
-            rec.exit_code = exit_code
+            rec.exit_code = code
+            rec.oom_killed = outcome.oom_killed
             rec.end_reason = reason or "exited"
             rec.ended = ended
             rec.heartbeat = ended
-        self.journal.append("state", {"state": state, "exit_code": exit_code, "reason": reason})
+        self.journal.append(
+            "state",
+            {"state": state, "exit_code": code, "reason": reason, "oom_killed": outcome.oom_killed},
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Never leave a run marked as running when its supervisor is gone.
         with folder.updating() as rec:
-            if rec.state not in ("exited", "killed"):
+            if rec.state not in ("exited", "killed", "lost"):
                 rec.state = "exited"
                 rec.end_reason = f"supervisor error: {exc}"
                 rec.ended = time.time()

@@ -2,7 +2,8 @@
 
 Run from the repository root: ``python scripts/make_bundled_tasks.py``. The output is
 deterministic (fixed seed, 75/25 split), so running it again changes nothing in git.
-Each task is written to ``mletui/grading/bundled/<id>/`` in MLE-bench's shape.
+Each task is written to ``mletui/grading/bundled/<id>/`` in MLE-bench's shape, with an honest
+``leaderboard.csv``: the real scores of reference models (see ``make_leaderboards.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from make_leaderboards import write_leaderboard  # scripts/ is on sys.path when run as a script
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.model_selection import train_test_split
+
+from mletui.grading import load_task
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "mletui" / "grading" / "bundled"
 SEED = 20240
@@ -224,6 +228,7 @@ def make_task(spec: TaskSpec) -> Path:
     write_csv(test[[ID_COLUMN, spec.target]], folder / "private" / "answers.csv")
     (folder / "task.toml").write_text(task_toml(spec), encoding="utf-8")
     (folder / "description.md").write_text(textwrap.dedent(spec.description), encoding="utf-8")
+    write_leaderboard(load_task(folder))
     return folder
 
 

@@ -7,11 +7,18 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from mletui.livestate import read_status
 from mletui.store import RunFolder, list_runs
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+# The docker runtime's fixtures (a real Engine, offline-built images, a second engine).
+pytest_plugins = ["tests.docker_fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +54,13 @@ def wait_for(
 
 def wait_ended(folder: RunFolder, timeout: float = 60.0) -> None:
     wait_for(lambda: read_status(folder).state.ended, timeout, f"run {folder.id} to end")
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 60) -> None:
+    """``wait_for`` inside a running app: the app goes on while it waits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out")

@@ -283,12 +283,12 @@ def test_tail_before_the_file_exists(tmp_path: Path) -> None:
     assert [line.number for line in follower.read_new()] == [49, 50]
 
 
-@pytest.mark.parametrize("stride", [1, 3, 64])
-def test_read_lines_matches_a_full_read(tmp_path: Path, stride: int) -> None:
+@pytest.mark.parametrize("block_size", [1, 100, 4096])
+def test_read_lines_matches_a_full_read(tmp_path: Path, block_size: int) -> None:
     path = tmp_path / "out.log"
     _write_numbered(path, 700)
     everything = LogFollower(path).read_new()
-    index = LineIndex(path, stride=stride, chunk_size=4096)
+    index = LineIndex(path, block_size=block_size, chunk_size=4096)
     for start, count in [(1, 1), (1, 10), (63, 5), (64, 1), (65, 3), (129, 70), (690, 20)]:
         got = read_lines(path, start, count, index=index)
         assert got == everything[start - 1 : start - 1 + count], (start, count)
@@ -298,7 +298,7 @@ def test_read_lines_matches_a_full_read(tmp_path: Path, stride: int) -> None:
 
 def test_index_built_in_chunks_follows_growth(tmp_path: Path) -> None:
     path = tmp_path / "out.log"
-    index = LineIndex(path, stride=10, chunk_size=1024)
+    index = LineIndex(path, block_size=300, chunk_size=1024)
     assert index.update() is True and index.line_count == 0  # no file yet
     _write_numbered(path, 2_000)
     steps = 0
@@ -336,7 +336,7 @@ def test_long_records_cross_chunks(tmp_path: Path) -> None:
     lines = follower.read_new()
     assert [line.number for line in lines] == list(range(1, 21))
     assert lines[3].text.startswith("3 xxx") and lines[3].text.endswith("[cut: 50,002 bytes]")
-    index = LineIndex(path, stride=4, chunk_size=4096)
+    index = LineIndex(path, block_size=100, chunk_size=4096)
     assert read_lines(path, 18, 5, index=index) == lines[17:]
     tail = LogFollower(path, tail=2, chunk_size=4096).read_new()
     assert tail == lines[18:]

@@ -94,6 +94,14 @@ def test_cut_does_not_split_a_character() -> None:
     assert clean_line(raw) == " … [cut: 900,000 bytes]"
 
 
+def test_a_cut_line_can_be_cleaned_whole() -> None:
+    """The log pane opens a cut line whole: the same cleaning, no cut."""
+    raw = b"\x1b[31m" + b"x" * 1_048_576 + b"\x1b]0;t\x07 END\r"
+    assert clean_line(raw, max_chars=None) == "x" * 1_048_576 + " END"
+    assert clean_line(raw, max_chars=10) == "x" * 10 + cut_marker(len(raw) - 1)
+    assert clean_line(b"\xff" * 3, max_chars=None) == "\ufffd" * 3
+
+
 def test_line_just_at_the_limit_is_not_cut() -> None:
     assert clean_line(b"y" * MAX_DISPLAY_CHARS) == "y" * MAX_DISPLAY_CHARS
     assert clean_line(b"y" * (MAX_DISPLAY_CHARS + 1)) == "y" * MAX_DISPLAY_CHARS + cut_marker(

@@ -264,7 +264,7 @@ def test_submission_errors_are_one_sentence(tmp_path: Path) -> None:
         score_submission(task, path)
 
     path.write_text("", encoding="utf-8")
-    with pytest.raises(ValueError, match="is not a readable CSV"):
+    with pytest.raises(ValueError, match="is empty"):
         score_submission(task, path)
 
 

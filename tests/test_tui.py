@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
-from textual.pilot import Pilot
-
 from mletui import protocol
 from mletui.events import RunState
 from mletui.grading.tasks import resolve_task
@@ -18,6 +13,7 @@ from mletui.store import RunFolder
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
+from tests.conftest import until
 
 SIZE = (160, 48)
 
@@ -29,15 +25,6 @@ def slow_baseline(delay: float = 1.5) -> RunFolder:
         time_limit_s=600,
         extra_env={"MLETUI_BASELINE_STEP_DELAY": str(delay)},
     )
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("timed out")
 
 
 def acks(folder: RunFolder) -> list[dict[str, object]]:
@@ -87,7 +74,15 @@ async def test_pause_hint_and_kill_from_the_keyboard() -> None:
         await until(pilot, lambda: watch_screen(app).status.state is RunState.KILLED)  # type: ignore[union-attr]
 
     actions = [e for e in read_journal(folder.journal_path).entries if e["kind"] == "action"]
-    assert [a["action"] for a in actions] == ["pause", "resume", "hint", "kill"]
+    # The watcher took the driver lock at its first action and gave it back when it quit.
+    assert [a["action"] for a in actions] == [
+        "drive",
+        "pause",
+        "resume",
+        "hint",
+        "kill",
+        "release-driver",
+    ]
     assert {a["operator"] for a in actions} == {"pilot"}
 
 

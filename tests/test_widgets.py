@@ -31,6 +31,7 @@ from mletui.events import (
     Stream,
 )
 from mletui.tui.dialogs import ConfirmKillDialog, HelpScreen, HintDialog
+from mletui.tui.grade_guard import RevealGradeDialog
 from mletui.tui.widgets import (
     CodePane,
     HintsPane,
@@ -364,10 +365,10 @@ async def test_scores_pane_marks_the_best(
         await pilot.pause()
         assert starred(pane) == [best_row]
         assert pane.best("val_auc") == values[best_row]
-        title = plain(pane.query_one("#scores-title", Label))
-        assert "validation (reported by the agent)" in title
-        assert label in title
-        assert "grade" not in title
+        assert label in plain(pane.query_one("#scores-title", Label))
+        line = plain(pane.query_one("#scores-validation", Label))
+        assert line.startswith("validation · the agent's own split · best")
+        assert "no submission yet" in plain(pane.query_one("#scores-grade", Label))
 
 
 @pytest.mark.asyncio
@@ -568,6 +569,20 @@ async def test_confirm_kill_dialog(keys: list[str], expected: bool) -> None:
     app = DialogHost()
     async with app.run_test() as pilot:
         await open_dialog(app, pilot, lambda: ConfirmKillDialog("3f2a9c", grace_s=10), keys)
+        assert app.results == [expected]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [(["y"], True), (["enter"], False), (["tab", "enter"], True), (["escape"], False)],
+)
+async def test_reveal_grade_dialog_keeps_the_grade_hidden_unless_asked(
+    keys: list[str], expected: bool
+) -> None:
+    app = DialogHost()
+    async with app.run_test() as pilot:
+        await open_dialog(app, pilot, lambda: RevealGradeDialog("3f2a9c"), keys)
         assert app.results == [expected]
 
 

@@ -45,7 +45,6 @@ import csv
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -56,26 +55,38 @@ from pathlib import Path
 from string import Template
 
 from mletui import protocol
+from mletui.agents._common import (
+    ENV_DATA_DIR,
+    ENV_TASK_ID,
+    ENV_TASK_METRIC,
+    EXIT_FAILED,
+    EXIT_OK,
+    SOLUTION_FILE,
+    SUBMISSION_FILE,
+    SetupError,
+    copy_atomic,
+    read_folders,
+    run_agent,
+    say,
+    task_columns,
+    write_atomic,
+)
+
+# The runtime's names for the task, re-exported beside the baseline's own settings.
+from mletui.agents._common import ENV_SUBMISSION_DIR as ENV_SUBMISSION_DIR
+from mletui.agents._common import ENV_TASK_ID_COLUMN as ENV_TASK_ID_COLUMN
+from mletui.agents._common import ENV_TASK_TARGETS as ENV_TASK_TARGETS
+from mletui.agents._common import ENV_WORKSPACE as ENV_WORKSPACE
 
 AGENT_NAME = "baseline"
 
 ENV_CONTROL_DIR = protocol.ENV_CONTROL_DIR  # "MLETUI_CONTROL_DIR"
-ENV_DATA_DIR = "MLETUI_DATA_DIR"
-ENV_WORKSPACE = "MLETUI_WORKSPACE"
-ENV_SUBMISSION_DIR = "MLETUI_SUBMISSION_DIR"
-ENV_TASK_METRIC = "MLETUI_TASK_METRIC"
-ENV_TASK_ID_COLUMN = "MLETUI_TASK_ID_COLUMN"
-ENV_LOGS_DIR = "MLETUI_LOGS_DIR"
 ENV_OUTPUT_DIR = "BASELINE_OUTPUT_DIR"  # set by the agent for each solution it runs
-ENV_TASK_TARGETS = "MLETUI_TASK_TARGETS"
-ENV_TASK_ID = "MLETUI_TASK_ID"
 ENV_STEP_DELAY = "MLETUI_BASELINE_STEP_DELAY"
 ENV_MAX_STEPS = "MLETUI_BASELINE_MAX_STEPS"
 
-SOLUTION_FILE = "solution.py"
 SCORE_FILE = "score.json"  # written by each solution: {"metric", "value", "higher_is_better"}
 CANDIDATE_FILE = "submission_candidate.csv"  # a solution's predictions; kept only if best
-SUBMISSION_FILE = "submission.csv"
 
 MAX_TREES = 2000  # "more trees" doubles; the cap keeps a step within seconds on small data
 MAX_ITERATIONS = 800  # a multiple of the solutions' stage of 20 iterations
@@ -85,14 +96,6 @@ SEARCH_GRID = (
     {"learning_rate": 0.2, "max_leaf_nodes": 15},
     {"learning_rate": 0.2, "max_leaf_nodes": 31},
 )
-
-# Exit codes: 0 done (or stopped by a hint), 1 no step succeeded, 2 the task cannot be run.
-EXIT_OK, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
-
-
-class SetupError(Exception):
-    """The environment or task does not let the baseline run; the message says why."""
-
 
 # --- metrics ------------------------------------------------------------------------------------
 
@@ -182,13 +185,8 @@ class TaskSetup:
 
 def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
     """The task and settings from the environment; ``SetupError`` with a sentence if unusable."""
-    data_value = environ.get(ENV_DATA_DIR)
-    if not data_value:
-        raise SetupError(f"{ENV_DATA_DIR} is not set; it must name the task's public/ folder.")
-    data_dir = Path(data_value).resolve()
-    for name in ("train.csv", "test.csv"):
-        if not (data_dir / name).is_file():
-            raise SetupError(f"{data_dir} has no {name}; {ENV_DATA_DIR} must name public/.")
+    folders = read_folders(environ)
+    data_dir = folders.data_dir
 
     metric = environ.get(ENV_TASK_METRIC, "")
     if metric not in METRIC_RECIPES:
@@ -199,10 +197,7 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
         )
     recipe = METRIC_RECIPES[metric]
 
-    header = _csv_header(data_dir / "sample_submission.csv")
-    id_column = environ.get(ENV_TASK_ID_COLUMN) or (header[0] if header else "id")
-    targets_value = environ.get(ENV_TASK_TARGETS, "")
-    targets = [t.strip() for t in targets_value.split(",") if t.strip()] or header[1:]
+    id_column, targets = task_columns(environ, _csv_header(data_dir / "sample_submission.csv"))
     if len(targets) != 1:
         raise SetupError(
             f"The baseline predicts one target column, and this task has {len(targets)} "
@@ -221,10 +216,6 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
                 f"{len(classes)}."
             )
 
-    workspace = Path(environ.get(ENV_WORKSPACE) or os.getcwd()).resolve()
-    submission_dir = Path(environ.get(ENV_SUBMISSION_DIR) or workspace / "submission").resolve()
-    # Scratch outputs go to the logs folder, as AIDE's do, so the workspace holds only code.
-    output_dir = Path(environ.get(ENV_LOGS_DIR) or workspace).resolve()
     try:
         step_delay = float(environ.get(ENV_STEP_DELAY) or 0)
         max_value = environ.get(ENV_MAX_STEPS)
@@ -238,9 +229,9 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
         id_column=id_column,
         target=target,
         data_dir=data_dir,
-        workspace=workspace,
-        output_dir=output_dir,
-        submission_dir=submission_dir,
+        workspace=folders.workspace,
+        output_dir=folders.output_dir,
+        submission_dir=folders.submission_dir,
         step_delay=max(step_delay, 0.0),
         max_steps=max_steps,
     )
@@ -429,7 +420,7 @@ class BaselineAgent:
         out.mkdir(parents=True, exist_ok=True)
         for stale in (SCORE_FILE, CANDIDATE_FILE):
             (out / stale).unlink(missing_ok=True)
-        _write_atomic(workspace / SOLUTION_FILE, render_solution(setup, step, number))
+        write_atomic(workspace / SOLUTION_FILE, render_solution(setup, step, number))
         started = time.monotonic()
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_OUTPUT_DIR: str(out)})
         code = subprocess.run([sys.executable, SOLUTION_FILE], cwd=workspace, env=env).returncode
@@ -444,7 +435,7 @@ class BaselineAgent:
         result = StepResult(number, description, value)
         if self.best is None or self._better(value, self.best.value):
             self.best = result
-            _copy_atomic(out / CANDIDATE_FILE, setup.submission_dir / SUBMISSION_FILE)
+            copy_atomic(out / CANDIDATE_FILE, setup.submission_dir / SUBMISSION_FILE)
             verdict = f"best so far; {SUBMISSION_FILE} updated"
         else:
             verdict = f"best is still step {self.best.number}, {self.best.value:.4f}"
@@ -470,10 +461,6 @@ class BaselineAgent:
         return EXIT_OK
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
 def decline(hint: protocol.Hint, reason: str) -> None:
     """Answer a hint the agent does not follow, and say so in the log."""
     protocol.answer(hint, reason, used=False)
@@ -493,19 +480,6 @@ def _read_score(path: Path) -> float | None:
     if not isinstance(value, int | float) or value != value:  # NaN is no score
         return None
     return float(value)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    # Watchers snapshot the workspace; they must never see half a file.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
 
 
 # --- the generated solution ---------------------------------------------------------------------
@@ -795,16 +769,9 @@ def _py(text: str) -> str:
 
 
 def main() -> int:
-    try:
-        setup = read_setup(os.environ)
-    except SetupError as exc:
-        print(f"baseline agent: {exc}", file=sys.stderr, flush=True)
-        return EXIT_UNUSABLE
-    try:
-        return BaselineAgent(setup).run()
-    except KeyboardInterrupt:
-        say("interrupted; the best submission so far is kept")
-        return 130
+    return run_agent(
+        "baseline agent", lambda: read_setup(os.environ), lambda setup: BaselineAgent(setup).run()
+    )
 
 
 if __name__ == "__main__":

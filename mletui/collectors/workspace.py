@@ -188,7 +188,7 @@ def snapshot_from_json(entry: dict[str, Any]) -> Snapshot:
 
 
 def watch_workspace(
-    workspace: Path, on_change: Callable[[], None], stop: threading.Event, debounce_ms: int = 300
+    workspace: Path, on_change: Callable[[], None], stop: threading.Event, debounce_ms: int = 100
 ) -> None:
     """Call ``on_change`` whenever files change under ``workspace`` (watchfiles), until ``stop``.
 

@@ -20,8 +20,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mletui.grading.tasks import Task
 
 Array = NDArray[Any]
@@ -160,93 +158,22 @@ def score_submission(task: Task, submission_csv_path: str | Path) -> float:
     """Grade a submission CSV against ``task``'s private answers with the task's metric.
 
     Rows are matched on the task's id column (compared as text, so ``7`` and ``"7"`` agree).
-    Raises ``ValueError`` with a one-sentence message when the file is missing or unreadable,
-    lacks a column, repeats or lacks ids, or holds empty or non-numeric predictions.
+    Raises :class:`~mletui.grading.submission.SubmissionError` (a ``ValueError``) with one
+    sentence when the submission cannot be graded: see :func:`check_submission` for the checks.
+    The score is not rounded; :func:`mletui.grading.report.grade_submission` rounds as MLE-bench.
     """
-    import pandas as pd
+    from mletui.grading.submission import SubmissionError, check_submission
 
-    path = Path(submission_csv_path)
     metric = get_metric(task.metric)
-    id_col = task.id_column
-    targets = list(task.target_columns)
-    if not path.is_file():
-        raise ValueError(f"No submission file at {path}.")
-    submission = _read_csv(path, id_col, "submission")
-    answers = _read_csv(task.private_dir / "answers.csv", id_col, "answers file")
-
-    missing_cols = [c for c in [id_col, *targets] if c not in submission.columns]
-    if missing_cols:
-        expected = ", ".join([id_col, *targets])
-        raise ValueError(
-            f"Submission {path.name} lacks column(s) {', '.join(map(repr, missing_cols))}; "
-            f"expected columns: {expected}."
-        )
-    duplicated = submission[id_col][submission[id_col].duplicated()]
-    if len(duplicated):
-        raise ValueError(
-            f"Submission {path.name} repeats {len(duplicated)} id(s), e.g. {duplicated.iloc[0]!r}."
-        )
-    expected_ids = pd.Index(answers[id_col])
-    given = submission.set_index(id_col)
-    missing_ids = expected_ids.difference(given.index, sort=False)
-    if len(missing_ids):
-        raise ValueError(
-            f"Submission {path.name} lacks predictions for {len(missing_ids)} of "
-            f"{len(expected_ids)} ids, e.g. {missing_ids[0]!r}."
-        )
-    extra_ids = given.index.difference(expected_ids, sort=False)
-    if len(extra_ids):
-        raise ValueError(
-            f"Submission {path.name} has {len(extra_ids)} id(s) that are not in the test set, "
-            f"e.g. {extra_ids[0]!r}."
-        )
-
-    predicted = given.loc[expected_ids, targets]
-    truth = answers.set_index(id_col).loc[expected_ids, targets]
-    if predicted.isna().any().any():
-        column = predicted.columns[predicted.isna().any()][0]
-        raise ValueError(f"Submission {path.name} has empty predictions in column {column!r}.")
-    if metric.needs_numbers:
-        non_numeric = [c for c in targets if not pd.api.types.is_numeric_dtype(predicted[c])]
-        if non_numeric:
-            raise ValueError(
-                f"Submission {path.name} has non-numeric values in column {non_numeric[0]!r}, "
-                f"but {metric.name} needs numbers."
-            )
-    y_true, y_pred = _as_arrays(truth, predicted)
-    value = metric(y_true, y_pred)
-    if math.isnan(value):
-        raise ValueError(f"The {metric.name} of submission {path.name} is undefined (NaN).")
-    return value
-
-
-def _read_csv(path: Path, id_col: str, what: str) -> pd.DataFrame:
-    import pandas as pd
-
+    checked = check_submission(task, submission_csv_path)
+    name = Path(submission_csv_path).name
     try:
-        return pd.read_csv(path, dtype={id_col: str})
-    except FileNotFoundError:
-        raise ValueError(f"No {what} at {path}.") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        value = metric(checked.y_true, checked.y_pred)
+    except (ValueError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"The {what} {path.name} is not a readable CSV ({reason}).") from None
-
-
-def _as_arrays(truth: pd.DataFrame, predicted: pd.DataFrame) -> tuple[Array, Array]:
-    """Arrays for the metric: 1-D for one target column; labels compared as text unless both
-    sides are numeric, so that ``3`` and ``3.0`` agree while ``"cat"`` still compares."""
-    import pandas as pd
-
-    true_cols: list[Array] = []
-    pred_cols: list[Array] = []
-    for column in truth.columns:
-        t, p = truth[column], predicted[column]
-        if pd.api.types.is_numeric_dtype(t) and pd.api.types.is_numeric_dtype(p):
-            true_cols.append(t.to_numpy(dtype=float))
-            pred_cols.append(p.to_numpy(dtype=float))
-        else:
-            true_cols.append(t.astype(str).to_numpy())
-            pred_cols.append(p.astype(str).to_numpy())
-    if len(true_cols) == 1:
-        return true_cols[0], pred_cols[0]
-    return np.column_stack(true_cols), np.column_stack(pred_cols)
+        raise SubmissionError(
+            f"The {metric.name} of submission {name} cannot be computed ({reason.rstrip('.')})."
+        ) from None
+    if math.isnan(value):
+        raise SubmissionError(f"The {metric.name} of submission {name} is undefined (NaN).")
+    return value

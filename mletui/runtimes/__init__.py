@@ -1,11 +1,30 @@
-"""Where an agent runs. One interface; ``local`` today, ``docker`` next."""
+"""Where an agent runs: ``local`` (a process group on this machine) or ``docker`` (a container).
+
+Two sides, one interface each:
+
+- :class:`Runtime` is what any mletui process uses on a run: check the options before the run
+  folder exists, start the run's supervisor, freeze, thaw, stop, probe.
+- :class:`AgentSide` is what the run's supervisor (``mletui.supervisor``, one detached process
+  per run, for every runtime) drives: launch the agent, pump its output into the log spool, tell
+  when it is frozen or has ended, stop it, sample its resources.
+
+The Docker SDK is imported only below this package (DESIGN.md, "Layers").
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from mletui.store import RunFolder
+from mletui.events import ResourceSample, Stream
+from mletui.store import RunFolder, RunRecord
+
+
+class ResourceSampler(Protocol):
+    """What the recorder samples: a process group here, a container's Engine stats there."""
+
+    def sample(self) -> ResourceSample: ...
 
 
 class RuntimeFailure(Exception):
@@ -14,14 +33,67 @@ class RuntimeFailure(Exception):
 
 @dataclass(frozen=True)
 class Probe:
-    """What the runtime sees of a run right now."""
+    """What the runtime sees of a run right now. Never a call to a remote service: cheap."""
 
     supervisor_alive: bool
     frozen: bool
 
 
+LineSink = Callable[[Stream, Sequence[bytes], float], None]
+"""Where an agent side hands its output: (stream, lines as raw bytes without ``\\n``, epoch ts
+they share)."""
+
+
+@dataclass(frozen=True)
+class AgentExit:
+    """How an agent ended, as its runtime saw it."""
+
+    code: int | None  # None: unknown (the container was removed before it could be read)
+    oom_killed: bool = False
+    lost: str | None = None  # set when the agent vanished outside mletui's control: why
+
+
+class AgentSide(Protocol):
+    """The agent as the supervisor drives it. Methods are called from the supervisor's thread."""
+
+    def launch(self, emit: LineSink) -> str:
+        """Start the agent and its output pumps; return what was started ("pid 12", "container
+        1a2b3c4d5e6f"). Raises :class:`RuntimeFailure` with a sentence when it cannot start."""
+        ...
+
+    def ended(self) -> bool:
+        """True once the agent has ended (non-blocking)."""
+        ...
+
+    def frozen(self) -> bool:
+        """True while the runtime holds the agent stopped (SIGSTOP, ``docker pause``)."""
+        ...
+
+    def terminate(self, grace_s: float) -> bool:
+        """Graceful stop, forced after ``grace_s``; True when it had to be forced."""
+        ...
+
+    def sampler(self) -> ResourceSampler:
+        """What the recorder samples for the resources pane."""
+        ...
+
+    def update_record(self, record: RunRecord) -> None:
+        """Put the agent side's live view (container state, engine link) into ``run.json``;
+        called under the run.json lock at every supervisor tick."""
+        ...
+
+    def finish(self) -> AgentExit:
+        """After :meth:`ended`: wait for the last output, close every stream, say how it ended."""
+        ...
+
+
 class Runtime(Protocol):
     name: str
+
+    def preflight(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Check and complete the runtime options before a run folder exists; the result is
+        kept in ``run.json`` (``runtime_options``). Raises :class:`RuntimeFailure`."""
+        ...
 
     def start(self, folder: RunFolder) -> None: ...
 
@@ -33,8 +105,12 @@ class Runtime(Protocol):
 
     def probe(self, folder: RunFolder) -> Probe: ...
 
+    def agent_side(self, folder: RunFolder) -> AgentSide:
+        """The supervisor's handle on the agent of this run."""
+        ...
 
-RUNTIMES = ("local",)
+
+RUNTIMES = ("local", "docker")
 
 
 def get_runtime(name: str) -> Runtime:
@@ -42,4 +118,8 @@ def get_runtime(name: str) -> Runtime:
         from mletui.runtimes.local import LocalRuntime
 
         return LocalRuntime()
+    if name == "docker":
+        from mletui.runtimes.docker.runtime import DockerRuntime
+
+        return DockerRuntime()
     raise RuntimeFailure(f"Unknown runtime '{name}'. Runtimes: {', '.join(RUNTIMES)}.")

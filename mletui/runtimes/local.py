@@ -1,52 +1,60 @@
-"""The local runtime: the agent runs in its own process group under a supervisor process.
+"""The local runtime: the agent runs in its own process group on this machine.
 
-The supervisor (``python -m mletui.supervisor RUN_DIR``) is started in a session of its own so it
-outlives the TUI and the command that started it. It records the run; this module holds the
-process-level parts: starting the supervisor, the agent's process group, signals, and probing.
+The run's supervisor (:mod:`mletui.supervisor`) drives a :class:`LocalAgent`: the agent process
+started as the leader of a new process group, its stdout and stderr pumped line by line into the
+log spool, SIGSTOP/SIGCONT to the group for freeze and thaw, SIGTERM then SIGKILL to stop it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
+import threading
 import time
 from collections.abc import Mapping
+from typing import IO, Any
 
 import psutil
 
-from mletui.runtimes import Probe, RuntimeFailure
+from mletui.collectors.logs import LineSplitter
+from mletui.collectors.resources import ProcessGroupSampler
+from mletui.events import Stream
+from mletui.runtimes import AgentExit, LineSink, Probe, ResourceSampler, RuntimeFailure
+from mletui.runtimes.host import (
+    KILL_REQUEST,
+    mark_ended_without_supervisor,
+    request_stop,
+    spawn_supervisor,
+    supervisor_alive,
+)
 from mletui.store import RunFolder, RunRecord
 
-KILL_REQUEST = "kill-request.json"
+__all__ = [
+    "KILL_REQUEST",
+    "LocalAgent",
+    "LocalRuntime",
+    "group_pids",
+    "is_stopped",
+    "spawn_agent",
+    "supervisor_alive",
+    "terminate_group",
+]
 
 
 class LocalRuntime:
     name = "local"
 
+    def preflight(self, options: dict[str, Any]) -> dict[str, Any]:
+        if options:
+            raise RuntimeFailure(
+                f"The local runtime takes no options ({', '.join(sorted(options))}); "
+                "they are for --runtime docker."
+            )
+        return {}
+
     def start(self, folder: RunFolder, wait_s: float = 15.0) -> None:
-        log = (folder.path / "supervisor.log").open("ab")
-        subprocess.Popen(
-            [sys.executable, "-m", "mletui.supervisor", str(folder.path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            close_fds=True,
-        )
-        log.close()
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            record = folder.read()
-            if record.state != "created":
-                return
-            time.sleep(0.05)
-        raise RuntimeFailure(
-            f"The supervisor of run {folder.id} did not start within {wait_s:.0f} s; "
-            f"see {folder.path / 'supervisor.log'}."
-        )
+        spawn_supervisor(folder, wait_s)
 
     def freeze(self, folder: RunFolder) -> None:
         self._signal_group(folder.read(), signal.SIGSTOP)
@@ -56,25 +64,20 @@ class LocalRuntime:
 
     def stop(self, folder: RunFolder, grace_s: float, reason: str) -> None:
         """Graceful stop, escalating to SIGKILL after ``grace_s``; the supervisor carries it out."""
-        record = folder.read()
-        request = {"grace_s": grace_s, "reason": reason, "ts": time.time()}
-        (folder.path / KILL_REQUEST).write_text(json.dumps(request), encoding="utf-8")
-        if supervisor_alive(record):
-            assert record.supervisor_pid is not None
-            os.kill(record.supervisor_pid, signal.SIGTERM)
+        if request_stop(folder, grace_s, reason):
             return
         # The supervisor is gone (a crash, a reboot): stop what is left of the group ourselves.
+        record = folder.read()
         if record.agent_pid is not None:
             terminate_group(record.agent_pid, grace_s)
-        with folder.updating() as rec:
-            if rec.state not in ("exited", "killed"):
-                rec.state = "killed"
-                rec.end_reason = reason
-                rec.ended = time.time()
+        mark_ended_without_supervisor(folder, reason)
 
     def probe(self, folder: RunFolder) -> Probe:
         record = folder.read()
         return Probe(supervisor_alive(record), is_stopped(record.agent_pid))
+
+    def agent_side(self, folder: RunFolder) -> LocalAgent:
+        return LocalAgent(folder)
 
     def _signal_group(self, record: RunRecord, sig: signal.Signals) -> None:
         if record.agent_pid is None:
@@ -85,18 +88,76 @@ class LocalRuntime:
             raise RuntimeFailure(f"The agent of run {record.id} is no longer running.") from exc
 
 
-def supervisor_alive(record: RunRecord) -> bool:
-    """True when the supervisor process recorded in run.json is still that same process."""
-    if record.supervisor_pid is None:
-        return False
-    try:
-        proc = psutil.Process(record.supervisor_pid)
-        started = proc.create_time()
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-    return record.supervisor_started is None or abs(started - record.supervisor_started) < 1.0
+class LocalAgent:
+    """The agent as a process group on this machine, driven by the run's supervisor."""
+
+    def __init__(self, folder: RunFolder) -> None:
+        self.folder = folder
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._pumps: list[threading.Thread] = []
+
+    def launch(self, emit: LineSink) -> str:
+        record = self.folder.read()
+        env = {**os.environ, **record.env}
+        try:
+            self._proc = spawn_agent(record.command, str(self.folder.workspace), env)
+        except OSError as exc:
+            raise RuntimeFailure(f"could not start the agent: {exc}") from exc
+        with self.folder.updating() as rec:
+            rec.agent_pid = self._proc.pid
+        self._pumps = [
+            threading.Thread(target=_pump, args=(pipe, stream, emit), daemon=True)
+            for pipe, stream in (
+                (self._proc.stdout, Stream.STDOUT),
+                (self._proc.stderr, Stream.STDERR),
+            )
+        ]
+        for pump in self._pumps:
+            pump.start()
+        return f"pid {self._proc.pid}, command {' '.join(record.command)}"
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "launch() first"
+        return self._proc.pid
+
+    def ended(self) -> bool:
+        return self._proc is None or self._proc.poll() is not None
+
+    def frozen(self) -> bool:
+        return is_stopped(self.pid)
+
+    def terminate(self, grace_s: float) -> bool:
+        return terminate_group(self.pid, grace_s)
+
+    def sampler(self) -> ResourceSampler:
+        return ProcessGroupSampler(self.pid)
+
+    def update_record(self, record: RunRecord) -> None:
+        return None
+
+    def finish(self) -> AgentExit:
+        assert self._proc is not None, "launch() first"
+        code = self._proc.wait()
+        # Whatever the agent left behind in its group goes with it, so the pipes close.
+        terminate_group(self._proc.pid, 2.0)
+        for pump in self._pumps:
+            pump.join(timeout=5)
+        return AgentExit(code)
+
+
+def _pump(pipe: IO[bytes] | None, stream: Stream, emit: LineSink) -> None:
+    if pipe is None:
+        return
+    splitter = LineSplitter()
+    fd = pipe.fileno()
+    while chunk := os.read(fd, 1 << 16):
+        lines = splitter.feed(chunk)
+        if lines:
+            emit(stream, lines, time.time())
+    rest = splitter.flush()
+    if rest:
+        emit(stream, rest, time.time())
 
 
 def is_stopped(pid: int | None) -> bool:

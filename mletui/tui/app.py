@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from textual.app import App
@@ -11,6 +12,9 @@ from mletui.store import RunFolder, runs_root
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
+
+GC_THRESHOLD = 10_000
+"""Allocations between two young-generation collections (Python's default: 700)."""
 
 
 class MletuiApp(App[None]):
@@ -30,10 +34,21 @@ class MletuiApp(App[None]):
         run_id: str | None = None,
         theme_name: str | None = None,
         operator: str | None = None,
+        drive: bool = False,
+        replay_id: str | None = None,
+        speed: float = 10.0,
+        skip_idle: bool = True,
+        show_grades: bool = False,
+        gpu_interval_s: float | None = None,
     ) -> None:
         super().__init__()
+        self.gpu_interval_s = gpu_interval_s  # set: open the GPU screen alone (`mletui gpu`)
+        self.show_grades = show_grades  # the demo: held-out grades shown without G
+        self.replay_id = replay_id
+        self.replay_options = (speed, skip_idle)
         self.run_id = run_id
         self.operator = operator
+        self.drive = drive
         self.requested_theme = theme_name or os.environ.get(THEME_ENV)
 
     def on_mount(self) -> None:
@@ -44,10 +59,28 @@ class MletuiApp(App[None]):
         for warning in warnings:
             self.notify(warning, severity="warning", markup=False, timeout=8)
         self.theme = theme
-        if self.run_id:
-            self.push_screen(WatchScreen(RunFolder(runs_root() / self.run_id), self.operator))
+        if self.gpu_interval_s is not None:
+            from mletui.tui.screens.gpu import GpuScreen
+
+            self.push_screen(GpuScreen(interval_s=self.gpu_interval_s))
+        elif self.replay_id:
+            from mletui.tui.screens.replay import ReplayScreen
+
+            speed, skip_idle = self.replay_options
+            folder = RunFolder(runs_root() / self.replay_id)
+            self.push_screen(ReplayScreen(folder, speed=speed, skip_idle=skip_idle))
+        elif self.run_id:
+            folder = RunFolder(runs_root() / self.run_id)
+            self.push_screen(
+                WatchScreen(folder, self.operator, drive=self.drive, show_grades=self.show_grades)
+            )
         else:
             self.push_screen(OverviewScreen())
+        # What start-up built lives as long as the app: keep it out of the garbage collector's
+        # passes; and collect less often (a log flood makes short-lived objects by the thousand
+        # a frame): each full pass would pause the keyboard for tens of ms.
+        self.call_after_refresh(gc.freeze)
+        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
     def action_explain(self, action: str) -> None:
         screen = self.screen

@@ -1,4 +1,4 @@
-"""Modal dialogs of the watch screen: send a hint, confirm a kill, list the keys."""
+"""Modal dialogs of the watch screen: send a hint, confirm an action (a kill), list the keys."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+from textual.widgets.button import ButtonVariant
 
 from mletui.tui.widgets.log_view import printable
 
@@ -96,7 +97,61 @@ class HintDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ConfirmKillDialog(ModalScreen[bool]):
+class ConfirmDialog(ModalScreen[bool]):
+    """Asks a yes-or-no question. Dismisses with ``True`` on yes, ``False`` on no.
+
+    A subclass binds ``y`` to ``confirm`` and ``n``/Esc to ``cancel`` under its own labels, and
+    says what is asked; its buttons are ``#<kind>-confirm`` and ``#<kind>-cancel``.
+    """
+
+    DEFAULT_CSS = "ConfirmDialog {" + _DIALOG_CSS + "}"
+
+    def __init__(
+        self,
+        kind: str,
+        title: str,
+        body: str,
+        keys_help: str,
+        *,
+        confirm: tuple[str, ButtonVariant],
+        cancel: str,
+        focus_confirm: bool,
+    ) -> None:
+        super().__init__()
+        self._kind = kind
+        self._title = title
+        self._body = body
+        self._keys_help = keys_help
+        self._confirm = confirm
+        self._cancel = cancel
+        self._focus_confirm = focus_confirm
+
+    def compose(self) -> ComposeResult:
+        label, variant = self._confirm
+        with Vertical():
+            yield Label(Text(self._title), classes="dialog-title")
+            yield Static(Text(self._body))
+            yield Label(Text(self._keys_help), classes="dialog-help")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self._cancel, id=f"{self._kind}-cancel")
+                yield Button(label, variant=variant, id=f"{self._kind}-confirm")
+
+    def on_mount(self) -> None:
+        focused = "confirm" if self._focus_confirm else "cancel"
+        self.query_one(f"#{self._kind}-{focused}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == f"{self._kind}-confirm")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ConfirmKillDialog(ConfirmDialog):
     """Asks before a kill. Dismisses with ``True`` to kill, ``False`` to keep the run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -104,55 +159,26 @@ class ConfirmKillDialog(ModalScreen[bool]):
         Binding("n,escape", "cancel", "Cancel"),
     ]
 
-    DEFAULT_CSS = (
-        "ConfirmKillDialog {"
-        + _DIALOG_CSS
-        + """
-    & > Vertical { border: thick $error 80%; }
-    & .dialog-title { color: $error; }
-}"""
-    )
+    DEFAULT_CSS = """
+    ConfirmKillDialog {
+        & > Vertical { border: thick $error 80%; }
+        & .dialog-title { color: $error; }
+    }
+    """
 
     def __init__(self, run_id: str = "", *, grace_s: float = 10.0) -> None:
-        super().__init__()
-        self._run_id = run_id
-        self._grace_s = grace_s
-
-    def compose(self) -> ComposeResult:
-        title = f"Kill run {self._run_id}?" if self._run_id else "Kill this run?"
-        grace = f"{self._grace_s:g} s"
-        with Vertical():
-            yield Label(Text(printable(title)), classes="dialog-title")
-            yield Static(
-                Text(
-                    f"The run gets SIGTERM now, then SIGKILL if it is still running after "
-                    f"{grace}. A paused or frozen run is killed too. This cannot be undone; "
-                    f"the journal records who killed it."
-                )
-            )
-            yield Label(Text("y or Enter kills · n or Esc keeps it running"), classes="dialog-help")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Cancel", id="kill-cancel")
-                yield Button("Kill", variant="error", id="kill-confirm")
-
-    def on_mount(self) -> None:
-        self.query_one("#kill-confirm", Button).focus()
-
-    @on(Button.Pressed, "#kill-confirm")
-    def _on_kill(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#kill-cancel")
-    def _on_cancel(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(False)
-
-    def action_confirm(self) -> None:
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
+        title = f"Kill run {run_id}?" if run_id else "Kill this run?"
+        super().__init__(
+            "kill",
+            printable(title),
+            f"The run gets SIGTERM now, then SIGKILL if it is still running after "
+            f"{grace_s:g} s. A paused or frozen run is killed too. This cannot be undone; "
+            f"the journal records who killed it.",
+            "y or Enter kills · n or Esc keeps it running",
+            confirm=("Kill", "error"),
+            cancel="Cancel",
+            focus_confirm=True,
+        )
 
 
 class HelpScreen(ModalScreen[None]):

@@ -13,11 +13,26 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
+from mletui.collectors.stalls import flag_label
+from mletui.grade_command import grade_cell
 from mletui.livestate import RunSummary, summarize
 from mletui.store import RunFolder, list_runs
 
 REFRESH_S = 1.0
-COLUMNS = ("id", "task", "agent", "runtime", "state", "elapsed", "active", "best", "hints")
+COLUMNS = (
+    "id",
+    "task",
+    "agent",
+    "runtime",
+    "state",
+    "elapsed",
+    "active",
+    "gpu",
+    "best",
+    "grade",
+    "hints",
+    "flags",
+)
 STATE_STYLE = {
     "running": "bold green",
     "pause requested": "yellow",
@@ -51,6 +66,7 @@ class OverviewScreen(Screen[None]):
     """
     BINDINGS = [
         Binding("enter", "open", "Open"),
+        Binding("g", "gpu", "GPUs"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -100,8 +116,11 @@ class OverviewScreen(Screen[None]):
                 Text(state_text, style=STATE_STYLE.get(state, "")),
                 _clock(s.status.wall_s),
                 _clock(s.status.active_s),
+                s.gpu,
                 best,
-                str(s.hints_sent),
+                Text(grade_cell(s)),  # hidden while the run lives, unless revealed
+                str(s.hints_sent) + (" · assisted" if s.assisted else ""),
+                _flags(s),
             )
             seen.add(s.record.id)
             if s.record.id in table.rows:
@@ -126,3 +145,14 @@ class OverviewScreen(Screen[None]):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
+
+    def action_gpu(self) -> None:
+        from mletui.tui.screens.gpu import GpuScreen
+
+        self.app.push_screen(GpuScreen())
+
+
+def _flags(summary: RunSummary) -> Text:
+    """The raised stall flags ("GPU idle 14 min · no log 12 min"), in the warning colour."""
+    now = time.time()
+    return Text(" · ".join(flag_label(f, now) for f in summary.stalls), style="bold yellow")

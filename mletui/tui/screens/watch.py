@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from textual import work
 from textual.app import ComposeResult
@@ -14,10 +14,14 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
+from mletui.collectors.logs import LogHistory
 from mletui.control import ActionError, unavailable_reason
 from mletui.events import (
     ActionRecord,
-    Event,
+    AgentStep,
+    BudgetLimits,
+    Grade,
+    GradingInfo,
     HintsUpdate,
     LogBatch,
     LogLine,
@@ -26,12 +30,16 @@ from mletui.events import (
     RunState,
     Score,
     Snapshot,
+    StallFlag,
     StatusUpdate,
+    TokenUsage,
 )
 from mletui.sanitize import clean_text
 from mletui.session import WatchSession
 from mletui.store import RunFolder
 from mletui.tui.dialogs import ConfirmKillDialog, HelpScreen, HintDialog
+from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
+from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
 from mletui.tui.widgets.hints_pane import HintsPane
@@ -40,6 +48,8 @@ from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
 
 POLL_S = 0.1
+POLL_FLOOD_S = 0.015  # while lines pour in
+LOG_FRAME_S = 0.04  # the log pane takes a flood's newest lines at most this often
 
 KEYS = [
     ("p", "soft pause / resume (the agent stops at its next checkpoint)"),
@@ -47,7 +57,17 @@ KEYS = [
     ("h", "send a hint (Enter sends, Esc cancels)"),
     ("K", "kill the run (asks first; SIGTERM, then SIGKILL after the grace period)"),
     ("[ / ]", "previous / next code snapshot"),
+    ("G", "reveal the held-out grade (asks first; the journal records it)"),
+    ("Enter", "on a score (table or chart): show the code that produced it"),
     ("f / End", "follow the log again"),
+    ("/", "search the whole log (plain text; Ctrl+R in the prompt: regex; lower case: any case)"),
+    ("n / N", "next match below / above"),
+    ("&", "filter: show only the lines that match (empty: every line again)"),
+    ("t", "go to a time: 14:05, 2026-11-30 14:05:30, +1h20m (run clock), -10m"),
+    ("g", "the first line of the log"),
+    ("↑ / ↓", "scroll the log, or move the selected line"),
+    ("Enter", "in the log: select a line; again: open it whole (long lines are cut)"),
+    ("Esc", "in the log: unselect, then clear the search, then the filter"),
     ("Tab", "move between panes"),
     ("?", "this help"),
     ("q", "quit the watcher; the run goes on untouched"),
@@ -57,7 +77,7 @@ KEYS = [
 class SessionEvents(Message):
     """A batch of events read by the session's worker."""
 
-    def __init__(self, events: list[Event]) -> None:
+    def __init__(self, events: Sequence[object]) -> None:
         super().__init__()
         self.events = events
 
@@ -68,8 +88,8 @@ class WatchScreen(Screen[None]):
     WatchScreen #left { width: 3fr; }
     WatchScreen #right { width: 2fr; min-width: 40; }
     WatchScreen LogView { height: 1fr; border: round $panel; }
-    WatchScreen CodePane { height: 2fr; }
-    WatchScreen ScoresPane { height: 1fr; }
+    WatchScreen CodePane { height: 3fr; }
+    WatchScreen ScoresPane { height: 2fr; }
     WatchScreen ResourcesPane { height: auto; }
     WatchScreen HintsPane { height: auto; max-height: 12; }
     """
@@ -79,6 +99,7 @@ class WatchScreen(Screen[None]):
         Binding("F", "toggle_freeze", "Freeze/Thaw"),
         Binding("h", "hint", "Hint"),
         Binding("K", "kill", "Kill"),
+        Binding("G", "reveal_grade", "Reveal grade"),
         Binding("left_square_bracket", "snapshot(-1)", "Prev snap", show=False),
         Binding("right_square_bracket", "snapshot(1)", "Next snap", show=False),
         Binding("f,end", "follow", "Follow", show=False),
@@ -86,20 +107,31 @@ class WatchScreen(Screen[None]):
         Binding("q", "quit_watch", "Quit"),
     ]
 
-    def __init__(self, folder: RunFolder, operator: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: RunFolder,
+        operator: str | None = None,
+        drive: bool = False,
+        session: WatchSession | None = None,
+        show_grades: bool = False,
+    ) -> None:
         super().__init__()
         self.folder = folder
-        self.session = WatchSession(folder, operator)
+        self.session = session or WatchSession(folder, operator)
+        self.drive = drive
+        self.show_grades = show_grades  # grades openly, without G (the demo; replays)
         self.status: StatusUpdate | None = None
 
     def compose(self) -> ComposeResult:
         yield RunHeader()
+        yield BudgetLine()
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield LogView()
+                # A replay's session has no live history: its lines come in the order of time.
+                yield LogView(getattr(self.session, "logs", None))
             with Vertical(id="right"):
                 yield CodePane(self.session.diff)
-                yield ScoresPane()
+                yield ScoresPane(grades_shown=self.show_grades)
                 yield ResourcesPane()
                 yield HintsPane()
         yield Footer()
@@ -108,20 +140,62 @@ class WatchScreen(Screen[None]):
         record = self.folder.read()
         self.query_one(RunHeader).set_run(record.id, record.task, record.agent, record.runtime)
         self.query_one(LogView).border_title = "logs"
+        self.query_one(LogView).run_started = record.started
         self.query_one(LogView).focus()
+        self.query_one(RunHeader).set_own_driver_token(self.session.driver_token)
+        self.query_one(ScoresPane).set_origin(record.started or record.created)
+        if self.show_grades and record.state not in ("exited", "killed"):
+            scores = self.query_one(ScoresPane)
+            journal_then_reveal(self, scores, self.session.control, OPEN_DETAIL)
+        if self.drive:
+            self._take_driver()
         self._poll()
+
+    @work(thread=True, group="actions")
+    def _take_driver(self) -> None:
+        holder = self.session.take_driver()
+        if holder:
+            self.app.call_from_thread(
+                self.notify, f"{holder} drives this run: you are watching.", markup=False
+            )
+
+    def on_unmount(self) -> None:
+        self.session.close()
 
     @work(thread=True, exclusive=True, group="poll", name="session-poll")
     def _poll(self) -> None:
         worker = get_current_worker()
+        live_log = isinstance(getattr(self.session, "logs", None), LogHistory)
+        held: LogBatch | None = None  # a flood's newest lines, waiting for the next log frame
+        posted = 0.0
         while not worker.is_cancelled:
             try:
                 events = self.session.poll()
             except Exception as exc:  # keep watching: a bad read is a notice, never a crash
                 events = [Notice(time.time(), f"reading the run failed: {exc}")]
-            if events and not worker.is_cancelled:
-                self.post_message(SessionEvents(events))
-            time.sleep(POLL_S)
+            batches = [event for event in events if isinstance(event, LogBatch)]
+            # A flood in a live log: look again soon, so its end shows at once, but hand the
+            # pane its newest lines once a log frame (the rest is in the spool); anything else
+            # goes at once.
+            if (
+                live_log
+                and batches
+                and len(batches) == len(events)
+                and time.monotonic() - posted < LOG_FRAME_S
+            ):
+                held = batches[-1]
+            else:
+                if held is not None and not batches:
+                    events = [held, *events]
+                held = None
+                if events and not worker.is_cancelled:
+                    self.post_message(SessionEvents(events))
+                    posted = time.monotonic()
+            flooding = live_log and (bool(batches) or held is not None)
+            time.sleep(POLL_FLOOD_S if flooding else POLL_S)
+            # Never queue more than the screen can show.
+            while self.message_queue_size > 1 and not worker.is_cancelled:
+                time.sleep(POLL_FLOOD_S)
 
     def on_session_events(self, message: SessionEvents) -> None:
         lines: list[LogLine] = []
@@ -132,14 +206,26 @@ class WatchScreen(Screen[None]):
                 self.query_one(CodePane).add_snapshot(event)
             elif isinstance(event, Score):
                 self.query_one(ScoresPane).add_score(event)
+            elif isinstance(event, Grade):
+                self.query_one(ScoresPane).add_grade(event)
+            elif isinstance(event, GradingInfo):
+                self.query_one(ScoresPane).set_grading(event)
             elif isinstance(event, ResourceSample):
                 self.query_one(ResourcesPane).update_sample(event)
+            elif isinstance(event, StallFlag):
+                self.query_one(RunHeader).update_stall(event)
             elif isinstance(event, StatusUpdate):
                 self._set_status(event)
             elif isinstance(event, HintsUpdate):
                 self.query_one(HintsPane).update_hints(event)
             elif isinstance(event, ActionRecord):
                 self.query_one(HintsPane).add_action(event)
+            elif isinstance(event, TokenUsage):
+                self.query_one(BudgetLine).add_usage(event)
+            elif isinstance(event, AgentStep):
+                self.query_one(BudgetLine).add_step(event)
+            elif isinstance(event, BudgetLimits):
+                self.query_one(BudgetLine).set_limits(event)
             elif isinstance(event, Notice):
                 self.notify(clean_text(event.text), severity="warning", markup=False)
         if lines:
@@ -149,9 +235,14 @@ class WatchScreen(Screen[None]):
         before = self.status
         self.status = status
         self.query_one(RunHeader).update_status(status)
-        if before is None or (before.state, before.observe_only) != (
+        self.query_one(BudgetLine).update_status(status)
+        self.query_one(ScoresPane).set_span(status.wall_s)
+        if status.state.ended:  # the agent can learn nothing more: grades are shown
+            self.query_one(ScoresPane).reveal_grades()
+        if before is None or (before.state, before.observe_only, before.driver_token) != (
             status.state,
             status.observe_only,
+            status.driver_token,
         ):
             self.refresh_bindings()
 
@@ -160,6 +251,10 @@ class WatchScreen(Screen[None]):
     def reason_unavailable(self, action: str) -> str | None:
         if self.status is None:
             return "the run's state is not known yet"
+        if action in ("toggle_pause", "toggle_freeze", "hint", "kill") and (
+            other := self._driven_by_other()
+        ):
+            return other
         if action == "toggle_pause":
             paused = self.status.state in (RunState.PAUSE_REQUESTED, RunState.PAUSED)
             return unavailable_reason("resume" if paused else "pause", self.status)
@@ -169,6 +264,12 @@ class WatchScreen(Screen[None]):
         if action in ("hint", "kill"):
             return unavailable_reason(action, self.status)
         return None
+
+    def _driven_by_other(self) -> str | None:
+        status = self.status
+        if status is None or status.driver_token in (None, self.session.driver_token):
+            return None
+        return f"{status.driver} drives this run; you are watching"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("toggle_pause", "toggle_freeze", "hint", "kill"):
@@ -206,6 +307,13 @@ class WatchScreen(Screen[None]):
                 self._act(self.session.control.kill, "Kill sent: SIGTERM now, SIGKILL after 10 s.")
 
         self.app.push_screen(ConfirmKillDialog(), confirmed)
+
+    def action_reveal_grade(self) -> None:
+        ask_to_reveal(self, self.query_one(ScoresPane), self.session.control)
+
+    def on_scores_pane_score_chosen(self, message: ScoresPane.ScoreChosen) -> None:
+        if not show_code_for(self.query_one(CodePane), message):
+            self.notify("No code snapshot was recorded before that score.", markup=False)
 
     def action_snapshot(self, step: int) -> None:
         pane = self.query_one(CodePane)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from mletui.events import RunState, StatusUpdate
+from mletui.collectors.stalls import flag_label
+from mletui.events import RunState, StallFlag, StatusUpdate
 from mletui.tui.widgets.log_view import component_style, printable
 
 # One component class per state colour; the theme decides the actual colours.
@@ -23,7 +25,7 @@ _PILL_CLASS: dict[RunState, str] = {
     RunState.LOST: "run-header--lost",
 }
 
-_MAX_NAME = 40  # hello.json's agent name is the agent's own text: keep it short
+_MAX_NAME = 40  # names from the agent (hello.json's, the model's) are its own text: keep them short
 
 
 def clock(seconds: float | None) -> str:
@@ -46,9 +48,18 @@ def state_label(status: StatusUpdate) -> str:
     return state.value
 
 
-def _short(text: str) -> str:
+def short_name(text: str) -> str:
+    """A name for one line: printable, and cut with ``…`` past 40 characters."""
     text = printable(text)
     return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
+
+
+def append_time_left(out: Text, status: StatusUpdate, label: Style) -> None:
+    """`` left 0:12:00`` (or ``no limit``); nothing once the run is over, where it means nothing."""
+    if not status.state.ended:
+        out.append(" left ", label)
+        left = status.time_left_s
+        out.append(clock(left) if left is not None else "no limit")
 
 
 class RunHeader(Widget):
@@ -105,6 +116,8 @@ class RunHeader(Widget):
         self._runtime = ""
         self._status: StatusUpdate | None = None
         self._view: tuple[object, ...] = ()
+        self._stalls: dict[str, StallFlag] = {}  # raised stall flags, by flag
+        self._own_token: str | None = None  # this watcher's driver-lock token
 
     @property
     def status(self) -> StatusUpdate | None:
@@ -114,6 +127,11 @@ class RunHeader(Widget):
     def set_run(self, run_id: str, task: str, agent: str, runtime: str) -> None:
         """Name the run shown (from run.json)."""
         self._run_id, self._task_name, self._agent, self._runtime = run_id, task, agent, runtime
+        self._refresh_if_changed()
+
+    def set_own_driver_token(self, token: str | None) -> None:
+        """Let the header tell "you drive" from another operator driving."""
+        self._own_token = token
         self._refresh_if_changed()
 
     def update_status(self, status: StatusUpdate) -> None:
@@ -137,10 +155,28 @@ class RunHeader(Widget):
             clock(status.time_left_s),
             status.observe_only,
             status.agent_name,
+            status.driver,
+            status.driver_token == self._own_token,
+            status.engine_status,
         )
 
+    def update_stall(self, flag: StallFlag) -> None:
+        """A stall flag raised or cleared (from the journal); raised ones show as badges."""
+        if flag.active:
+            self._stalls[flag.flag] = flag
+        else:
+            self._stalls.pop(flag.flag, None)
+        self._refresh_if_changed()
+
+    def stall_labels(self) -> list[str]:
+        """The raised stall flags as shown ("GPU idle 14 min"); none once the run has ended."""
+        if self._status is not None and self._status.state in (RunState.EXITED, RunState.KILLED):
+            return []
+        now = time.time()
+        return [flag_label(f, now) for f in self._stalls.values()]
+
     def _refresh_if_changed(self) -> None:
-        view = self._view_key()
+        view = (*self._view_key(), *self.stall_labels())
         if view != self._view:
             self._view = view
             self.refresh()
@@ -166,18 +202,27 @@ class RunHeader(Widget):
         for name, value in fields:
             if value:
                 out.append(f" {name} ", label)
-                out.append(_short(value))
+                out.append(short_name(value))
         if status is not None:
             out.append("  │ ", label)
             out.append(" wall ", label)
             out.append(clock(status.wall_s))
             out.append(" active ", label)
             out.append(clock(status.active_s))
-            if not status.state.ended:  # time left means nothing once the run is over
-                out.append(" left ", label)
-                left = status.time_left_s
-                out.append(clock(left) if left is not None else "no limit")
+            append_time_left(out, status, label)
             if status.observe_only:
                 out.append("  ")
                 out.append(" observe-only ", self.get_component_rich_style("run-header--badge"))
+            if status.engine_status:  # docker: the supervisor is reconnecting to the Engine
+                out.append("  ")
+                badge = self.get_component_rich_style("run-header--badge")
+                out.append(" ⚠ Docker Engine unreachable: reconnecting ", badge)
+            if status.driver_token is not None and status.driver_token == self._own_token:
+                out.append("  you drive", label)
+            elif status.driver is not None:
+                out.append("  watching · driver ", label)
+                out.append(short_name(status.driver))
+        for stall in self.stall_labels():
+            out.append("  ")
+            out.append(f" ⚠ {stall} ", self.get_component_rich_style("run-header--badge"))
         return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import ClassVar
 
@@ -13,14 +12,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
 from mletui.events import ActionRecord, HintStatus, HintsUpdate
-from mletui.tui.widgets.log_view import component_style, printable
+from mletui.tui.widgets.log_view import clock, component_style, printable
 
 MAX_ACTIONS = 50
 """Recent operator actions kept on screen (the journal keeps them all)."""
-
-
-def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
 class HintsPane(VerticalScroll):
@@ -152,7 +147,7 @@ class HintsPane(VerticalScroll):
         for number, hint in enumerate(self._hints):
             if number:
                 out.append("\n\n")
-            out.append(_clock(hint.sent_ts) + "  ", muted)
+            out.append(clock(hint.sent_ts) + "  ", muted)
             out.append_text(self._progress(hint))
             out.append("\n")
             out.append(printable(hint.text))
@@ -169,9 +164,9 @@ class HintsPane(VerticalScroll):
         for number, action in enumerate(reversed(self._actions)):
             if number:
                 out.append("\n")
-            out.append(_clock(action.ts) + "  ", muted)
+            out.append(clock(action.ts) + "  ", muted)
             style = self._style("hints-pane--kill") if action.action == "kill" else Style()
-            out.append(f"{action.action:<7}", style + Style(bold=True))
+            out.append(f"{action.action:<6} ", style + Style(bold=True))
             out.append(printable(action.operator), muted)
             if action.detail:
                 out.append("  ")

@@ -1,34 +1,72 @@
-"""The log pane: a growing agent log rendered line by line through Textual's Line API."""
+"""The log pane: a run's whole log, rendered line by line through Textual's Line API.
+
+It is a view over the on-disk spool (:class:`~mletui.collectors.logs.LogHistory`) plus an
+in-memory tail of the newest lines: only the rows on screen are read, parsed and rendered, and
+each rendered row is cached, so a flood of a million lines costs a few screenfuls of work per
+frame. It follows the tail until the operator scrolls up, then counts the lines arriving below.
+
+Over the whole history: ``/`` search (plain or regex, smart case) with the matches highlighted and
+``n`` / ``N`` to step through them, ``&`` a filter that shows only the matching lines, ``g`` / ``G``
+top and bottom, ``t`` a time jump (wall clock or run clock), Enter to open a cut line whole. The
+slow ones scan the spool in thread workers; the keyboard never waits for them.
+
+Without a history (lines fed by :meth:`LogView.add_lines` only) the same works over the lines in
+memory, the oldest dropped past ``max_lines``.
+"""
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Sequence
-from typing import ClassVar
+import time
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual import work
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
+from textual.worker import get_current_worker
 
+from mletui.collectors.log_search import LogQuery, LogSearch, QueryError, parse_time_target
+from mletui.collectors.logs import LogHistory
 from mletui.events import LogLine, Stream
+from mletui.sanitize import MAX_DISPLAY_CHARS, cut_marker
 
-MAX_LINES = 200_000
-"""Lines kept in memory; older ones are dropped (the on-disk spool keeps them all)."""
+MAX_LINES = 10_000
+"""Lines kept in memory without a history (the oldest are dropped)."""
 
-MAX_LINE_CELLS = 2_000
+HISTORY_TAIL_LINES = 1_000
+"""Newest lines kept in memory with a history (the rest are read back from the spool)."""
+
+MAX_LINE_CELLS = MAX_DISPLAY_CHARS
 """Longer lines are cut here: rendering a 10 MB line would stall every redraw."""
+
+MAX_FILTER_LINES = 4_000_000
+"""A filter stops after this many matching lines (8 bytes each): narrow it to see further."""
+
+FILTER_FOLLOW_S = 0.05
+"""How often a filter that has caught up looks for new lines."""
 
 # C0 and C1 control characters (tab excepted, it is expanded) and DEL: an escape sequence from
 # the agent must never reach the operator's terminal.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CUT_MARKER = re.compile(r" … \[cut: [\d,]+ (?:bytes|chars)\]$")
+_MARKER_ROOM = 40  # characters a cut marker may add to a line cut at MAX_LINE_CELLS
+
+Kind = Literal["search", "filter", "time"]
 
 
 def printable(text: str) -> str:
@@ -47,23 +85,65 @@ def component_style(widget: Widget, component: str) -> Style:
     return partial + Style(color=full.color, bgcolor=partial.bgcolor)
 
 
+def clock(ts: float) -> str:
+    """``14:05:03``: a wall-clock time, local."""
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def run_clock(seconds: float) -> str:
+    """``+1:02:03``: a time on the run clock (since the run started)."""
+    sign = "-" if seconds < 0 else "+"
+    s = int(abs(seconds))
+    return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _binds(widget: Widget, key: str) -> bool:
+    """Whether ``widget`` (a screen) has a binding of its own for ``key``."""
+    for binding in type(widget).BINDINGS:
+        if isinstance(binding, Binding) and key in binding.key.split(","):
+            return True
+    return False
+
+
 def _cells(text: str) -> int:
     """Width of ``text`` as rendered (tabs expanded, cut at MAX_LINE_CELLS), near enough."""
     if len(text) > MAX_LINE_CELLS:
-        return MAX_LINE_CELLS + 40
+        return MAX_LINE_CELLS + _MARKER_ROOM
+    if text.isascii():  # the common line: one cell a character, no lookup
+        return len(text) + 3 * text.count("\t")
     return cell_len(text) + 3 * text.count("\t")
 
 
-class LogView(ScrollView, can_focus=True):
-    """A tail of the agent's log: follows new lines until the operator scrolls up.
+@dataclass
+class _Filter:
+    """A filter in force: the numbers of the matching lines, found so far."""
 
-    Only the rows on screen are rendered (``render_line``), and each rendered line is cached,
-    so a batch of thousands of lines costs one refresh.
-    """
+    query: LogQuery
+    pattern: re.Pattern[str]
+    numbers: array[int] = field(default_factory=lambda: array("Q"))
+    scanned: int = 0  # lines checked so far (1 .. scanned)
+    caught_up: bool = False  # the scan has reached the end once
+    full: bool = False  # stopped at MAX_FILTER_LINES
+
+
+class LogView(ScrollView, can_focus=True):
+    """A run's log: follows new lines until the operator scrolls up; searches, filters and jumps
+    over the whole history when it has one (see the module's docstring)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "follow", "Follow"),
         Binding("end", "follow", "Follow", show=False),
+        Binding("slash", "prompt('search')", "Search"),
+        Binding("ampersand", "prompt('filter')", "Filter"),
+        Binding("t", "prompt('time')", "Time"),
+        Binding("n", "next_match(1)", "Next match", show=False),
+        Binding("N", "next_match(-1)", "Previous match", show=False),
+        Binding("g", "top", "Top", show=False),
+        Binding("G", "bottom", "Bottom", show=False),
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("enter,o", "open_line", "Open line", show=False),
+        Binding("escape", "dismiss", "Clear", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -71,6 +151,9 @@ class LogView(ScrollView, can_focus=True):
         "log-view--system",
         "log-view--line-number",
         "log-view--follow-bar",
+        "log-view--match",
+        "log-view--pointer",
+        "log-view--cut",
     }
 
     DEFAULT_CSS = """
@@ -80,6 +163,7 @@ class LogView(ScrollView, can_focus=True):
         overflow-x: auto;
         overflow-y: scroll;
         scrollbar-gutter: stable;
+        border-subtitle-color: $foreground-muted;
         &:focus {
             background-tint: $foreground 4%;
         }
@@ -98,11 +182,25 @@ class LogView(ScrollView, can_focus=True):
             color: auto 90%;
             text-style: bold;
         }
+        & > .log-view--match {
+            background: $warning 60%;
+            color: $text;
+        }
+        & > .log-view--pointer {
+            background: $primary 35%;
+        }
+        & > .log-view--cut {
+            color: $foreground-muted;
+            text-style: italic;
+        }
     }
     """
 
     show_line_numbers: var[bool] = var(False)
     """Show each line's number (its number in the run's log spool) in a gutter."""
+
+    run_started: var[float | None] = var(None)
+    """When the run started (epoch seconds): the zero of the run clock. Unknown: its first line."""
 
     class FollowChanged(Message):
         """The view started or stopped following the tail."""
@@ -116,35 +214,117 @@ class LogView(ScrollView, can_focus=True):
         def control(self) -> LogView:
             return self.log_view
 
+    class Moved(Message):
+        """A search, a time jump or a key put the pointer on a line (shown on screen)."""
+
+        def __init__(self, log_view: LogView, number: int, reason: str) -> None:
+            super().__init__()
+            self.log_view = log_view
+            self.number = number
+            self.reason = reason  # "search", "time", "top", ...
+
+        @property
+        def control(self) -> LogView:
+            return self.log_view
+
+    class FilterChanged(Message):
+        """The lines a filter shows changed: more were found, or it was set or lifted."""
+
+        def __init__(self, log_view: LogView, rows: int, caught_up: bool) -> None:
+            super().__init__()
+            self.log_view = log_view
+            self.rows = rows
+            self.caught_up = caught_up
+
+        @property
+        def control(self) -> LogView:
+            return self.log_view
+
+    class _Found(Message):
+        def __init__(self, token: int, number: int | None, wrapped: bool) -> None:
+            super().__init__()
+            self.token = token
+            self.number = number
+            self.wrapped = wrapped
+
+    class _Busy(Message):
+        """Progress of a worker, for the subtitle; a newer one replaces an older one."""
+
+        def __init__(self, token: int, text: str | None) -> None:
+            super().__init__()
+            self.token = token
+            self.text = text
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, LogView._Busy)
+
+    class _FilterBatch(Message):
+        def __init__(self, token: int, numbers: list[int], scanned: int, caught_up: bool) -> None:
+            super().__init__()
+            self.token = token
+            self.numbers = numbers
+            self.scanned = scanned
+            self.caught_up = caught_up
+
+    class _OpenLine(Message):
+        def __init__(self, line: LogLine, text: str, raw_bytes: int | None) -> None:
+            super().__init__()
+            self.line = line
+            self.text = text
+            self.raw_bytes = raw_bytes
+
     def __init__(
         self,
+        history: LogHistory | None = None,
         *,
-        max_lines: int = MAX_LINES,
+        max_lines: int | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
+        self._history = history
+        if max_lines is None:
+            max_lines = MAX_LINES if history is None else HISTORY_TAIL_LINES
         self._max_lines = max_lines
-        self._lines: list[LogLine] = []
-        self._dropped = 0  # lines dropped from the front; cache keys are absolute indexes
+        self._tail: list[LogLine] = []  # the newest lines, contiguous keys (below)
+        # Lines are keyed by their number in the spool with a history; without one, by their
+        # place in arrival order (a replay's lines need not be numbered in order).
+        self._total = 0  # the newest key: the tail holds keys _total - len(_tail) + 1 .. _total
+        self._first = 1  # the first key shown (moves up without a history, as lines drop)
         self._width = 0  # widest line seen, in cells (capped)
         self._following = True
         self._new_below = 0
-        self._strips: LRUCache[int, Strip] = LRUCache(2048)
+        self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(1024)  # a few screenfuls
         self._strips_style = Style()  # the base style the cached strips were rendered with
+        self._row_styles: dict[Stream, Style] = {}  # per stream, for plain rows (with the strips)
+        self._frame_style: Style | None = None  # the base style, while a frame is rendered
+        self._tail_check_pending = False
+        self._loading_timer: Timer | None = None
+        self._gutter = 0
+        self.pointer: int | None = None
+        """The line the operator is on (a match, a time jumped to), or None."""
+        self._query: LogQuery | None = None
+        self._pattern: re.Pattern[str] | None = None
+        self._filter: _Filter | None = None
+        self._token = 0  # bumped by each search, filter or jump; stale results are dropped
+        self._busy: str | None = None
 
     # -- public API ------------------------------------------------------------------------
 
     @property
+    def history(self) -> LogHistory | None:
+        return self._history
+
+    @property
     def line_count(self) -> int:
-        """Lines held in memory."""
-        return len(self._lines)
+        """Lines the view can show (the whole history, or the lines in memory)."""
+        return max(0, self._total - self._first + 1) if self._total else 0
 
     @property
     def lines(self) -> Sequence[LogLine]:
         """The lines held in memory, oldest first (read-only view)."""
-        return self._lines
+        return self._tail
 
     @property
     def following(self) -> bool:
@@ -156,50 +336,299 @@ class LogView(ScrollView, can_focus=True):
         """Lines that arrived since the operator stopped following."""
         return self._new_below
 
+    @property
+    def search_query(self) -> LogQuery | None:
+        """The search in force (its matches are highlighted), or None."""
+        return self._query
+
+    @property
+    def filter_query(self) -> LogQuery | None:
+        """The filter in force, or None."""
+        return self._filter.query if self._filter else None
+
+    @property
+    def row_count(self) -> int:
+        """Rows of the view: the lines it can show, or the lines the filter let through."""
+        return len(self._filter.numbers) if self._filter else self.line_count
+
+    def number_at(self, row: int) -> int | None:
+        """The line number shown on ``row`` (0: the first row of the whole view)."""
+        if row < 0:
+            return None
+        if self._filter is not None:
+            return self._filter.numbers[row] if row < len(self._filter.numbers) else None
+        number = self._first + row
+        return number if number <= self._total else None
+
+    def row_of(self, number: int) -> int:
+        """The row showing line ``number`` (with a filter: the first at or after it)."""
+        if self._filter is not None:
+            return min(bisect.bisect_left(self._filter.numbers, number), self.row_count - 1)
+        return max(0, min(number, self._total) - self._first)
+
     def add_lines(self, lines: Sequence[LogLine]) -> None:
-        """Append a batch of lines; one refresh for the whole batch."""
+        """New lines (the newest of them will do, with a history): one refresh for the batch."""
         if not lines:
             return
-        self._lines.extend(lines)
-        overflow = len(self._lines) - self._max_lines
+        before_first, before_total = self._first, self._total
+        if self._history is not None:
+            if lines[0].number <= self._total:  # seen already: keep the spool's order
+                lines = [line for line in lines if line.number > self._total]
+                if not lines:
+                    return
+            if self._tail and lines[0].number != self._total + 1:
+                self._tail.clear()  # a gap: the lines between are in the spool
+            self._total = max(self._total, lines[-1].number)
+        else:
+            self._total += len(lines)
+        self._tail.extend(lines)
+        overflow = len(self._tail) - self._max_lines
         if overflow > 0:
-            del self._lines[:overflow]
-            self._dropped += overflow
+            del self._tail[:overflow]
+        if self._history is None:
+            self._first = self._total - len(self._tail) + 1
         widest = max(_cells(line.text) for line in lines[-self._max_lines :])
         self._width = max(self._width, widest)
-        self.virtual_size = Size(self._width + self._gutter_width(), len(self._lines))
-        if self._following:
-            self._scroll_to_tail()
-        else:
-            self._new_below = min(self._new_below + len(lines), len(self._lines))
-            if overflow > 0:
-                # Keep the lines the operator is reading where they are on screen.
-                self.scroll_to(y=max(0, self.scroll_y - overflow), animate=False, immediate=True)
-        self.refresh()
+        arrived = self._total - before_total
+        if self._filter is not None:  # rows are the filter's; with a history, its worker's
+            arrived = self._filter_memory(lines) if self._history is None else 0
+        dropped = self._first - before_first if before_total else 0
+        self._grew(arrived, dropped)
 
     def clear(self) -> None:
-        """Forget every line."""
-        self._dropped += len(self._lines)
-        self._lines.clear()
+        """Forget every line (without a history)."""
+        self._tail.clear()
+        self._total = 0
+        self._first = 1
         self._width = 0
         self._new_below = 0
+        self.pointer = None
+        if self._filter is not None:
+            self._filter.numbers = array("Q")
         self._strips.clear()
-        self.virtual_size = Size(0, 0)
+        self._update_virtual_size()
         self.refresh()
 
     def follow(self) -> None:
         """Jump to the newest line and keep following."""
+        self.pointer = None
         self._set_following(True)
         self._scroll_to_tail()
+        self._update_subtitle()
 
-    def action_follow(self) -> None:
-        self.follow()
+    def search(self, query: LogQuery) -> None:
+        """Highlight ``query`` and go to the nearest match above the bottom of the view (the
+        newest one, when following); if there is none, the nearest below."""
+        try:
+            pattern = query.compile()
+        except QueryError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._query, self._pattern = query, pattern
+        self._strips.clear()
+        self.refresh()
+        start = self.pointer if self.pointer is not None else self._bottom_number()
+        self._find(start or 1, -1, wrap=True)
+
+    def clear_search(self) -> None:
+        self._query = self._pattern = None
+        self._strips.clear()
+        self._update_subtitle()
+        self.refresh()
+
+    def next_match(self, direction: int) -> None:
+        """The next match below the pointer (``direction`` 1) or above it (-1)."""
+        if self._query is None:
+            self.notify("No search yet: press / to search.", markup=False)
+            return
+        if self.pointer is not None:
+            start = self.pointer + direction
+        else:
+            start = (self._bottom_number() if direction < 0 else self._top_number()) or 1
+        self._find(start, direction, wrap=False)
+
+    def set_filter(self, query: LogQuery | None) -> None:
+        """Show only the lines matching ``query`` (None: every line again)."""
+        self._token += 1
+        self.workers.cancel_group(self, "log-filter")
+        keep = self.pointer or self._top_number() if not self._following else None
+        if query is None:
+            self._filter = None
+        else:
+            try:
+                pattern = query.compile()
+            except QueryError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self._filter = _Filter(query, pattern)
+            if self._history is None:
+                self._filter_memory(self._tail)
+                self._filter.caught_up = True
+            else:
+                self._scan_filter(self._token, self._filter)
+        self._strips.clear()
+        self._update_virtual_size()
+        if self._following or keep is None:
+            self._scroll_to_tail()
+        else:
+            self._scroll_to_row(self.row_of(keep))
+        self._post_filter_changed()
+        self._update_subtitle()
+        self.refresh()
+
+    def go_to(self, number: int, reason: str = "jump") -> None:
+        """Put the pointer on line ``number`` and show it (stops following)."""
+        if self.row_count == 0:
+            return
+        row = self.row_of(number)
+        shown = self.number_at(row)
+        if shown is None:
+            return
+        self.pointer = shown  # (strips are cached per line and pointer: nothing to clear)
+        self._set_following(False)
+        self._scroll_to_row(row)
+        self._update_subtitle()
+        self.refresh()
+        self.post_message(self.Moved(self, shown, reason))
+
+    def jump_to_time(self, text: str) -> None:
+        """Go to the first line stamped at the time ``text`` means (see
+        :func:`~mletui.collectors.log_search.parse_time_target`)."""
+        first, last = self._line(self._first), self._line(self._total)
+        if first is None or last is None:
+            self.notify("No lines yet.", markup=False)
+            return
+        start = self.run_started if self.run_started is not None else first.ts
+        try:
+            target = parse_time_target(text, run_start=start, newest=last.ts)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self._token += 1
+        self._time_worker(self._token, target)
+
+    def open_line(self, number: int) -> None:
+        """Open line ``number`` whole in a dialog, read again from the spool."""
+        self._open_worker(number)
 
     def text_at(self, y: int) -> str:
         """The text shown on screen row ``y`` of the view (for tests and screen readers)."""
         return self.render_line(y).text
 
-    # -- following -------------------------------------------------------------------------
+    # -- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The screen's own G comes first (the watch screen reveals the grade with it).
+        return not (action == "bottom" and _binds(self.screen, "G"))
+
+    def action_follow(self) -> None:
+        self.follow()
+
+    def action_prompt(self, kind: Kind) -> None:
+        from mletui.tui.widgets.log_search import LogPrompt, PromptResult
+
+        def done(result: PromptResult | None) -> None:
+            if kind == "search":
+                self._preview(None)
+            if result is None:
+                return
+            if kind == "time":
+                self.jump_to_time(result.text)
+            elif kind == "search":
+                self.search(LogQuery(result.text, regex=result.regex))
+            else:
+                self.set_filter(LogQuery(result.text, regex=result.regex) if result.text else None)
+
+        current = self._query if kind == "search" else self.filter_query
+        self.app.push_screen(
+            LogPrompt(
+                kind,
+                initial="" if current is None or kind == "time" else current.text,
+                regex=current.regex if current is not None else False,
+                on_change=self._preview if kind == "search" else None,
+            ),
+            done,
+        )
+
+    def action_next_match(self, direction: int) -> None:
+        self.next_match(direction)
+
+    def action_top(self) -> None:
+        if self.row_count:
+            self.go_to(self.number_at(0) or 1, "top")
+
+    def action_bottom(self) -> None:
+        self.follow()
+
+    def action_cursor(self, step: int) -> None:
+        if self.pointer is None:
+            if step < 0:
+                self.scroll_up(animate=False)
+            else:
+                self.scroll_down(animate=False)
+            return
+        row = self.row_of(self.pointer)
+        if self._filter is None or self.number_at(row) == self.pointer:
+            row += step
+        elif step < 0:
+            row -= 1  # the pointer's line is not in the filter: the row shown is after it
+        row = max(0, min(row, self.row_count - 1))
+        number = self.number_at(row)
+        if number is not None:
+            self.pointer = number
+            self._scroll_to_row(row, center=False)
+            self._update_subtitle()
+            self.refresh()
+
+    def action_open_line(self) -> None:
+        if self.pointer is None:
+            number = self._top_number()
+            if number is not None:
+                self.go_to(number, "select")
+            return
+        self.open_line(self.pointer)
+
+    def action_dismiss(self) -> None:
+        if self.pointer is not None:
+            self.pointer = None
+            self._update_subtitle()
+            self.refresh()
+        elif self._query is not None:
+            self.clear_search()
+        elif self._filter is not None:
+            self.set_filter(None)
+
+    # -- growth and following ---------------------------------------------------------------
+
+    def _grew(self, arrived: int, dropped: int) -> None:
+        self._update_virtual_size()
+        if self._following:
+            self._scroll_to_tail()
+        else:
+            self._new_below = min(self._new_below + arrived, max(self.row_count, 0))
+            if dropped > 0 and self._filter is None:
+                # Keep the lines the operator is reading where they are on screen.
+                self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False, immediate=True)
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        gutter = 0
+        if self.show_line_numbers and self._tail:
+            gutter = len(str(max(self._total, self._tail[-1].number))) + 1
+        if gutter != self._gutter:
+            self._gutter = gutter
+            self._strips.clear()
+        size, old = Size(self._width + gutter, self.row_count), self.virtual_size
+        if size == old:
+            return
+        if size.width == old.width and self.is_mounted and self.container_size:
+            # Only taller (a batch of lines): the scrollbars follow, and nothing else moves, so
+            # no layout of the whole screen, which setting virtual_size asks for every time.
+            self.set_reactive(LogView.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
+        else:
+            self.virtual_size = size
 
     def _set_following(self, following: bool) -> None:
         if following:
@@ -213,8 +642,9 @@ class LogView(ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         # Whatever moved the view (wheel, keys, scrollbar): at the bottom it follows, any move
-        # up stops following. Growth of the log alone never changes scroll_y.
-        if round(new_value) >= self.max_scroll_y:
+        # up stops following; not while the pointer is on a line (f or G follows then).
+        # Growth of the log alone never changes scroll_y.
+        if self.pointer is None and round(new_value) >= self.max_scroll_y:
             self._set_following(True)
         elif new_value < old_value:
             self._set_following(False)
@@ -223,37 +653,397 @@ class LogView(ScrollView, can_focus=True):
         if self._following:
             self._scroll_to_tail()
 
+    def on_mount(self) -> None:
+        if self._history is not None and not self._history.loaded:
+            # A spool without checkpoints is counted before its tail is numbered: say so.
+            self._loading_timer = self.set_interval(0.25, self._show_loading)
+
+    def _show_loading(self) -> None:
+        history = self._history
+        if history is None or history.loaded:
+            if self._loading_timer is not None:
+                self._loading_timer.stop()
+            if self._busy and self._busy.startswith("reading the log"):
+                self._busy = None
+                self._update_subtitle()
+            return
+        progress = history.progress()
+        if progress < 1.0:
+            self._busy = f"reading the log {progress:.0%}"
+            self._update_subtitle()
+
     def _scroll_to_tail(self) -> None:
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
-        # Again once layout has settled: a horizontal scrollbar that just appeared moves the end.
-        self.call_after_refresh(self._scroll_to_tail_if_following)
+        if round(self.scroll_y) != self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        # Again once layout has settled: a horizontal scrollbar that just appeared moves the end
+        # (once a refresh, however many batches came before it).
+        if not self._tail_check_pending:
+            self._tail_check_pending = True
+            self.call_after_refresh(self._scroll_to_tail_if_following)
 
     def _scroll_to_tail_if_following(self) -> None:
-        if self._following:
+        self._tail_check_pending = False
+        if self._following and round(self.scroll_y) != self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    # -- rendering -------------------------------------------------------------------------
+    def _scroll_to_row(self, row: int, *, center: bool = True) -> None:
+        height = max(1, self.scrollable_content_region.height)
+        top = round(self.scroll_y)
+        if center:
+            if not top <= row < top + height - 1:
+                self.scroll_to(y=max(0, row - height // 2), animate=False, immediate=True)
+        elif row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + height - 1:
+            self.scroll_to(y=row - height + 2, animate=False, immediate=True)
+
+    def _top_number(self) -> int | None:
+        return self.number_at(round(self.scroll_y))
+
+    def _bottom_number(self) -> int | None:
+        height = self.scrollable_content_region.height
+        row = min(round(self.scroll_y) + height - 1, self.row_count - 1)
+        return self.number_at(row)
+
+    # -- search, filter, time: workers ----------------------------------------------------
+
+    def _find(self, start: int, direction: int, *, wrap: bool) -> None:
+        assert self._query is not None
+        self._token += 1
+        self._find_worker(self._token, self._query, start, direction, wrap)
+
+    @work(thread=True, exclusive=True, group="log-search", name="log-search")
+    def _find_worker(
+        self, token: int, query: LogQuery, start: int, direction: int, wrap: bool
+    ) -> None:
+        worker = get_current_worker()
+        label = f"searching {query.describe()}"
+
+        def cancelled() -> bool:
+            return worker.is_cancelled
+
+        def progress(done: float) -> None:
+            self.post_message(self._Busy(token, f"{label} {done:.0%}"))
+
+        number: int | None = None
+        wrapped = False
+        try:
+            find = self._finder(query, cancelled, progress)
+            number = find(start, direction)
+            if number is None and wrap and not cancelled():
+                wrapped = True
+                number = find(start + 1 if direction < 0 else start - 1, -direction)
+        except OSError as exc:
+            self.post_message(self._Busy(token, f"search failed: {exc}"))
+            return
+        if not cancelled():
+            self.post_message(self._Found(token, number, wrapped))
+
+    def _finder(
+        self, query: LogQuery, cancelled: Callable[[], bool], progress: Callable[[float], None]
+    ) -> Callable[[int, int], int | None]:
+        """How to find the next match from a worker thread: over the spool, over the filter's
+        lines, or over the lines in memory."""
+        pattern = query.compile()
+        filt = self._filter
+        history = self._history
+        if history is not None and filt is None:
+            search = LogSearch(history.index, query)
+            return lambda start, direction: search.find(
+                start, direction, cancelled=cancelled, progress=progress
+            )
+
+        def scan(start: int, direction: int) -> int | None:
+            if filt is not None:
+                numbers = filt.numbers
+                row = bisect.bisect_left(numbers, start)
+                if direction < 0 and (row >= len(numbers) or numbers[row] != start):
+                    row -= 1
+                rows = range(row, len(numbers)) if direction > 0 else range(row, -1, -1)
+                for i, r in enumerate(rows):
+                    if i % 1024 == 0 and cancelled():
+                        return None
+                    line = self._line(numbers[r])
+                    if line is not None and pattern.search(line.text):
+                        return numbers[r]
+                return None
+            tail, first = list(self._tail), self._tail_first()
+            if not tail:
+                return None
+            offset = start - first
+            if direction > 0:
+                order = range(max(offset, 0), len(tail))
+            else:
+                order = range(min(offset, len(tail) - 1), -1, -1)
+            found = next((i for i in order if pattern.search(tail[i].text)), None)
+            return None if found is None else first + found
+
+        return scan
+
+    def on_log_view__found(self, message: _Found) -> None:
+        message.stop()
+        if message.token != self._token:
+            return
+        self._busy = None
+        query = self._query.describe() if self._query else ""
+        if message.number is None:
+            self._update_subtitle()
+            self.notify(f"No line matches {query}.", severity="warning", markup=False)
+            self.app.bell()
+            return
+        if message.wrapped:  # a new search looks up first, then down
+            self.notify(f"No line above matches {query}: here is the first below.", markup=False)
+        self.go_to(message.number, "search")
+
+    def on_log_view__busy(self, message: _Busy) -> None:
+        message.stop()
+        if message.token == self._token or message.text is None:
+            self._busy = message.text
+            self._update_subtitle()
+
+    @work(thread=True, exclusive=True, group="log-filter", name="log-filter")
+    def _scan_filter(self, token: int, filt: _Filter) -> None:
+        history = self._history
+        assert history is not None
+        worker = get_current_worker()
+        search = LogSearch(history.index, filt.query)
+        scanned = 0
+        caught_up = False
+        while not worker.is_cancelled:
+            total = history.line_count
+            if total <= scanned:
+                if not caught_up:
+                    caught_up = True
+                    self.post_message(self._FilterBatch(token, [], scanned, True))
+                time.sleep(FILTER_FOLLOW_S)
+                continue
+            try:
+                chunks = search.scan(scanned + 1, cancelled=lambda: worker.is_cancelled)
+                for numbers, after in chunks:
+                    scanned = after - 1
+                    if numbers or not caught_up:
+                        self.post_message(self._FilterBatch(token, numbers, scanned, caught_up))
+                    if not caught_up and total:
+                        self.post_message(self._Busy(token, f"filtering {scanned / total:.0%}"))
+            except OSError as exc:
+                self.post_message(self._Busy(token, f"filter failed: {exc}"))
+                return
+
+    def on_log_view__filter_batch(self, message: _FilterBatch) -> None:
+        message.stop()
+        filt = self._filter
+        if message.token != self._token or filt is None:
+            return
+        if filt.full:
+            return
+        room = MAX_FILTER_LINES - len(filt.numbers)
+        numbers = message.numbers[:room]
+        filt.numbers.extend(numbers)
+        filt.scanned = message.scanned
+        if len(message.numbers) > room:
+            filt.full = True
+            self.workers.cancel_group(self, "log-filter")
+            self.notify(
+                f"The filter stopped at {MAX_FILTER_LINES:,} matching lines: narrow it.",
+                severity="warning",
+                markup=False,
+            )
+        first_catch_up = message.caught_up and not filt.caught_up
+        arrived = len(numbers) if filt.caught_up else 0
+        filt.caught_up = filt.caught_up or message.caught_up
+        if first_catch_up:
+            self._busy = None
+        self._grew(arrived, 0)
+        self._post_filter_changed()
+        self._update_subtitle()
+
+    def _filter_memory(self, lines: Sequence[LogLine]) -> int:
+        """Add those of ``lines``, the newest in memory, that pass the filter (without a
+        history); how many did."""
+        filt = self._filter
+        assert filt is not None
+        numbers = filt.numbers
+        if numbers and numbers[0] < self._first:  # lines dropped from memory leave the filter
+            del numbers[: bisect.bisect_left(numbers, self._first)]
+        lines = lines[-len(self._tail) :]
+        first = self._total - len(lines) + 1
+        found = [first + i for i, line in enumerate(lines) if filt.pattern.search(line.text)]
+        numbers.extend(found)
+        if found:
+            self._post_filter_changed()
+        return len(found)
+
+    def _post_filter_changed(self) -> None:
+        caught_up = self._filter.caught_up if self._filter else True
+        self.post_message(self.FilterChanged(self, self.row_count, caught_up))
+
+    @work(thread=True, exclusive=True, group="log-time", name="log-time")
+    def _time_worker(self, token: int, target: float) -> None:
+        try:
+            if self._history is not None:
+                number = self._history.number_at_time(target)
+            else:
+                stamps = [line.ts for line in self._tail]
+                index = min(bisect.bisect_left(stamps, target), len(stamps) - 1)
+                number = self._tail_first() + index if stamps else 0
+        except OSError as exc:
+            self.post_message(self._Busy(token, f"time jump failed: {exc}"))
+            return
+        self.app.call_from_thread(self._jumped, token, number)
+
+    def _jumped(self, token: int, number: int) -> None:
+        if token == self._token and number > 0:
+            self.go_to(number, "time")
+
+    @work(thread=True, exclusive=True, group="log-open", name="log-open")
+    def _open_worker(self, number: int) -> None:
+        try:
+            whole = self._history.full_line(number) if self._history is not None else None
+        except OSError as exc:
+            self.app.call_from_thread(
+                self.notify, f"Could not read line {number}: {exc}", severity="error"
+            )
+            return
+        if whole is not None:
+            self.post_message(self._OpenLine(whole.line, whole.text, whole.raw_bytes))
+            return
+        line = self._line(number)
+        if line is not None:
+            self.post_message(self._OpenLine(line, line.text, None))
+
+    def on_log_view__open_line(self, message: _OpenLine) -> None:
+        message.stop()
+        from mletui.tui.widgets.log_line import LogLineScreen
+
+        started = self.run_started
+        if started is None:
+            first = self._line(self._first)
+            started = first.ts if first is not None else None
+        self.app.push_screen(
+            LogLineScreen(
+                message.line,
+                message.text,
+                raw_bytes=message.raw_bytes,
+                pattern=self._pattern,
+                run_started=started,
+            )
+        )
+
+    def _preview(self, result: tuple[str, bool] | None) -> None:
+        """Highlight what is being typed in the search prompt (on the rows on screen only)."""
+        pattern: re.Pattern[str] | None = None
+        if result is not None and result[0]:
+            try:
+                pattern = LogQuery(result[0], regex=result[1]).compile()
+            except QueryError:
+                pattern = None
+        elif self._query is not None:
+            pattern = self._query.compile()
+        if pattern != self._pattern:
+            self._pattern = pattern
+            self._strips.clear()
+            self.refresh()
+
+    # -- subtitle ----------------------------------------------------------------------------
+
+    def _update_subtitle(self) -> None:
+        parts: list[str] = []
+        if self._filter is not None:
+            shown = len(self._filter.numbers)
+            noun = "line" if shown == 1 else "lines"
+            parts.append(f"& {self._filter.query.describe()}: {shown:,} {noun}")
+        if self._query is not None:
+            parts.append(f"/ {self._query.describe()}")
+        if self.pointer is not None:
+            parts.append(self._pointer_label(self.pointer))
+        if self._busy:
+            parts.append(self._busy)
+        self.border_subtitle = printable(" · ".join(parts)) if parts else ""
+
+    def _pointer_label(self, number: int) -> str:
+        label = f"line {number:,}"
+        line = self._line(number)
+        if line is None:
+            return label
+        label += f" · {clock(line.ts)}"
+        started = self.run_started
+        if started is None:
+            first = self._line(self._first)
+            started = first.ts if first is not None else None
+        if started is not None:
+            label += f" · {run_clock(line.ts - started)}"
+        return label
+
+    # -- reading lines -----------------------------------------------------------------------
+
+    def _line(self, number: int) -> LogLine | None:
+        """Line ``number``: from memory, else from the spool (cached there)."""
+        tail = self._tail
+        first = self._total - len(tail) + 1
+        try:
+            if tail and first <= number <= self._total:
+                return tail[number - first]
+        except IndexError:  # changed under a worker thread: read it from the spool
+            pass
+        if self._history is None or number < 1 or number > self._total:
+            return None
+        try:
+            return self._history.line(number)
+        except OSError as exc:
+            return LogLine(0.0, Stream.SYSTEM, f"(line {number} could not be read: {exc})", number)
+
+    def _tail_first(self) -> int:
+        """The key of the oldest line in memory."""
+        return self._total - len(self._tail) + 1
+
+    def _prefetch(self) -> None:
+        """Read the rows on screen that are not in memory in one go (not one read per row)."""
+        history = self._history
+        if history is None:
+            return
+        top = round(self.scroll_y)
+        height = self.scrollable_content_region.height
+        numbers = [n for row in range(top, top + height) if (n := self.number_at(row))]
+        tail_first = self._tail_first()
+        missing = [n for n in numbers if n < tail_first]
+        if not missing:
+            return
+        try:
+            if self._filter is None:
+                history.read(missing[0], missing[-1] - missing[0] + 1)
+            else:
+                for number in missing:
+                    history.read(number, 1)
+        except OSError:
+            pass  # each row then says so
+
+    # -- rendering ---------------------------------------------------------------------------
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._row_styles.clear()
 
     def watch_show_line_numbers(self) -> None:
         self._strips.clear()
-        self.virtual_size = Size(self._width + self._gutter_width(), len(self._lines))
+        self._update_virtual_size()
         self.refresh()
 
-    def _gutter_width(self) -> int:
-        if not self.show_line_numbers or not self._lines:
-            return 0
-        return len(str(self._lines[-1].number)) + 1
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._prefetch()
+        self._frame_style = self.rich_style  # once a frame, not once a row: it walks the DOM
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._frame_style or self.rich_style
         if base != self._strips_style:  # focus tint or theme changed under the cache
             self._strips.clear()
+            self._row_styles.clear()
             self._strips_style = base
         if (
             not self._following
@@ -261,11 +1051,14 @@ class LogView(ScrollView, can_focus=True):
             and y == self.scrollable_content_region.height - 1
         ):
             return self._follow_bar(width)
-        index = scroll_y + y
-        if index >= len(self._lines):
+        number = self.number_at(scroll_y + y)
+        line = self._line(number) if number is not None else None
+        if number is None or line is None:
             return Strip.blank(width, base)
-        strip = self._line_strip(index, base)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        is_pointer = number == self.pointer
+        strip = self._line_strip(number, line, base, is_pointer)
+        fill = base + self.get_component_rich_style("log-view--pointer") if is_pointer else base
+        return strip.crop_extend(scroll_x, scroll_x + width, fill)
 
     def _follow_bar(self, width: int) -> Strip:
         count = self._new_below
@@ -276,26 +1069,64 @@ class LogView(ScrollView, can_focus=True):
         text.stylize(style)  # a Text without spans renders unstyled, whatever its style
         return Strip(text.render(self.app.console)).crop_extend(0, width, style)
 
-    def _line_strip(self, index: int, base: Style) -> Strip:
-        key = self._dropped + index
+    def _line_strip(self, key_number: int, line: LogLine, base: Style, is_pointer: bool) -> Strip:
+        key = (key_number, is_pointer)
         cached = self._strips.get(key)
         if cached is not None:
             return cached
-        line = self._lines[index]
         raw = line.text
-        if len(raw) > MAX_LINE_CELLS:
-            raw = f"{raw[:MAX_LINE_CELLS]} … ({len(raw) - MAX_LINE_CELLS:,} more characters)"
-        text = Text(printable(raw), no_wrap=True, end="")
+        if len(raw) > MAX_LINE_CELLS + _MARKER_ROOM:
+            raw = raw[:MAX_LINE_CELLS] + cut_marker(len(raw), "chars")
+        plain = raw if raw.isprintable() else printable(raw)
+        if not (is_pointer or self._gutter or "… [cut: " in plain) and (
+            self._pattern is None or self._pattern.search(plain) is None
+        ):
+            # The common row in a flood: one style, one segment, no Text to build and render.
+            width = len(plain) if plain.isascii() else cell_len(plain)
+            strip = Strip([Segment(plain, self._row_style(line.stream, base))], width)
+            return self._keep_strip(key, strip)
+        text = Text(plain, no_wrap=True, end="")
         text.stylize(base)  # a Text without spans renders unstyled, whatever its style
+        if is_pointer:
+            text.stylize(self.get_component_rich_style("log-view--pointer"))
         if line.stream is Stream.STDERR:
             text.stylize(component_style(self, "log-view--stderr"))
         elif line.stream is Stream.SYSTEM:
             text.stylize(component_style(self, "log-view--system"))
-        gutter = self._gutter_width()
-        if gutter:
-            number = Text(str(line.number).rjust(gutter - 1) + " ", end="")
-            number.stylize(base + component_style(self, "log-view--line-number"))
-            text = Text.assemble(number, text, end="", no_wrap=True)
-        strip = Strip(text.render(self.app.console), text.cell_len)
+        marker = _CUT_MARKER.search(plain)
+        if marker is not None:
+            cut_style = component_style(self, "log-view--cut")
+            text.stylize(cut_style, marker.start())
+            if is_pointer:
+                text.append(" Enter opens it whole", cut_style)
+        if self._pattern is not None:
+            match_style = self.get_component_rich_style("log-view--match")
+            for m in self._pattern.finditer(plain):
+                if m.end() > m.start():
+                    text.stylize(match_style, m.start(), m.end())
+        if self._gutter:
+            gutter = Text(str(line.number).rjust(self._gutter - 1) + " ", end="")
+            gutter.stylize(base + component_style(self, "log-view--line-number"))
+            text = Text.assemble(gutter, text, end="", no_wrap=True)
+        return self._keep_strip(key, Strip(text.render(self.app.console), text.cell_len))
+
+    def _row_style(self, stream: Stream, base: Style) -> Style:
+        """The style of a plain row of ``stream`` (cached with the strips)."""
+        style = self._row_styles.get(stream)
+        if style is None:
+            style = base
+            if stream is Stream.STDERR:
+                style = base + component_style(self, "log-view--stderr")
+            elif stream is Stream.SYSTEM:
+                style = base + component_style(self, "log-view--system")
+            self._row_styles[stream] = style
+        return style
+
+    def _keep_strip(self, key: tuple[int, bool], strip: Strip) -> Strip:
         self._strips[key] = strip
+        width = strip.cell_length
+        if width > self._width + self._gutter and self._history is not None:
+            # Lines read back from the spool widen the view as they are first shown.
+            self._width = min(width, MAX_LINE_CELLS + _MARKER_ROOM)
+            self.call_later(self._update_virtual_size)
         return strip

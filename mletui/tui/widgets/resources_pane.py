@@ -1,4 +1,5 @@
-"""The resources pane: CPU, memory and processes of the run, and its GPU line."""
+"""The resources pane: CPU, memory and processes of the run, and every GPU with the run's share
+(or one plain line when there is no GPU to read)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
 from mletui.events import ResourceSample
+from mletui.tui.widgets.gpu_view import GpuDevicesView
 
 WINDOW_S = 300.0
 """How far back the sparklines reach."""
@@ -84,6 +86,7 @@ class ResourcesPane(Vertical):
             yield Sparkline([], id="resources-memory-spark")
         yield Static(Text("Processes"), id="resources-processes")
         yield Static(Text("GPU"), id="resources-gpu")
+        yield GpuDevicesView(show_run=True, window_s=self._window_s, id="resources-gpus")
 
     @property
     def samples(self) -> tuple[ResourceSample, ...]:
@@ -112,16 +115,32 @@ class ResourcesPane(Vertical):
         self.query_one("#resources-memory-spark", Sparkline).data = [
             float(s.rss_bytes) for s in self._samples
         ]
-        if previous is None or previous.processes != sample.processes:
+        if (
+            previous is None
+            or previous.processes != sample.processes
+            or (previous.net_rx_bytes, previous.net_tx_bytes, previous.memory_limit_bytes)
+            != (sample.net_rx_bytes, sample.net_tx_bytes, sample.memory_limit_bytes)
+        ):
             noun = "process" if sample.processes == 1 else "processes"
+            extra = ""
+            if sample.memory_limit_bytes:
+                extra += f" · memory limit {human_bytes(sample.memory_limit_bytes)}"
+            if sample.net_rx_bytes is not None and sample.net_tx_bytes is not None:
+                # A container's network, from the Engine's stats (totals since it started).
+                extra += (
+                    f" · network in {human_bytes(sample.net_rx_bytes)},"
+                    f" out {human_bytes(sample.net_tx_bytes)}"
+                )
             self.query_one("#resources-processes", Static).update(
-                Text.assemble((f"{sample.processes}", "bold"), f" {noun}")
+                Text.assemble((f"{sample.processes}", "bold"), f" {noun}", extra)
             )
         if previous is None or previous.gpu != sample.gpu:
             gpu = self.query_one("#resources-gpu", Static)
             line = sample.gpu.strip() or "GPU: no reading"
-            gpu.update(Text.assemble("GPU ", line))
-            gpu.set_class(line.lower().startswith("no nvidia gpu"), "-no-gpu")
+            gpu.update(Text(line) if "GPU" in line else Text.assemble("GPU ", line))
+            gpu.set_class(not sample.gpus, "-no-gpu")
+        self.query_one("#resources-gpu").display = not sample.gpus  # the devices say it all
+        self.query_one("#resources-gpus", GpuDevicesView).update_devices(sample.ts, sample.gpus)
 
     def on_mount(self) -> None:
         if self._last is not None:

@@ -1,0 +1,96 @@
+"""The run's supervisor process on this host, for every runtime: start it detached, tell whether
+it is still alive, and hand it a stop request."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import psutil
+
+from mletui.runtimes import RuntimeFailure
+from mletui.store import RunFolder, RunRecord
+
+KILL_REQUEST = "kill-request.json"
+
+
+def spawn_supervisor(
+    folder: RunFolder, wait_s: float = 15.0, ready: Callable[[RunRecord], bool] | None = None
+) -> RunRecord:
+    """Start ``python -m mletui.supervisor RUN_DIR`` in a session of its own (it outlives the TUI
+    and this command) and wait until ``ready(record)`` (default: it has left "created")."""
+    ready = ready or (lambda record: record.state != "created")
+    with (folder.path / "supervisor.log").open("ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "mletui.supervisor", str(folder.path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        record = folder.read()
+        if ready(record):
+            return record
+        time.sleep(0.05)
+    raise RuntimeFailure(
+        f"The supervisor of run {folder.id} did not start within {wait_s:.0f} s; "
+        f"see {folder.path / 'supervisor.log'}."
+    )
+
+
+def supervisor_alive(record: RunRecord) -> bool:
+    """True when the supervisor process recorded in run.json is still that same process."""
+    if record.supervisor_pid is None:
+        return False
+    try:
+        proc = psutil.Process(record.supervisor_pid)
+        started = proc.create_time()
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return record.supervisor_started is None or abs(started - record.supervisor_started) < 1.0
+
+
+def request_stop(folder: RunFolder, grace_s: float, reason: str) -> bool:
+    """Ask the run's supervisor to stop the agent (it escalates after ``grace_s``).
+
+    Returns False when there is no live supervisor to ask: the caller stops what is left.
+    """
+    record = folder.read()
+    request = {"grace_s": grace_s, "reason": reason, "ts": time.time()}
+    (folder.path / KILL_REQUEST).write_text(json.dumps(request), encoding="utf-8")
+    if not supervisor_alive(record):
+        return False
+    assert record.supervisor_pid is not None
+    try:
+        os.kill(record.supervisor_pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def read_stop_request(folder: RunFolder, default_grace_s: float) -> tuple[str, float]:
+    """The (reason, grace) of the pending stop request; ("operator", default) if unreadable."""
+    try:
+        request = json.loads((folder.path / KILL_REQUEST).read_text(encoding="utf-8"))
+        return str(request.get("reason", "operator")), float(request.get("grace_s", 10.0))
+    except (OSError, ValueError, AttributeError):
+        return "operator", default_grace_s
+
+
+def mark_ended_without_supervisor(folder: RunFolder, reason: str) -> None:
+    """The supervisor is gone (a crash, a reboot) and what was left has been stopped."""
+    with folder.updating() as rec:
+        if rec.state not in ("exited", "killed"):
+            rec.state = "killed"
+            rec.end_reason = reason
+            rec.ended = time.time()

@@ -1,0 +1,154 @@
+"""The replay screen: the watch screen fed by a recorded run, with a timeline and playback keys."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import Footer, Static
+
+from mletui.replay import ReplayClock, ReplayReset, ReplaySession
+from mletui.store import RunFolder
+from mletui.tui.screens.watch import KEYS, SessionEvents, WatchScreen
+from mletui.tui.widgets.budget import BudgetLine
+from mletui.tui.widgets.code_pane import CodePane
+from mletui.tui.widgets.hints_pane import HintsPane
+from mletui.tui.widgets.log_view import LogView
+from mletui.tui.widgets.resources_pane import ResourcesPane
+from mletui.tui.widgets.scores_pane import ScoresPane
+
+REPLAY_KEYS = [
+    ("Space", "pause / continue playback"),
+    ("← / →", "seek back / forward"),
+    ("+ / -", "faster / slower"),
+    ("b", "bookmark this moment (saved with the run)"),
+    ("m", "jump to the next bookmark"),
+    ("Home", "back to the start"),
+]
+ACTING = ("toggle_pause", "toggle_freeze", "hint", "kill")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class ReplayBar(Static):
+    """Where playback is: state, speed, clock, and a bar with the bookmarks on it."""
+
+    DEFAULT_CSS = """
+    ReplayBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def show(self, clock: ReplayClock) -> None:
+        width = max(10, self.size.width - 40)
+        done = 0 if clock.duration_s <= 0 else clock.position_s / clock.duration_s
+        cells = ["─"] * width
+        for position, _label in clock.bookmarks:
+            if clock.duration_s > 0:
+                cells[min(width - 1, int(position / clock.duration_s * width))] = "▲"
+        head = min(width - 1, int(done * width))
+        bar = Text()
+        bar.append("".join(cells[:head]), "bold")
+        bar.append("●", "bold")
+        bar.append("".join(cells[head + 1 :]), "dim")
+        state = "■ end" if clock.finished else "▶" if clock.playing else "❚❚"
+        out = Text.assemble(
+            (f"replay {state} ", "bold"),
+            f"{clock.speed:g}x  ",
+            f"{_clock(clock.position_s)} / {_clock(clock.duration_s)}  ",
+        )
+        out.append_text(bar)
+        self.update(out)
+
+
+class ReplayScreen(WatchScreen):
+    """The watch screen over a :class:`ReplaySession`; keys that would act on the run are off."""
+
+    BINDINGS = [
+        Binding("space", "play_pause", "Play/Pause", priority=True),
+        Binding("left", "seek(-1)", "Back", priority=True),
+        Binding("right", "seek(1)", "Forward", priority=True),
+        Binding("plus,equals_sign", "speed(1)", "Faster"),
+        Binding("minus", "speed(-1)", "Slower"),
+        Binding("b", "bookmark", "Bookmark"),
+        Binding("m", "next_bookmark", "Next mark", show=False),
+        Binding("home", "seek_start", "Start", show=False, priority=True),
+    ]
+
+    def __init__(self, folder: RunFolder, speed: float = 10.0, skip_idle: bool = True) -> None:
+        self.replay = ReplaySession(folder, speed=speed, skip_idle=skip_idle)
+        super().__init__(folder, session=self.replay)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.mount(ReplayBar(id="replay-bar"), before=self.query_one(Footer))
+        self.query_one(LogView).border_title = "logs (replay)"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTING:
+            return False  # hidden from the footer; pressing the key says why (the app's fallback)
+        return super().check_action(action, parameters)
+
+    def reason_unavailable(self, action: str) -> str | None:
+        if action in ACTING:
+            return "this is a replay: keys that act on the run are disabled"
+        return super().reason_unavailable(action)
+
+    async def on_session_events(self, message: SessionEvents) -> None:  # type: ignore[override]
+        message.prevent_default()  # WatchScreen's handler gets only what is left, below
+        rest = []
+        for event in message.events:
+            if isinstance(event, ReplayReset):
+                await self._reset_panes()
+            elif isinstance(event, ReplayClock):
+                self.query_one(ReplayBar).show(event)
+            else:
+                rest.append(event)
+        if rest:
+            super().on_session_events(SessionEvents(rest))
+
+    async def _reset_panes(self) -> None:
+        """Fresh panes: what follows replays the run from its start up to the new position."""
+        self.query_one(LogView).clear()
+        fresh: list[tuple[type[Widget], Widget]] = [
+            (CodePane, CodePane(self.replay.diff)),
+            (ScoresPane, ScoresPane()),
+            (ResourcesPane, ResourcesPane()),
+            (HintsPane, HintsPane()),
+            (BudgetLine, BudgetLine()),
+        ]
+        for kind, widget in fresh:
+            for old in self.query(kind):
+                await old.parent.mount(widget, after=old)  # type: ignore[union-attr]
+                await old.remove()
+
+    def action_play_pause(self) -> None:
+        self.replay.toggle()
+
+    def action_seek(self, direction: int) -> None:
+        step = max(5.0, self.replay.duration / 40)
+        self.replay.seek(self.replay.position + direction * step)
+
+    def action_seek_start(self) -> None:
+        self.replay.seek(0.0)
+
+    def action_speed(self, direction: int) -> None:
+        self.replay.set_speed(faster=direction > 0)
+        self.notify(f"speed {self.replay.speed:g}x", timeout=1.5)
+
+    def action_bookmark(self) -> None:
+        _position, label = self.replay.add_bookmark()
+        self.notify(f"bookmark at {label} saved with the run", markup=False)
+
+    def action_next_bookmark(self) -> None:
+        position = self.replay.next_bookmark()
+        if position is None:
+            self.notify("no bookmark after this point", severity="warning")
+        else:
+            self.replay.seek(position)
+
+    def action_help(self) -> None:
+        from mletui.tui.dialogs import HelpScreen
+
+        self.app.push_screen(HelpScreen(REPLAY_KEYS + KEYS[4:]))

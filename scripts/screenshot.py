@@ -1,0 +1,42 @@
+"""Take the README's screenshot of the real app: a baseline run watched for a while.
+
+python scripts/screenshot.py docs/watch.svg
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+
+
+async def main(out: str, seconds: float) -> None:
+    os.environ["MLETUI_HOME"] = tempfile.mkdtemp(prefix="mletui-shot-")
+    from mletui.control import RunControl
+    from mletui.grading.tasks import resolve_task
+    from mletui.launcher import start_run
+    from mletui.tui.app import MletuiApp
+
+    folder = start_run(
+        resolve_task("digits"),
+        agent="baseline",
+        time_limit_s=900,
+        extra_env={"MLETUI_BASELINE_STEP_DELAY": "1"},
+    )
+    app = MletuiApp(run_id=folder.id, operator="alice")
+    async with app.run_test(size=(180, 50)) as pilot:
+        started = time.monotonic()
+        hinted = False
+        while time.monotonic() - started < seconds:
+            await pilot.pause(0.5)
+            if not hinted and time.monotonic() - started > seconds / 3:
+                RunControl(folder, "alice", driver=False).hint("try more trees")
+                hinted = True
+        app.save_screenshot(filename=os.path.basename(out), path=os.path.dirname(out) or ".")
+    RunControl(folder).kill(grace_s=2)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "docs/watch.svg", 20.0))
