@@ -433,7 +433,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created))),
         ("wall time", _fmt_duration(summary.status.wall_s)),
         ("active time", _fmt_duration(summary.status.active_s)),
-        ("time left", _fmt_duration(summary.status.time_left_s)),
+        (
+            "time left",
+            "-" if summary.status.state.ended else _fmt_duration(summary.status.time_left_s),
+        ),
         (
             "best validation",
             "-"
