@@ -16,6 +16,12 @@ DEMO_TIME_LIMIT = "15m"
 DEMO_STEP_DELAY = "4"
 
 
+MLEBENCH_RUNS_HELP = (
+    "an MLE-bench runs folder (its run groups); default: $MLEBENCH_RUNS, else ./runs if it holds"
+    " run groups"
+)
+
+
 class UserError(Exception):
     """A mistake the user can fix; printed as one line, never a traceback."""
 
@@ -77,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="take the driver lock at once (else at your first action)",
     )
+    watch.add_argument("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
 
     ls = sub.add_parser("ls", help="list runs")
     ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
 
     show = sub.add_parser("show", help="one run in detail")
     show.add_argument("run_id")
@@ -332,8 +340,43 @@ def _llm_env(args: argparse.Namespace) -> dict[str, str] | None:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from mletui.mlebench.runs import runs_folder
+
+    mlebench = runs_folder(args.mlebench_runs) if args.run_id else None
+    if mlebench is not None:
+        run = _mlebench_run(args, mlebench)
+        if run is not None:
+            from mletui.tui.app import MletuiApp
+
+            MletuiApp(theme_name=args.theme, operator=args.operator, mlebench_run=run).run()
+            return 0
     run_id = _resolve(args.run_id).id if args.run_id else None
+    if run_id is None:  # the runs overview: MLE-bench's runs too, when a runs folder is found
+        from mletui.tui.app import MletuiApp
+
+        root = runs_folder(args.mlebench_runs)
+        MletuiApp(theme_name=args.theme, operator=args.operator, mlebench_root=root).run()
+        return 0
     return _watch(args, run_id, drive=args.drive)
+
+
+def _mlebench_run(args: argparse.Namespace, root: Any) -> Any:
+    """The MLE-bench run ``args.run_id`` names; None to look among mletui's own runs instead
+    (no --mlebench-runs given and an own run matches)."""
+    from mletui.mlebench.runs import MlebenchLookupError, resolve_mlebench_run
+    from mletui.store import RunLookupError, resolve_run
+
+    own: RunLookupError | None = None
+    if not args.mlebench_runs:
+        try:
+            resolve_run(args.run_id)
+            return None
+        except RunLookupError as exc:
+            own = exc
+    try:
+        return resolve_mlebench_run(root, args.run_id)
+    except MlebenchLookupError as exc:
+        raise UserError(str(exc) if own is None else f"{own} {exc}") from exc
 
 
 def _summary_json(summary: Any) -> dict[str, Any]:
@@ -363,12 +406,26 @@ def _summary_json(summary: Any) -> dict[str, Any]:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from mletui.livestate import summarize
+    from mletui.mlebench.runs import runs_folder
     from mletui.store import list_runs
 
     summaries = [summarize(f) for f in list_runs()]
+    mlebench = runs_folder(args.mlebench_runs)
     if args.json:
-        print(json.dumps([_summary_json(s) for s in summaries], indent=2))
+        rows = [_summary_json(s) for s in summaries]
+        if mlebench is not None:
+            from mletui.mlebench.listing import run_json
+            from mletui.mlebench.runs import list_mlebench_runs
+
+            rows += [run_json(r) for r in list_mlebench_runs(mlebench)]
+        print(json.dumps(rows, indent=2))
         return 0
+    if mlebench is not None:
+        from mletui.mlebench.listing import print_runs
+
+        print_runs(mlebench)
+        if not summaries:
+            return 0
     if not summaries:
         print("No runs yet. Start one: mletui demo")
         return 0

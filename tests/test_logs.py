@@ -9,6 +9,7 @@ import pytest
 
 from mletui.collectors.logs import (
     MALFORMED_PREFIX,
+    LineBlock,
     LineIndex,
     LineSplitter,
     LogFollower,
@@ -340,3 +341,18 @@ def test_long_records_cross_chunks(tmp_path: Path) -> None:
     assert read_lines(path, 18, 5, index=index) == lines[17:]
     tail = LogFollower(path, tail=2, chunk_size=4096).read_new()
     assert tail == lines[18:]
+
+
+def test_a_chunk_of_lines_stays_one_block_to_the_spool(tmp_path: Path) -> None:
+    splitter = LineSplitter()
+    lines = splitter.feed(b"one\ntwo\nthr")
+    assert isinstance(lines, LineBlock) and lines.block == b"one\ntwo\n"
+    assert len(lines) == 2 and list(lines) == [b"one", b"two"] and lines[1] == b"two"
+    assert lines == [b"one", b"two"] and lines != [b"one"]
+    more = splitter.feed(b"ee\n\n")
+    assert more == [b"three", b""] and len(more) == 2
+    path = tmp_path / "out.log"
+    with LogSpool(path) as spool:
+        spool.write_many(Stream.STDOUT, lines, ts=1.0)
+        spool.write_many(Stream.STDERR, more, ts=2.0)
+    assert path.read_bytes() == (b"1.000000 o one\n1.000000 o two\n2.000000 e three\n2.000000 e \n")

@@ -35,10 +35,10 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Self
+from typing import BinaryIO, Self, overload
 
 from mletui.events import LogLine, Stream
 from mletui.sanitize import clean_line
@@ -49,6 +49,7 @@ __all__ = [
     "MAX_LINE_BYTES",
     "SPOOL_RELATIVE_PATH",
     "FullLine",
+    "LineBlock",
     "LineIndex",
     "LineSplitter",
     "LogFollower",
@@ -124,9 +125,11 @@ class LineSplitter:
         """Bytes of the current, unterminated line held back."""
         return self._size
 
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """Add bytes; return the lines they complete (and pieces of an over-long line)."""
-        if b"\n" not in chunk:
+    def feed(self, chunk: bytes) -> Sequence[bytes]:
+        """Add bytes; return the lines they complete (and pieces of an over-long line): a
+        :class:`LineBlock` as they came, or a list where a line had to be cut."""
+        last = chunk.rfind(b"\n")
+        if last < 0:
             if chunk:
                 self._parts.append(chunk)
                 self._size += len(chunk)
@@ -134,18 +137,18 @@ class LineSplitter:
                     return self._cut_pending()
             return []
         if self._parts:
-            self._parts.append(chunk)
-            data = b"".join(self._parts)
+            self._parts.append(chunk[: last + 1])
+            block = b"".join(self._parts)
         else:
-            data = chunk
-        lines = data.split(b"\n")
-        rest = lines.pop()
+            block = chunk[: last + 1]
+        rest = chunk[last + 1 :]
         self._parts = [rest] if rest else []
         self._size = len(rest)
-        if len(data) > self._max:  # only then can a line be over the cap
-            lines = [piece for line in lines for piece in self._pieces(line)]
-            if self._size > self._max:
-                lines.extend(self._cut_pending())
+        if len(block) <= self._max and self._size <= self._max:  # no line over the cap
+            return LineBlock(block)
+        lines = [piece for line in block[:-1].split(b"\n") for piece in self._pieces(line)]
+        if self._size > self._max:
+            lines.extend(self._cut_pending())
         return lines
 
     def flush(self) -> list[bytes]:
@@ -175,6 +178,54 @@ class LineSplitter:
         self._parts = [rest]
         self._size = len(rest)
         return pieces
+
+
+class LineBlock(Sequence[bytes]):
+    """Lines read together, kept in the bytes they came in, each ending in ``\\n``.
+
+    A flood passes from the agent's pipe to the spool a chunk at a time without being cut into
+    thousands of objects (:meth:`LogSpool.write_many` writes the block in one pass in C); the
+    lines are split out only if someone looks at them one by one.
+    """
+
+    __slots__ = ("_count", "_lines", "block")
+
+    def __init__(self, block: bytes) -> None:
+        self.block = block
+        self._count = block.count(b"\n")
+        self._lines: list[bytes] | None = None
+
+    def _split(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = self.block[:-1].split(b"\n") if self.block else []
+        return self._lines
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        return self._split()[index]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._split())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LineBlock):
+            return self.block == other.block
+        if isinstance(other, list | tuple):
+            return self._split() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LineBlock({self._count} lines, {len(self.block)} bytes)"
 
 
 # ------------------------------------------------------------------------------------------ spool
@@ -243,6 +294,9 @@ class LogSpool:
 
         One join in C however many lines (a flood costs what its bytes cost); a line holding a
         ``\\n`` takes the slow way, as in :meth:`write`."""
+        if isinstance(lines, LineBlock):
+            self.write_block(stream, lines.block, ts)
+            return
         lines = lines if isinstance(lines, list | tuple) else list(lines)
         if not lines:
             return
@@ -726,7 +780,7 @@ def read_lines(
 
 # ---------------------------------------------------------------------------------------- history
 
-TAIL_LINES = 200
+TAIL_LINES = 100
 """Newest lines :meth:`LogHistory.poll` parses and hands over; older new ones stay in the spool."""
 
 CACHE_LINES = 2048

@@ -439,13 +439,17 @@ class LiveScores:
         with tempfile.TemporaryDirectory(prefix="mletui-grade-") as tmp:
             copy = Path(tmp) / self.path.name
             copy.write_bytes(data)
-            report = self._grader().submit(
-                grade_submission,
-                self._task,
-                copy,
-                thresholds=self._thresholds,
-                reported_path=self.path,
-            ).result()
+            report = (
+                self._grader()
+                .submit(
+                    grade_submission,
+                    self._task,
+                    copy,
+                    thresholds=self._thresholds,
+                    reported_path=self.path,
+                )
+                .result()
+            )
         entry.update(
             valid=report.valid_submission,
             score=report.score,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gc
 import os
+from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
+from mletui.mlebench.runs import MlebenchRun
 from mletui.store import RunFolder, runs_root
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
@@ -40,8 +42,12 @@ class MletuiApp(App[None]):
         skip_idle: bool = True,
         show_grades: bool = False,
         gpu_interval_s: float | None = None,
+        mlebench_run: MlebenchRun | None = None,
+        mlebench_root: Path | None = None,
     ) -> None:
         super().__init__()
+        self.mlebench_run = mlebench_run  # set: watch this run of MLE-bench's own harness
+        self.mlebench_root = mlebench_root  # the overview lists MLE-bench's runs under it too
         self.gpu_interval_s = gpu_interval_s  # set: open the GPU screen alone (`mletui gpu`)
         self.show_grades = show_grades  # the demo: held-out grades shown without G
         self.replay_id = replay_id
@@ -63,6 +69,10 @@ class MletuiApp(App[None]):
             from mletui.tui.screens.gpu import GpuScreen
 
             self.push_screen(GpuScreen(interval_s=self.gpu_interval_s))
+        elif self.mlebench_run is not None:
+            from mletui.tui.screens.mlebench import MlebenchWatchScreen
+
+            self.push_screen(MlebenchWatchScreen(self.mlebench_run))
         elif self.replay_id:
             from mletui.tui.screens.replay import ReplayScreen
 
@@ -75,7 +85,7 @@ class MletuiApp(App[None]):
                 WatchScreen(folder, self.operator, drive=self.drive, show_grades=self.show_grades)
             )
         else:
-            self.push_screen(OverviewScreen())
+            self.push_screen(OverviewScreen(self.mlebench_root))
         # What start-up built lives as long as the app: keep it out of the garbage collector's
         # passes; and collect less often (a log flood makes short-lived objects by the thousand
         # a frame): each full pass would pause the keyboard for tens of ms.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -16,6 +17,7 @@ from textual.worker import get_current_worker
 from mletui.collectors.stalls import flag_label
 from mletui.grade_command import grade_cell
 from mletui.livestate import RunSummary, summarize
+from mletui.mlebench.runs import MlebenchRun, list_mlebench_runs, read_run
 from mletui.store import RunFolder, list_runs
 
 REFRESH_S = 1.0
@@ -52,10 +54,17 @@ def _clock(seconds: float | None) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+MLEBENCH_KEY = "mlebench:"  # the row key of an MLE-bench run: this, then its folder
+MLEBENCH_STATE_STYLE = {"running": "bold green", "queued": "dim", "done": "dim", "failed": "red"}
+
+
 class RunsUpdated(Message):
-    def __init__(self, summaries: list[RunSummary]) -> None:
+    def __init__(
+        self, summaries: list[RunSummary], mlebench: list[MlebenchRun] | None = None
+    ) -> None:
         super().__init__()
         self.summaries = summaries
+        self.mlebench = mlebench or []
 
 
 class OverviewScreen(Screen[None]):
@@ -69,6 +78,10 @@ class OverviewScreen(Screen[None]):
         Binding("g", "gpu", "GPUs"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    def __init__(self, mlebench_root: Path | None = None) -> None:
+        super().__init__()
+        self.mlebench_root = mlebench_root  # also list the MLE-bench runs under it
 
     def compose(self) -> ComposeResult:
         yield Static(Text("mletui · runs", style="bold"), id="title")
@@ -92,12 +105,14 @@ class OverviewScreen(Screen[None]):
                     summaries.append(summarize(folder))
                 except (OSError, ValueError):
                     continue  # a run folder being written right now; next round
-            self.post_message(RunsUpdated(summaries))
+            root = self.mlebench_root
+            mlebench = list_mlebench_runs(root) if root is not None else []
+            self.post_message(RunsUpdated(summaries, mlebench))
             time.sleep(REFRESH_S)
 
     def on_runs_updated(self, message: RunsUpdated) -> None:
         table = self.query_one(DataTable)
-        self.query_one("#empty").display = not message.summaries
+        self.query_one("#empty").display = not message.summaries and not message.mlebench
         seen = set()
         for s in reversed(message.summaries):  # newest first
             state = s.status.state.value
@@ -128,6 +143,15 @@ class OverviewScreen(Screen[None]):
                     table.update_cell(s.record.id, col, value)
             else:
                 table.add_row(*row, key=s.record.id)
+        for run in reversed(message.mlebench):
+            mle_key = MLEBENCH_KEY + str(run.path)
+            seen.add(mle_key)
+            cells = (*_mlebench_row(run), "-", "-", "-", "-", "-", Text(""))
+            if mle_key in table.rows:
+                for col, value in zip(COLUMNS, cells, strict=True):
+                    table.update_cell(mle_key, col, value)
+            else:
+                table.add_row(*cells, key=mle_key)
         for key in list(table.rows):
             if key.value not in seen:
                 table.remove_row(key)
@@ -137,7 +161,11 @@ class OverviewScreen(Screen[None]):
         if table.row_count == 0:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        if key:
+        if key and key.startswith(MLEBENCH_KEY):
+            from mletui.tui.screens.mlebench import MlebenchWatchScreen
+
+            self.app.push_screen(MlebenchWatchScreen(read_run(Path(key[len(MLEBENCH_KEY) :]))))
+        elif key:
             from mletui.store import runs_root
             from mletui.tui.screens.watch import WatchScreen
 
@@ -150,6 +178,18 @@ class OverviewScreen(Screen[None]):
         from mletui.tui.screens.gpu import GpuScreen
 
         self.app.push_screen(GpuScreen())
+
+
+def _mlebench_row(run: MlebenchRun) -> tuple[str | Text, ...]:
+    """An MLE-bench run's row: what its folder tells (no scores or grades in the table)."""
+    if run.seconds is not None:
+        elapsed: float | None = run.seconds
+    elif run.started is not None:
+        elapsed = (run.ended or time.time()) - run.started
+    else:
+        elapsed = None
+    state = Text(run.state, style=MLEBENCH_STATE_STYLE.get(run.state, ""))
+    return (run.id, run.competition, run.agent, "mle-bench", state, _clock(elapsed))
 
 
 def _flags(summary: RunSummary) -> Text:

@@ -98,10 +98,11 @@ def run_clock(seconds: float) -> str:
 
 
 def _binds(widget: Widget, key: str) -> bool:
-    """Whether ``widget`` (a screen) has a binding of its own for ``key``."""
-    for binding in type(widget).BINDINGS:
-        if isinstance(binding, Binding) and key in binding.key.split(","):
-            return True
+    """Whether ``widget`` (a screen) has a binding of its own for ``key`` (or inherits one)."""
+    for cls in type(widget).__mro__:
+        for binding in vars(cls).get("BINDINGS", ()):
+            if isinstance(binding, Binding) and key in binding.key.split(","):
+                return True
     return False
 
 
@@ -301,6 +302,7 @@ class LogView(ScrollView, can_focus=True):
         self._frame_style: Style | None = None  # the base style, while a frame is rendered
         self._tail_check_pending = False
         self._loading_timer: Timer | None = None
+        self._new_rows_each_frame = False  # the last batch scrolled a whole screen by
         self._gutter = 0
         self.pointer: int | None = None
         """The line the operator is on (a match, a time jumped to), or None."""
@@ -601,6 +603,7 @@ class LogView(ScrollView, can_focus=True):
     # -- growth and following ---------------------------------------------------------------
 
     def _grew(self, arrived: int, dropped: int) -> None:
+        self._new_rows_each_frame = arrived >= self.scrollable_content_region.height
         self._update_virtual_size()
         if self._following:
             self._scroll_to_tail()
@@ -1123,7 +1126,10 @@ class LogView(ScrollView, can_focus=True):
         return style
 
     def _keep_strip(self, key: tuple[int, bool], strip: Strip) -> Strip:
-        self._strips[key] = strip
+        if not (self._following and self._new_rows_each_frame):
+            # Following a flood, each row is drawn once and gone: caching it would only keep it
+            # alive long enough to burden the garbage collector.
+            self._strips[key] = strip
         width = strip.cell_length
         if width > self._width + self._gutter and self._history is not None:
             # Lines read back from the spool widen the view as they are first shown.

@@ -1,0 +1,344 @@
+"""A watch session over one MLE-bench run: the same ``poll()`` as :class:`WatchSession`, so the
+same watch screen shows it.
+
+What it reads: the host's ``run.log`` (followed like ``tail -F``, unwrapped into the agent's
+lines), AIDE's ``logs/journal.json`` (validation scores) and ``code/`` (the code pane's timeline).
+MLE-bench copies ``logs/`` and ``code/`` out of the container only at the end, so while a run
+lives they are read from its container through the Docker Engine's archive API into a mirror
+under mletui's cache. Freeze, thaw and kill act on the container through the Engine (kill: the
+agent's processes only); soft pause and hints are unavailable (observe-only).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mletui.collectors.workspace import WorkspaceTimeline
+from mletui.control import ActionError, RunControl
+from mletui.events import (
+    Event,
+    LogBatch,
+    LogLine,
+    Notice,
+    RunState,
+    Snapshot,
+    StatusUpdate,
+    Stream,
+)
+from mletui.journal import JournalFollower
+from mletui.mlebench.aide import AideScores, describe_buggy
+from mletui.mlebench.runlog import RunLogFollower
+from mletui.mlebench.runs import MlebenchRun, read_run
+from mletui.session import WatchSession, event_from_entry
+from mletui.store import RunFolder, RunRecord, mletui_home
+
+if TYPE_CHECKING:
+    from mletui.runtimes.docker.mlebench import MlebenchContainer, MlebenchEngine
+
+READ_ONLY = "attach is read-only in this version"
+NO_CONTAINER = "the run's container was not found on the Docker Engine"
+KILL_GRACE_S = 10.0
+OBSERVE_ONLY = "MLE-bench's agents are observe-only (they do not speak mletui's protocol)"
+STATE_EVERY_S = 1.0
+CODE_EVERY_S = 2.0
+LIVE_EVERY_S = 5.0  # the container's folders, through the Engine's archive API
+ENGINE_RETRY_S = 30.0
+JOURNAL = "journal.json"
+_STATES = {
+    "queued": RunState.STARTING,
+    "running": RunState.RUNNING,
+    "done": RunState.EXITED,
+    "failed": RunState.EXITED,
+}
+
+
+def cache_dir(run: MlebenchRun) -> Path:
+    """mletui's own folder for an MLE-bench run: the code timeline's stored file versions."""
+    return mletui_home() / "mlebench" / f"{run.group}__{run.id}"
+
+
+class MlebenchFolder(RunFolder):
+    """A stand-in run folder: ``read()`` describes the MLE-bench run as a :class:`RunRecord`;
+    the paths inside are mletui's cache for it (MLE-bench's own folder is never written)."""
+
+    def __init__(self, run: MlebenchRun, cache: Path | None = None) -> None:
+        super().__init__(cache or cache_dir(run))
+        self.run = run
+
+    @property
+    def id(self) -> str:
+        return self.run.id
+
+    def read(self) -> RunRecord:
+        run = self.run = read_run(self.run.path)
+        state = {"queued": "created", "running": "running"}.get(run.state, "exited")
+        return RunRecord(
+            id=run.id,
+            task=run.competition,
+            task_path=str(run.path),
+            agent=run.agent,
+            command=[],
+            runtime="mle-bench",
+            created=run.created,
+            host="",
+            state=state,
+            started=run.started,
+            ended=run.ended,
+            exit_code=0 if run.state == "done" else None,
+            end_reason=_end_reason(run),
+        )
+
+    def write(self, record: RunRecord) -> None:
+        raise ActionError(READ_ONLY)
+
+
+class MlebenchControl(RunControl):
+    """Freeze and thaw are ``docker pause`` / ``docker unpause`` of the run's container, once the
+    session has found it; soft pause and hints need mletui's protocol (no MLE-bench agent speaks
+    it); kill stops the agent's processes inside the container (not the container: MLE-bench then
+    still saves the outputs). Actions are journaled in mletui's cache folder."""
+
+    def __init__(self, folder: MlebenchFolder) -> None:
+        super().__init__(folder)
+        self.engine: MlebenchEngine | None = None
+        self.container: MlebenchContainer | None = None
+
+    def status(self) -> StatusUpdate:
+        folder = self.folder
+        assert isinstance(folder, MlebenchFolder)
+        state = None
+        if self.engine is not None and self.container is not None:
+            state = self.engine.status(self.container.id)
+        return status_of(read_run(folder.run.path), container_state=state)
+
+    def pause(self) -> None:
+        raise ActionError(f"soft pause unavailable: {OBSERVE_ONLY}")
+
+    def resume(self) -> None:
+        raise ActionError(f"soft pause unavailable: {OBSERVE_ONLY}")
+
+    def freeze(self) -> None:
+        self._container_call("freeze")
+
+    def thaw(self) -> None:
+        self._container_call("thaw")
+
+    def _container_call(self, action: str) -> None:
+        from mletui.runtimes import RuntimeFailure
+
+        if self.engine is None or self.container is None:
+            raise ActionError(f"Cannot {action}: {NO_CONTAINER}.")
+        status = self.check(action)
+        try:
+            if action == "freeze":
+                self.engine.pause(self.container.id)
+            else:
+                self.engine.unpause(self.container.id)
+        except RuntimeFailure as exc:
+            raise ActionError(str(exc)) from exc
+        self._record(action, status, f"docker {'pause' if action == 'freeze' else 'unpause'}")
+
+    def hint(self, text: str) -> str:
+        raise ActionError(f"hints unavailable: {OBSERVE_ONLY}")
+
+    def kill(self, grace_s: float = KILL_GRACE_S) -> None:
+        """Stop the agent's processes inside the container (SIGTERM, SIGKILL after ``grace_s``),
+        so that MLE-bench still copies the outputs out; the container is left to MLE-bench."""
+        from mletui.runtimes import RuntimeFailure
+
+        if self.engine is None or self.container is None:
+            raise ActionError(f"Cannot kill: {NO_CONTAINER}.")
+        status = self.check("kill")
+        try:
+            count = self.engine.signal_agent(self.container.id, "TERM")
+            self._record("kill", status, f"SIGTERM to the agent's {count} process(es)")
+            deadline = time.monotonic() + grace_s
+            while count and time.monotonic() < deadline:
+                time.sleep(0.2)
+                count = self.engine.signal_agent(self.container.id, "0")
+            if count:
+                self.engine.signal_agent(self.container.id, "KILL")
+        except RuntimeFailure as exc:
+            raise ActionError(str(exc)) from exc
+
+
+class MlebenchSession(WatchSession):
+    """Watches one MLE-bench run; never writes into MLE-bench's folders."""
+
+    def __init__(
+        self,
+        run: MlebenchRun,
+        cache: Path | None = None,
+        *,
+        live: bool = True,
+        engine: MlebenchEngine | None = None,
+    ) -> None:
+        """``live``: while the run lives, read its container's ``/home/code`` and AIDE's
+        ``journal.json`` through the Docker Engine (``engine``; default: the usual address)."""
+        self.run = run
+        self.folder = MlebenchFolder(run, cache)
+        self.folder.snapshots.mkdir(parents=True, exist_ok=True)
+        self.live_dir = self.folder.path / "live"
+        self.container_control = MlebenchControl(self.folder)
+        self.control = self.container_control
+        self.actions = JournalFollower(self.folder.journal_path)
+        self.timeline = WorkspaceTimeline(self._code_source(), self.folder.snapshots)
+        self.log = RunLogFollower(run.log_path)
+        self.scores = AideScores(self._journal_source())
+        self.live = live
+        self.engine = engine
+        self.container: MlebenchContainer | None = None
+        self.container_state: str | None = None  # the Engine's word, as last read
+        self._status: StatusUpdate | None = None
+        self._state_at = 0.0
+        self._code_at = 0.0
+        self._live_at = 0.0
+        self._torn_said = 0
+        self._said: set[str] = set()
+
+    def poll(self) -> list[Event]:
+        events: list[Event] = []
+        lines = self.log.read_new()
+        journal = self._journal_source()  # the container's (mirrored), then the host's
+        if journal != self.scores.path:
+            self.scores.path = journal
+            self.scores.reset_stamp()
+        scores, buggy = self.scores.poll()
+        lines += [
+            LogLine(n.ctime or time.time(), Stream.SYSTEM, describe_buggy(n), 0) for n in buggy
+        ]
+        if lines:
+            events.append(LogBatch(tuple(lines)))
+        events.extend(scores)
+        entries, _skipped = self.actions.read_new()
+        events.extend(e for e in map(event_from_entry, entries) if e is not None)
+        if self.scores.torn_reads > self._torn_said and self.scores.torn_reads % 10 == 1:
+            self._torn_said = self.scores.torn_reads
+            text = "AIDE's journal.json was caught mid-write; read again at the next poll"
+            events.append(Notice(time.time(), text, "information"))
+        now = time.monotonic()
+        if self.live and self.run.state == "running" and now - self._live_at >= LIVE_EVERY_S:
+            self._live_at = now
+            events.extend(self.read_container())
+        if now - self._code_at >= CODE_EVERY_S:
+            self._code_at = now
+            snapshot = self.scan_code()
+            if snapshot is not None:
+                events.append(snapshot)
+        if now - self._state_at >= STATE_EVERY_S:
+            self._state_at = now
+            self.run = read_run(self.run.path)
+            status = status_of(self.run, container_state=self.container_state)
+            if status != self._status:
+                self._status = status
+                events.append(status)
+        return events
+
+    def scan_code(self) -> Snapshot | None:
+        """A snapshot of the code when it changed: the container's ``/home/code`` as mirrored
+        while the run lives, then ``code/`` once MLE-bench has copied it out."""
+        self.timeline.workspace = self._code_source()
+        if not self.timeline.workspace.is_dir():
+            return None
+        return self.timeline.scan()
+
+    def _code_source(self) -> Path:
+        return self.run.code_dir if self.run.code_dir.is_dir() else self.live_dir / "code"
+
+    def _journal_source(self) -> Path:
+        host = self.run.logs_dir / JOURNAL
+        return host if host.is_file() else self.live_dir / "logs" / JOURNAL
+
+    def read_container(self) -> list[Event]:
+        """Mirror the live container's ``/home/code`` and ``/home/logs/journal.json``; notices
+        when the Engine or the container cannot be reached (said once each)."""
+        from mletui.runtimes import RuntimeFailure
+
+        notes: list[Event] = []
+        try:
+            if self.engine is None:
+                from mletui.runtimes.docker.mlebench import MlebenchEngine
+
+                self.engine = MlebenchEngine()
+            if self.container is None:
+                self.container = self.engine.find(self.run.competition, self.run.started)
+                if self.container is None:
+                    return self._say(
+                        "no MLE-bench container for this run on the Docker Engine: "
+                        "code and scores appear when the run ends"
+                    )
+                notes = self._say(f"reading the container {self.container.name}")
+                self.container_control.engine = self.engine
+                self.container_control.container = self.container
+            self.container_state = self.engine.status(self.container.id)
+            if self.container_state is None:  # removed: the run is ending
+                self.container = self.container_control.container = None
+                return notes
+            if self.container_state == "paused":
+                return notes  # nothing changes inside while it is frozen
+            self.engine.mirror(self.container.id, "/home/code", self.live_dir / "code")
+            data = self.engine.read_file(self.container.id, f"/home/logs/{JOURNAL}")
+            if data is not None:
+                target = self.live_dir / "logs" / JOURNAL
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{JOURNAL}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                os.replace(tmp, target)
+        except RuntimeFailure as exc:
+            self._live_at = time.monotonic() + ENGINE_RETRY_S - LIVE_EVERY_S
+            self.container = self.container_control.container = None
+            self.container_state = None
+            return notes + self._say(f"live code unavailable: {exc}")
+        return notes
+
+    def _say(self, text: str) -> list[Event]:
+        if text in self._said:
+            return []
+        self._said.add(text)
+        return [Notice(time.time(), text, "information")]
+
+    def invalidate_status(self) -> None:
+        self._state_at = 0.0
+        self._live_at = 0.0  # the container's state too (after freeze or thaw)
+        self._status = None
+
+    def take_driver(self) -> str | None:
+        return READ_ONLY
+
+    def close(self) -> None:
+        """Nothing to give back: an MLE-bench run is only watched."""
+
+
+def status_of(
+    run: MlebenchRun, now: float | None = None, container_state: str | None = None
+) -> StatusUpdate:
+    now = time.time() if now is None else now
+    state = _STATES[run.state]
+    if state is RunState.RUNNING and container_state == "paused":
+        state = RunState.FROZEN
+    start = run.started
+    end = run.ended if run.ended is not None else now
+    wall = 0.0 if start is None else max(0.0, end - start)
+    if run.seconds is not None:
+        wall = run.seconds
+    return StatusUpdate(
+        state=state,
+        wall_s=round(wall),
+        active_s=round(wall),
+        time_left_s=None,
+        exit_code=0 if run.state == "done" else None,
+        end_reason=_end_reason(run),
+        observe_only=True,
+        agent_name=run.agent,
+    )
+
+
+def _end_reason(run: MlebenchRun) -> str | None:
+    if run.state == "done":
+        return "completed" if run.seconds is None else f"completed in {run.seconds:.0f} s"
+    if run.state == "failed":
+        return "failed (see the log)"
+    return None
