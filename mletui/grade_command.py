@@ -92,6 +92,7 @@ class Graded:
     label: str  # "run a3ed1a48" or the file's path
     report: GradeReport
     note: str | None = None  # e.g. "recorded as seen by operator"
+    assisted: bool | None = None  # a run an operator intervened in; None for a file
 
 
 def grade_file(task_name: str, file: str) -> Graded:
@@ -121,7 +122,9 @@ def grade_run(folder: RunFolder, operator: str | None) -> Graded:
     if not status.state.ended and report.valid_submission:
         RunControl(folder, operator).reveal_grade("mletui grade")
         note = f"run {folder.id} is live: this grade is recorded as seen by operator"
-    return Graded(f"run {folder.id}", report, note)
+    from mletui.livestate import summarize
+
+    return Graded(f"run {folder.id}", report, note, summarize(folder).assisted)
 
 
 def run_task(folder: RunFolder) -> Task:
@@ -154,9 +157,17 @@ def report_json(graded: list[Graded]) -> dict[str, Any]:
     """One run or file: MLE-bench's per-competition report; several: its summary report."""
     from mletui.grading.report import aggregate_reports
 
+    # "assisted" goes beside MLE-bench's fields, so analysis scripts can leave such runs out.
     if len(graded) == 1:
-        return graded[0].report.to_dict()
-    return aggregate_reports([g.report for g in graded])
+        single = graded[0].report.to_dict()
+        if graded[0].assisted is not None:
+            single["assisted"] = graded[0].assisted
+        return single
+    summary = aggregate_reports([g.report for g in graded])
+    for g, competition in zip(graded, summary["competition_reports"], strict=True):
+        if g.assisted is not None:
+            competition["assisted"] = g.assisted
+    return summary
 
 
 def write_report(graded: list[Graded], out: str) -> Path:
@@ -192,6 +203,8 @@ def format_graded(graded: Graded) -> list[str]:
             above = "yes" if r.ranking.above_median else "no"
             rows.append(("above median", f"{above} (median {t.median:.6g})"))
         rows.append(("valid", "yes"))
+    if graded.assisted is not None:
+        rows.append(("assisted", "yes: an operator intervened" if graded.assisted else "no"))
     if graded.note:
         rows.append(("note", graded.note))
     width = max(len(k) for k, _ in rows)

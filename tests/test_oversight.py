@@ -51,6 +51,9 @@ def test_operator_entries_are_chained_and_audited(capsys: pytest.CaptureFixture[
     assert main(["audit", folder.id]) == 0
     out = capsys.readouterr().out
     assert "intact" in out and "assisted" in out and "try gradient boosting" in out
+    main(["grade", folder.id, "--json"])  # no submission: an invalid grade, still marked
+    report = json.loads(capsys.readouterr().out)
+    assert report["assisted"] is True and report["valid_submission"] is False
 
 
 def test_every_tampered_byte_of_an_operator_entry_is_found_at_that_entry() -> None:
