@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -96,6 +97,8 @@ class ReplaySession(WatchSession):
         self.observe_only = read_hello(folder.control) is None
         self.bookmarks = load_bookmarks(folder)
         self.playing = True
+        # The UI thread seeks while the poll worker plays: one at a time.
+        self._lock = threading.RLock()
         self.position = 0.0
         self._logs: LogFollower
         self._lines: list[LogLine] = []
@@ -112,26 +115,30 @@ class ReplaySession(WatchSession):
         return self.end_ts - self.start_ts
 
     def toggle(self) -> None:
-        self.playing = not self.playing
-        self._last_tick = time.monotonic()
+        with self._lock:
+            self.playing = not self.playing
+            self._last_tick = time.monotonic()
 
     def set_speed(self, faster: bool) -> None:
-        index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
-        index = min(index + 1, len(SPEEDS) - 1) if faster else max(index - 1, 0)
-        self.speed = SPEEDS[index]
+        with self._lock:
+            index = min(range(len(SPEEDS)), key=lambda i: abs(SPEEDS[i] - self.speed))
+            index = min(index + 1, len(SPEEDS) - 1) if faster else max(index - 1, 0)
+            self.speed = SPEEDS[index]
 
     def seek(self, position_s: float) -> None:
-        position_s = min(max(0.0, position_s), self.duration)
-        if position_s < self.position:
-            self._reset()
-        self.position = position_s
-        self._last_tick = time.monotonic()
+        with self._lock:
+            position_s = min(max(0.0, position_s), self.duration)
+            if position_s < self.position:
+                self._reset()
+            self.position = position_s
+            self._last_tick = time.monotonic()
 
     def add_bookmark(self, label: str = "") -> tuple[float, str]:
-        mark = (self.position, label or _clock(self.position))
-        self.bookmarks = tuple(sorted({*self.bookmarks, mark}))
-        save_bookmarks(self.folder, self.bookmarks)
-        return mark
+        with self._lock:
+            mark = (self.position, label or _clock(self.position))
+            self.bookmarks = tuple(sorted({*self.bookmarks, mark}))
+            save_bookmarks(self.folder, self.bookmarks)
+            return mark
 
     def next_bookmark(self) -> float | None:
         later = [p for p, _ in self.bookmarks if p > self.position + 0.5]
@@ -140,51 +147,54 @@ class ReplaySession(WatchSession):
     # --- the live session's interface -------------------------------------------------------
 
     def poll(self) -> list[Event | ReplayReset | ReplayClock]:  # type: ignore[override]
-        now = time.monotonic()
-        if self.playing:
-            self.position = min(self.duration, self.position + (now - self._last_tick) * self.speed)
-        self._last_tick = now
-        events: list[Event | ReplayReset | ReplayClock] = []
-        if self._needs_reset:
-            self._needs_reset = False
-            events.append(ReplayReset())
-        if self.skip_idle and self.playing:
-            self._skip_idle_gap(events)
-        until = self.start_ts + self.position
-        lines: list[LogLine] = []
-        while True:
-            if not self._lines:
-                self._lines = self._logs.read_new(max_lines=5000)
+        with self._lock:
+            now = time.monotonic()
+            if self.playing:
+                self.position = min(
+                    self.duration, self.position + (now - self._last_tick) * self.speed
+                )
+            self._last_tick = now
+            events: list[Event | ReplayReset | ReplayClock] = []
+            if self._needs_reset:
+                self._needs_reset = False
+                events.append(ReplayReset())
+            if self.skip_idle and self.playing:
+                self._skip_idle_gap(events)
+            until = self.start_ts + self.position
+            lines: list[LogLine] = []
+            while True:
                 if not self._lines:
+                    self._lines = self._logs.read_new(max_lines=5000)
+                    if not self._lines:
+                        break
+                if self._lines[0].ts > until:
                     break
-            if self._lines[0].ts > until:
-                break
-            lines.append(self._lines.pop(0))
-        if lines:
-            events.append(LogBatch(tuple(lines)))
-        hints_changed = False
-        while self._next < len(self.entries) and self.entries[self._next].ts <= until:
-            entry = self.entries[self._next].entry
-            self._next += 1
-            hints_changed |= self._track(entry)
-            event = event_from_entry(entry)
-            if event is not None:
-                events.append(event)
-        if hints_changed:
-            events.append(HintsUpdate(tuple(self._hints.values())))
-        status = self._replayed_status(until)
-        if status != self._shown_status:
-            self._shown_status = status
-            events.append(status)
-        finished = self.position >= self.duration
-        if finished and self.playing:
-            self.playing = False
-        events.append(
-            ReplayClock(
-                self.position, self.duration, self.speed, self.playing, self.bookmarks, finished
+                lines.append(self._lines.pop(0))
+            if lines:
+                events.append(LogBatch(tuple(lines)))
+            hints_changed = False
+            while self._next < len(self.entries) and self.entries[self._next].ts <= until:
+                entry = self.entries[self._next].entry
+                self._next += 1
+                hints_changed |= self._track(entry)
+                event = event_from_entry(entry)
+                if event is not None:
+                    events.append(event)
+            if hints_changed:
+                events.append(HintsUpdate(tuple(self._hints.values())))
+            status = self._replayed_status(until)
+            if status != self._shown_status:
+                self._shown_status = status
+                events.append(status)
+            finished = self.position >= self.duration
+            if finished and self.playing:
+                self.playing = False
+            events.append(
+                ReplayClock(
+                    self.position, self.duration, self.speed, self.playing, self.bookmarks, finished
+                )
             )
-        )
-        return events
+            return events
 
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
