@@ -257,16 +257,16 @@ async def test_revealing_a_grade_is_asked_journaled_and_shown() -> None:
         table = scores.query_one("#scores-table", DataTable)
         grade_row = table.get_row("g0")
         assert str(grade_row[3]) == "hidden" and str(grade_row[7]) == "graded, hidden"
-        assert "1 graded, hidden · G reveals" in label(scores, "#scores-grade")
+        assert "1 graded, hidden · R reveals" in label(scores, "#scores-grade")
         assert all(p.series != "grade" for p in scores.query_one(ScoreChart).points)
         assert summarize(folder).grades is not None
 
-        await pilot.press("G")
+        await pilot.press("R")
         await pilot.press("n")  # keeps it hidden, records nothing
         await pilot.pause(0.3)
         assert not scores.grades_shown and not entries(folder, "action")
 
-        await pilot.press("G")
+        await pilot.press("R")
         await pilot.press("y")
         await until(pilot, lambda: scores.grades_shown)
         actions = entries(folder, "action")

@@ -1,7 +1,7 @@
 """The watch screen's side of grades: the leakage guard's reveal, and showing a score's code.
 
 A held-out grade is information an agent must not get through its overseer, so a watch session
-hides grade values until the operator presses ``G`` and confirms; the reveal is written to the
+hides grade values until the operator presses ``R`` and confirms; the reveal is written to the
 journal (an ``action`` entry, ``reveal-grade``) before anything is shown, and marks the run as
 "grade seen by operator" in ``ls``, ``show`` and ``audit``.
 """
@@ -18,7 +18,7 @@ from mletui.tui.dialogs import ConfirmDialog
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.scores_pane import ScoresPane
 
-REVEAL_KEY = "G"
+REVEAL_KEY = "R"
 REVEAL_DETAIL = "G in the watch screen"
 OPEN_DETAIL = "grades shown openly (mletui demo)"
 ENDED = ("exited", "killed")
@@ -56,7 +56,7 @@ class RevealGradeDialog(ConfirmDialog):
 
 
 def ask_to_reveal(screen: Screen[Any], pane: ScoresPane, control: RunControl) -> None:
-    """``G``: confirm, journal the reveal (in a thread), then show the grades."""
+    """``R``: confirm, journal the reveal (in a thread), then show the grades."""
     if pane.grades_shown:
         screen.notify("Grades are already shown in this session.", markup=False)
         return

@@ -455,7 +455,7 @@ class ScoresPane(Vertical):
             line.append(printable(latest.reason or "unknown reason"))
             return line
         if not self._grades_shown:
-            line.append(f"{count}, hidden · G reveals (journaled)")
+            line.append(f"{count}, hidden · R reveals (journaled)")
             return line
         assert latest.score is not None
         line.append(f"latest {latest.score:.6g}")
