@@ -87,18 +87,9 @@ class MlebenchEngine:
         Files whose size and time are unchanged are not written again; files gone from the
         container are removed. A folder that is not there yet leaves ``into`` as it is.
         """
-        try:
-            stream, _stat = self.client.api.get_archive(container_id, path)
-            data = io.BytesIO()
-            for block in stream:
-                data.write(block)
-                if data.tell() > MAX_ARCHIVE_BYTES:
-                    raise EngineError(f"{path} in the container is over 64 MiB: not mirrored.")
-        except docker.errors.NotFound:
+        data = self._archive(container_id, path, "mirrored")
+        if data is None:
             return 0
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"The Docker Engine could not read {path}: {exc}.") from exc
-        data.seek(0)
         written = 0
         present: set[Path] = set()
         with tarfile.open(fileobj=data, mode="r:") as tar:
@@ -134,24 +125,31 @@ class MlebenchEngine:
 
     def read_file(self, container_id: str, path: str) -> bytes | None:
         """One file of the container (through the archive API); None when it is not there."""
-        try:
-            stream, _stat = self.client.api.get_archive(container_id, path)
-            data = io.BytesIO()
-            for block in stream:
-                data.write(block)
-                if data.tell() > MAX_ARCHIVE_BYTES:
-                    raise EngineError(f"{path} in the container is over 64 MiB: not read.")
-        except docker.errors.NotFound:
+        data = self._archive(container_id, path, "read")
+        if data is None:
             return None
-        except docker.errors.DockerException as exc:
-            raise EngineError(f"The Docker Engine could not read {path}: {exc}.") from exc
-        data.seek(0)
         with tarfile.open(fileobj=data, mode="r:") as tar:
             for member in tar:
                 if member.isfile():
                     source = tar.extractfile(member)
                     return None if source is None else source.read()
         return None
+
+    def _archive(self, container_id: str, path: str, what: str) -> io.BytesIO | None:
+        """``path`` of the container as a tar archive in memory; None when it is not there."""
+        try:
+            stream, _stat = self.client.api.get_archive(container_id, path)
+            data = io.BytesIO()
+            for block in stream:
+                data.write(block)
+                if data.tell() > MAX_ARCHIVE_BYTES:
+                    raise EngineError(f"{path} in the container is over 64 MiB: not {what}.")
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.DockerException as exc:
+            raise EngineError(f"The Docker Engine could not read {path}: {exc}.") from exc
+        data.seek(0)
+        return data
 
     def pause(self, container_id: str) -> None:
         """``docker pause``: every process of the container stops (its grading server too)."""
