@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from mletui import __version__
@@ -84,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="take the driver lock at once (else at your first action)",
     )
     watch.add_argument("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
+    watch.add_argument(
+        "--mlebench-data",
+        metavar="PATH",
+        help="MLE-bench's data folder, to score an MLE-bench run's submissions with its private "
+        "answers and MLE-bench's grader; default: $MLEBENCH_DATA, else ~/.cache/mle-bench/data",
+    )
 
     ls = sub.add_parser("ls", help="list runs")
     ls.add_argument("--json", action="store_true", help="print JSON")
@@ -340,8 +348,11 @@ def _llm_env(args: argparse.Namespace) -> dict[str, str] | None:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from mletui.mlebench.grading import ENV_DATA
     from mletui.mlebench.runs import runs_folder
 
+    if args.mlebench_data:  # read by every MLE-bench run this watcher opens
+        os.environ[ENV_DATA] = str(Path(args.mlebench_data).expanduser().resolve())
     mlebench = runs_folder(args.mlebench_runs) if args.run_id else None
     if mlebench is not None:
         run = _mlebench_run(args, mlebench)

@@ -83,6 +83,7 @@ class Grade:
     above_median: bool
     snapshot_seq: int | None = None  # the workspace snapshot current when the submission appeared
     submission_ts: float | None = None  # when the submission file was written (its mtime)
+    checked_by: str = "mletui"  # or MLE-bench's grader, or a grading server (valid, no score)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class GradingInfo:
     note: str
     thresholds: tuple[tuple[str, float], ...] = ()  # ("gold", 0.98), ... ("median", 0.95)
     teams: int = 0  # leaderboard entries; 0: no leaderboard
+    grader: str = "mletui"  # who grades ("MLE-bench's grader" for an MLE-bench run)
 
 
 @dataclass(frozen=True)

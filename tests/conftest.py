@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,3 +66,27 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: fl
             return
         await pilot.pause(0.1)
     raise AssertionError("timed out")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (on loopback)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+MLEBENCH_DATA = Path(__file__).parent / "data" / "mlebench"
+
+
+@pytest.fixture
+def mlebench_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """MLE-bench's data folder with one competition's private answers, and MLE-bench's package
+    importable by the grader's Python."""
+    data = tmp_path / "data"
+    private = data / "toy-comp" / "prepared" / "private"
+    private.mkdir(parents=True)
+    # VALID (tests/test_mlebench_grading.py) gets 3 of these 4 right: 0.75, a bronze medal.
+    (private / "answers.csv").write_text("id,label\n1,a\n2,b\n3,b\n4,a\n")
+    monkeypatch.setenv("PYTHONPATH", str(MLEBENCH_DATA / "fake_mlebench"))
+    monkeypatch.setenv("MLEBENCH_PYTHON", sys.executable)
+    return data

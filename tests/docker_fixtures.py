@@ -21,7 +21,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,6 +34,7 @@ import pytest
 from mletui.runtimes.docker.engine import EngineAddress, EngineError, connect, resolve_engine
 from mletui.runtimes.docker.image import build_image, image_source_hash, source_hash
 from mletui.store import list_runs
+from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_BASE = "mletui-test-base"
@@ -285,12 +285,6 @@ def make_certificates(folder: Path) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def second_engine(
     docker_engine: Engine, test_base_image: str, tmp_path_factory: pytest.TempPathFactory
@@ -299,7 +293,7 @@ def second_engine(
         _unavailable("a second dockerd needs root, dockerd and openssl")
     _remove_stale_engines()
     certs = make_certificates(tmp_path_factory.mktemp("certs"))
-    engine = SecondEngine(_free_port(), certs, os.getpid())
+    engine = SecondEngine(free_port(), certs, os.getpid())
     try:
         engine.create_bridge()
         engine.start()

@@ -24,14 +24,17 @@ from mletui import cli
 from mletui.control import ActionError
 from mletui.events import (
     ActionRecord,
+    Grade,
     LogBatch,
     LogLine,
+    ResourceSample,
     RunState,
     Score,
     Snapshot,
     StatusUpdate,
     Stream,
 )
+from mletui.journal import JournalFollower
 from mletui.mlebench.aide import AideScores, TornJournal, parse_journal, read_journal
 from mletui.mlebench.runlog import RunLogFollower
 from mletui.mlebench.runs import (
@@ -48,6 +51,8 @@ from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.scores_pane import ScoresPane
 from tests.conftest import until
+from tests.test_mlebench_grading import DATA as GRADING_DATA
+from tests.test_mlebench_grading import VALID
 from tests.test_tui import SIZE
 
 GROUP = "2024-09-18T18-21-42-GMT_run-group_aide"
@@ -305,9 +310,13 @@ def test_session_of_a_finished_run(tmp_path: Path) -> None:
     assert [(s.step, s.value) for s in events if isinstance(s, Score)] == [(0, 0.71), (2, 0.78)]
 
     snapshot = next(e for e in events if isinstance(e, Snapshot))
-    assert sorted(c.path for c in snapshot.changes) == ["node_id.txt", "solution.py"]
+    assert sorted(c.path for c in snapshot.changes) == [
+        "code/node_id.txt",
+        "code/solution.py",
+        "submission/submission.csv",
+    ]
     diffs = {path: diff for path, _status, diff in session.diff(snapshot)}
-    assert "+print('best solution')" in diffs["solution.py"]
+    assert "+print('best solution')" in diffs["code/solution.py"]
     assert not (run.path / "snapshots").exists()  # MLE-bench's folder is never written
 
     # No container: freeze and kill say so; soft pause and hints: observe-only.
@@ -358,26 +367,36 @@ def put_files(container: Any, files: dict[str, bytes], mtime: float) -> None:
 
 
 def test_live_code_and_scores_from_inside_the_container(
-    tmp_path: Path, docker_engine: Any, test_base_image: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    docker_engine: Any,
+    test_base_image: str,
+    mlebench_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from mletui.mlebench import grading
     from mletui.mlebench import session as session_module
     from mletui.runtimes.docker.mlebench import MlebenchEngine
 
     monkeypatch.setattr(session_module, "LIVE_EVERY_S", 0.0)
     monkeypatch.setattr(session_module, "CODE_EVERY_S", 0.0)
+    monkeypatch.setattr(session_module, "RESOURCES_EVERY_S", 0.0)
+    monkeypatch.setattr(grading, "SETTLE_S", 0.0)
     client = docker_engine.client
     tag = uuid.uuid4().hex
     decoy = client.containers.run(
         test_base_image, ["sleep", "300"], name=f"competition-other-{tag}", detach=True
     )
-    container = client.containers.run(
+    # As MLE-bench starts one: named by its pattern, its grading server baked in and running.
+    container = client.containers.create(
         test_base_image,
-        ["sleep", "300"],
-        name=f"competition-spaceship-titanic-2024-09-18T18-21-42-GMT-{tag}",
-        detach=True,
+        ["python3", "/private/grading_server.py"],
+        name=f"competition-toy-comp-2024-09-18T18-21-42-GMT-{tag}",
     )
+    server = (GRADING_DATA / "grading_server.py").read_bytes()
+    put_files(container, {"/private/grading_server.py": server}, time.time())
+    container.start()
     try:
-        path = make_run(tmp_path / "runs", "spaceship-titanic", START)
+        path = make_run(tmp_path / "runs", "toy-comp", START)
         whole = journal(node(0, 0.7))
         put_files(
             container,
@@ -388,34 +407,75 @@ def test_live_code_and_scores_from_inside_the_container(
             time.time() - 10,
         )
         engine = MlebenchEngine(docker_engine.address)
-        session = MlebenchSession(read_run(path), cache=tmp_path / "cache", engine=engine)
+        session = MlebenchSession(
+            read_run(path),
+            cache=tmp_path / "cache",
+            engine=engine,
+            grader=grading.HostGrader(mlebench_data),
+        )
         seen = poll_until(session, Snapshot)
         assert session.container is not None and session.container.id == container.id
         snapshot = next(e for e in seen if isinstance(e, Snapshot))
-        assert [c.path for c in snapshot.changes] == ["solution.py"]
+        assert [c.path for c in snapshot.changes] == ["code/solution.py"]
         assert not [e for e in seen if isinstance(e, Score)]  # the torn journal gave nothing
 
+        # Only what changed is fetched: nothing changed, nothing fetched.
+        fetches = [m.fetches for m in session._mirrors]
+        session.poll()
+        session.poll()
+        assert [m.fetches for m in session._mirrors] == fetches
+
+        # The agent writes: its best code, AIDE's live workspace, the journal, a submission.
         put_files(
             container,
-            {"/home/code/solution.py": b"x = 2\n", "/home/logs/journal.json": whole.encode()},
+            {
+                "/home/code/solution.py": b"x = 2\n",
+                "/home/logs/journal.json": whole.encode(),
+                "/home/agent/workspaces/exp/runfile.py": b"print('node 1')\n",
+                "/home/submission/submission.csv": VALID,
+            },
             time.time(),
         )
         seen = poll_until(session, Snapshot)
         seen += poll_until(session, Score)
         later = next(e for e in seen if isinstance(e, Snapshot))
-        diff = session.diff(later)[0][2]
-        assert "-x = 1" in diff and "+x = 2" in diff
+        diffs = {p: d for p, _status, d in session.diff(later)}
+        assert "-x = 1" in diffs["code/solution.py"] and "+x = 2" in diffs["code/solution.py"]
+        assert "+print('node 1')" in diffs["workspace/runfile.py"]
         assert [s.value for s in seen if isinstance(s, Score)] == [0.7]
 
-        # Freeze and thaw: docker pause / unpause, checked on the Engine; journaled.
+        # The submission: checked by the container's grading server, scored on the host.
+        grades = [e for e in poll_until(session, Grade, timeout=60) if isinstance(e, Grade)]
+        assert grades[0].valid and grades[0].score == 0.75 and grades[0].medal == "bronze"
+        assert grades[0].checked_by == grading.GRADER
+        entry = next(
+            e
+            for e in JournalFollower(session.folder.journal_path).read_new()[0]
+            if e["kind"] == "grade"
+        )
+        assert entry["server"] == {"valid": True, "text": "Submission is valid."}
+
+        # Resources: the Engine's stats of the container.
+        sample = next(
+            e for e in poll_until(session, ResourceSample) if isinstance(e, ResourceSample)
+        )
+        assert sample.processes >= 1 and sample.rss_bytes > 0
+
+        # Freeze and thaw: docker pause / unpause; the state comes from the Engine's events.
         session.control.freeze()
         container.reload()
         assert container.status == "paused"
-        session.invalidate_status()
         seen = poll_until(session, ActionRecord)
+        deadline = time.monotonic() + 10
+        while session.container_state != "paused" and time.monotonic() < deadline:
+            seen += session.poll()
+            time.sleep(0.05)
+        session.invalidate_status()
         seen += poll_until(session, StatusUpdate)
         assert [e.action for e in seen if isinstance(e, ActionRecord)] == ["freeze"]
         assert [e.state for e in seen if isinstance(e, StatusUpdate)][-1] is RunState.FROZEN
+        logged = [ln.text for e in seen if isinstance(e, LogBatch) for ln in e.lines]
+        assert "[engine] container frozen (docker pause)" in logged
         with pytest.raises(ActionError, match="already frozen"):
             session.control.freeze()
         session.control.thaw()
@@ -436,6 +496,24 @@ def test_live_code_and_scores_from_inside_the_container(
         assert session.engine.signal_agent(container.id, "0") == 0
         container.reload()
         assert container.status == "running"  # the harness can still copy the outputs out
+
+        # The second, separate choice: the container itself.
+        session.container_control.kill_container()
+        container.reload()
+        assert container.status == "exited"
+        actions = [
+            e
+            for e in JournalFollower(session.folder.journal_path).read_new()[0]
+            if e["kind"] == "action" and e["action"] == "kill"
+        ]
+        assert [a.get("target") for a in actions] == [None, "container"]
+        deadline = time.monotonic() + 10
+        logged = []
+        while "[engine] the container stopped (exit code 137)" not in logged:
+            assert time.monotonic() < deadline, logged
+            logged += [ln.text for e in session.poll() if isinstance(e, LogBatch) for ln in e.lines]
+            time.sleep(0.05)
+        session.close()
     finally:
         container.remove(force=True)
         decoy.remove(force=True)
@@ -529,3 +607,19 @@ def test_ls_and_watch_find_mlebench_runs(
     assert opened == [(None, root)]
     assert cli.main(["watch", "nothing", "--mlebench-runs", str(root)]) == 1
     assert "No MLE-bench run 'nothing'" in capsys.readouterr().err
+
+
+async def test_kill_asks_whether_the_agent_or_the_container() -> None:
+    from textual.app import App
+
+    from mletui.tui.screens.mlebench import KillChoiceDialog
+
+    app: App[None] = App()
+    chosen: list[str | None] = []
+    async with app.run_test() as pilot:
+        for key in ("a", "enter", "c", "n", "escape"):
+            app.push_screen(KillChoiceDialog(), chosen.append)
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+    assert chosen == ["agent", "agent", "container", None, None]

@@ -139,3 +139,24 @@ async def test_z_zooms_the_pane_and_back() -> None:
         assert app.screen.maximized is pane
         await pilot.press("z")
         assert app.screen.maximized is None
+
+
+async def test_a_grading_server_s_word_is_valid_without_a_score() -> None:
+    """An MLE-bench run's submission checked by its container's grading server only."""
+    from dataclasses import replace
+
+    server = "the container's grading server"
+    pane = ScoresPane()
+    app = Host(pane)
+    async with app.run_test(size=(160, 30)) as pilot:
+        note = "no private answers at /data/x: the container's grading server checks validity only"
+        pane.set_grading(GradingInfo(T0, "score", "higher", False, note, grader=server))
+        await pilot.pause()
+        assert note in text_of(pane, "#scores-grade")
+        pane.add_grade(replace(grade(1, None), valid=True, reason=None, checked_by=server))
+        await pilot.pause()
+        row = pane.query_one("#scores-table", DataTable).get_row("g0")
+        assert str(row[3]) == "valid" and str(row[7]) == f"{server}: no score"
+        line = text_of(pane, "#scores-grade")
+        assert f"held-out, by {server}" in line and "1 checked · latest submission valid" in line
+        assert "hidden" not in line  # nothing to hide: there is no score

@@ -18,7 +18,7 @@ import pytest
 
 from mletui import protocol
 from mletui.journal import read_journal
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 from tests.test_oversight import protocol_agent
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -33,12 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

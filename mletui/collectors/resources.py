@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import psutil
 
-from mletui.collectors.attribution import REMOTE_PREFIX, PidAttributor, run_processes
+from mletui.collectors.attribution import (
+    REMOTE_PREFIX,
+    PidAttributor,
+    RunProcesses,
+    run_processes,
+)
 from mletui.collectors.gpu import GpuMonitor, GpuReading, GpuSampler
 from mletui.events import GpuDevice, GpuProcess, ResourceSample
 from mletui.store import RunFolder
@@ -68,8 +74,11 @@ class RunGpu:
         nvml: Any | None = None,
         interval_s: float | None = None,
         clock: Any = time.monotonic,
+        processes: Callable[[], RunProcesses | None] | None = None,
     ) -> None:
+        """``processes``: what identifies the run's processes (default: from its run.json)."""
         self.folder = folder
+        self._processes = processes or (lambda: run_processes(folder))
         self._clock = clock
         self._attributor = PidAttributor(clock=clock)
         self._run_read_at: float | None = None
@@ -91,7 +100,7 @@ class RunGpu:
         if self._run_read_at is not None and now - self._run_read_at < RUN_REFRESH_S:
             return
         self._run_read_at = now
-        run = run_processes(self.folder)
+        run = self._processes()
         if run is not None:
             self._remote = run.remote
             self._attributor.set_runs([run])

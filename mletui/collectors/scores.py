@@ -41,6 +41,7 @@ from mletui.store import RunFolder
 
 GRADE_KIND = "grade"
 GRADING_KIND = "grading"
+SCORELESS = ("the container's grading server",)  # checks validity, gives no score
 REVEAL_ACTION = "reveal-grade"
 SUBMISSION_FILE = "submission.csv"
 PATTERNS_FILE = "patterns.toml"
@@ -500,10 +501,12 @@ def score_from_entry(entry: Entry) -> Score:
 def grade_from_entry(entry: Entry) -> Grade:
     """The grade of a ``grade`` journal entry (KeyError/ValueError when malformed)."""
     score = _optional_float(entry.get("score"))
+    checked_by = str(entry.get("checked_by", "mletui"))
     return Grade(
         ts=float(entry.get("ts", 0.0)),
         submission=int(entry["submission"]),
-        valid=bool(entry["valid"]) and score is not None,
+        # Only a grading server (it says valid or not, never a score) calls a scoreless one valid.
+        valid=bool(entry["valid"]) and (score is not None or checked_by in SCORELESS),
         score=score,
         reason=None if entry.get("reason") is None else str(entry["reason"]),
         metric=str(entry.get("metric", "")),
@@ -512,6 +515,7 @@ def grade_from_entry(entry: Entry) -> Grade:
         above_median=bool(entry.get("above_median", False)),
         snapshot_seq=_optional_int(entry.get("snapshot_seq")),
         submission_ts=_optional_float(entry.get("submission_ts")),
+        checked_by=checked_by,
     )
 
 
@@ -531,6 +535,7 @@ def grading_info_from_entry(entry: Entry) -> GradingInfo:
         note=str(entry.get("note", "")),
         thresholds=lines,
         teams=int(entry.get("teams", 0) or 0),
+        grader=str(entry.get("grader", "mletui")),
     )
 
 

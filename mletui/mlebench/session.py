@@ -2,20 +2,27 @@
 same watch screen shows it.
 
 What it reads: the host's ``run.log`` (followed like ``tail -F``, unwrapped into the agent's
-lines), AIDE's ``logs/journal.json`` (validation scores) and ``code/`` (the code pane's timeline).
-MLE-bench copies ``logs/`` and ``code/`` out of the container only at the end, so while a run
-lives they are read from its container through the Docker Engine's archive API into a mirror
-under mletui's cache. Freeze, thaw and kill act on the container through the Engine (kill: the
-agent's processes only); soft pause and hints are unavailable (observe-only).
+lines), AIDE's ``logs/journal.json`` (validation scores), and the run's code and submissions.
+MLE-bench copies ``logs/``, ``code/`` and ``submission/`` out of the container only at the end, so
+while a run lives they are read from its container through the Docker Engine's archive API
+(only what changed) into a mirror under mletui's cache, with AIDE's live workspace (the code it
+is running, ``runfile.py``, and its ``submission/``). The container's state follows the Engine's
+events, its resources the Engine's stats. New ``submission.csv`` versions are checked by the
+container's grading server and scored on the host when MLE-bench's private answers are there
+(:mod:`mletui.mlebench.grading`). Freeze, thaw and kill act on the container through the Engine
+(kill: the agent's processes, or on a second choice the container itself); soft pause and hints
+are unavailable (observe-only).
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mletui.collectors.attribution import REMOTE_PREFIX, RunProcesses
+from mletui.collectors.resources import RunGpu
 from mletui.collectors.workspace import WorkspaceTimeline
 from mletui.control import ActionError, RunControl
 from mletui.events import (
@@ -23,6 +30,7 @@ from mletui.events import (
     LogBatch,
     LogLine,
     Notice,
+    ResourceSample,
     RunState,
     Snapshot,
     StatusUpdate,
@@ -30,13 +38,19 @@ from mletui.events import (
 )
 from mletui.journal import JournalFollower
 from mletui.mlebench.aide import AideScores, describe_buggy
+from mletui.mlebench.grading import HostGrader, SubmissionChecker
 from mletui.mlebench.runlog import RunLogFollower
 from mletui.mlebench.runs import MlebenchRun, read_run
 from mletui.session import WatchSession, event_from_entry
 from mletui.store import RunFolder, RunRecord, mletui_home
 
 if TYPE_CHECKING:
-    from mletui.runtimes.docker.mlebench import MlebenchContainer, MlebenchEngine
+    from mletui.runtimes.docker.mlebench import (
+        ContainerWatch,
+        MlebenchContainer,
+        MlebenchEngine,
+        PathMirror,
+    )
 
 READ_ONLY = "attach is read-only in this version"
 NO_CONTAINER = "the run's container was not found on the Docker Engine"
@@ -46,7 +60,29 @@ STATE_EVERY_S = 1.0
 CODE_EVERY_S = 2.0
 LIVE_EVERY_S = 5.0  # the container's folders, through the Engine's archive API
 ENGINE_RETRY_S = 30.0
+RESOURCES_EVERY_S = 2.0
 JOURNAL = "journal.json"
+# What is read from a live container, and where it goes in the code timeline's tree.
+LIVE_PATHS = (
+    ("/home/code", "code"),
+    ("/home/submission", "submission"),
+    ("/home/agent/workspaces/exp/runfile.py", "workspace/runfile.py"),  # AIDE: the code it runs
+    ("/home/agent/workspaces/exp/submission", "workspace/submission"),
+)
+# What MLE-bench copies out at the end (run folder name -> tree folder).
+HOST_PATHS = (("code", "code"), ("submission", "submission"))
+SUBMISSIONS = ("submission/submission.csv", "workspace/submission/submission.csv")
+ENGINE_WORDS = {
+    "pause": "container frozen (docker pause)",
+    "unpause": "container thawed (docker unpause)",
+    "oom": "the kernel killed a process of the container: out of memory",
+    "kill": "the container was sent a signal",
+    "die": "the container stopped",
+    "stop": "the container was stopped",
+    "destroy": "the container was removed",
+    "start": "the container started",
+    "restart": "the container restarted",
+}
 _STATES = {
     "queued": RunState.STARTING,
     "running": RunState.RUNNING,
@@ -164,6 +200,20 @@ class MlebenchControl(RunControl):
         except RuntimeFailure as exc:
             raise ActionError(str(exc)) from exc
 
+    def kill_container(self) -> None:
+        """``docker kill`` of the whole container (grading server included): MLE-bench may then
+        fail to copy the outputs out. The separate, second choice after :meth:`kill`."""
+        from mletui.runtimes import RuntimeFailure
+
+        if self.engine is None or self.container is None:
+            raise ActionError(f"Cannot kill the container: {NO_CONTAINER}.")
+        status = self.check("kill")
+        self._record("kill", status, "docker kill of the container", target="container")
+        try:
+            self.engine.kill(self.container.id)
+        except RuntimeFailure as exc:
+            raise ActionError(str(exc)) from exc
+
 
 class MlebenchSession(WatchSession):
     """Watches one MLE-bench run; never writes into MLE-bench's folders."""
@@ -175,27 +225,46 @@ class MlebenchSession(WatchSession):
         *,
         live: bool = True,
         engine: MlebenchEngine | None = None,
+        grader: HostGrader | None = None,
+        nvml: object | None = None,
     ) -> None:
-        """``live``: while the run lives, read its container's ``/home/code`` and AIDE's
-        ``journal.json`` through the Docker Engine (``engine``; default: the usual address)."""
+        """``live``: while the run lives, read its container through the Docker Engine
+        (``engine``; default: the usual address). ``grader``: MLE-bench's grader on this machine
+        (default: none found, validity from the grading server only). ``nvml``: an NVML stand-in
+        (tests)."""
         self.run = run
         self.folder = MlebenchFolder(run, cache)
         self.folder.snapshots.mkdir(parents=True, exist_ok=True)
         self.live_dir = self.folder.path / "live"
+        self.tree = self.live_dir / "tree"  # the code timeline's folder (see LIVE_PATHS)
+        self.tree.mkdir(parents=True, exist_ok=True)
         self.container_control = MlebenchControl(self.folder)
         self.control = self.container_control
         self.actions = JournalFollower(self.folder.journal_path)
-        self.timeline = WorkspaceTimeline(self._code_source(), self.folder.snapshots)
+        self.timeline = WorkspaceTimeline(self.tree, self.folder.snapshots)
         self.log = RunLogFollower(run.log_path)
         self.scores = AideScores(self._journal_source())
+        self.submissions = SubmissionChecker(
+            self.folder.journal_path,
+            run.competition,
+            grader or HostGrader(None),
+            self._grading_server,
+        )
         self.live = live
         self.engine = engine
         self.container: MlebenchContainer | None = None
-        self.container_state: str | None = None  # the Engine's word, as last read
+        self.container_state: str | None = None  # the Engine's word, from its events
+        self.watch: ContainerWatch | None = None
+        self._mirrors: list[PathMirror] = []
+        self._server_ip: str | None = None
+        self._remote_engine = False
+        self.gpu = RunGpu(self.folder, nvml=nvml, processes=self._processes)
+        self.gpu.start()
         self._status: StatusUpdate | None = None
         self._state_at = 0.0
         self._code_at = 0.0
         self._live_at = 0.0
+        self._resources_at = 0.0
         self._torn_said = 0
         self._said: set[str] = set()
 
@@ -210,6 +279,7 @@ class MlebenchSession(WatchSession):
         lines += [
             LogLine(n.ctime or time.time(), Stream.SYSTEM, describe_buggy(n), 0) for n in buggy
         ]
+        lines += self._engine_events(events)
         if lines:
             events.append(LogBatch(tuple(lines)))
         events.extend(scores)
@@ -228,6 +298,12 @@ class MlebenchSession(WatchSession):
             snapshot = self.scan_code()
             if snapshot is not None:
                 events.append(snapshot)
+            self.submissions.check([(name, self.tree / name) for name in SUBMISSIONS])
+        if now - self._resources_at >= RESOURCES_EVERY_S:
+            self._resources_at = now
+            sample = self._resources()
+            if sample is not None:
+                events.append(sample)
         if now - self._state_at >= STATE_EVERY_S:
             self._state_at = now
             self.run = read_run(self.run.path)
@@ -238,30 +314,27 @@ class MlebenchSession(WatchSession):
         return events
 
     def scan_code(self) -> Snapshot | None:
-        """A snapshot of the code when it changed: the container's ``/home/code`` as mirrored
-        while the run lives, then ``code/`` once MLE-bench has copied it out."""
-        self.timeline.workspace = self._code_source()
-        if not self.timeline.workspace.is_dir():
-            return None
+        """A snapshot of the code tree when it changed: the container's folders as mirrored while
+        the run lives; MLE-bench's copies (``code/``, ``submission/``) once it has made them."""
+        for name, inside in HOST_PATHS:
+            host = self.run.path / name
+            if host.is_dir():
+                _copy_changed(host, self.tree / inside)
         return self.timeline.scan()
-
-    def _code_source(self) -> Path:
-        return self.run.code_dir if self.run.code_dir.is_dir() else self.live_dir / "code"
 
     def _journal_source(self) -> Path:
         host = self.run.logs_dir / JOURNAL
         return host if host.is_file() else self.live_dir / "logs" / JOURNAL
 
     def read_container(self) -> list[Event]:
-        """Mirror the live container's ``/home/code`` and ``/home/logs/journal.json``; notices
-        when the Engine or the container cannot be reached (said once each)."""
+        """Mirror what changed in the live container (its code, submissions, AIDE's workspace
+        and journal); notices when the Engine or the container cannot be reached (once each)."""
         from mletui.runtimes import RuntimeFailure
+        from mletui.runtimes.docker.mlebench import MlebenchEngine, PathMirror
 
         notes: list[Event] = []
         try:
             if self.engine is None:
-                from mletui.runtimes.docker.mlebench import MlebenchEngine
-
                 self.engine = MlebenchEngine()
             if self.container is None:
                 self.container = self.engine.find(self.run.competition, self.run.started)
@@ -273,26 +346,82 @@ class MlebenchSession(WatchSession):
                 notes = self._say(f"reading the container {self.container.name}")
                 self.container_control.engine = self.engine
                 self.container_control.container = self.container
-            self.container_state = self.engine.status(self.container.id)
-            if self.container_state is None:  # removed: the run is ending
-                self.container = self.container_control.container = None
+                self._remote_engine = self.engine.is_remote
+                self._server_ip = (
+                    None if self._remote_engine else self.engine.ip_address(self.container.id)
+                )
+                self.watch = self.engine.watch(self.container.id)
+                self.container_state = self.watch.state
+                self._mirrors = [
+                    PathMirror(self.engine, source, self.tree / inside)
+                    for source, inside in LIVE_PATHS
+                ]
+                self._mirrors.append(
+                    PathMirror(
+                        self.engine, f"/home/logs/{JOURNAL}", self.live_dir / "logs" / JOURNAL
+                    )
+                )
+            if self.container_state == "removed":  # the run is ending
+                self._forget_container()
                 return notes
             if self.container_state == "paused":
                 return notes  # nothing changes inside while it is frozen
-            self.engine.mirror(self.container.id, "/home/code", self.live_dir / "code")
-            data = self.engine.read_file(self.container.id, f"/home/logs/{JOURNAL}")
-            if data is not None:
-                target = self.live_dir / "logs" / JOURNAL
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{JOURNAL}.{os.getpid()}.tmp")
-                tmp.write_bytes(data)
-                os.replace(tmp, target)
+            for mirror in self._mirrors:
+                mirror.sync(self.container.id)
         except RuntimeFailure as exc:
             self._live_at = time.monotonic() + ENGINE_RETRY_S - LIVE_EVERY_S
-            self.container = self.container_control.container = None
-            self.container_state = None
+            self._forget_container()
             return notes + self._say(f"live code unavailable: {exc}")
         return notes
+
+    def _forget_container(self) -> None:
+        if self.watch is not None:
+            self.watch.stop()
+        self.watch = None
+        self.container = self.container_control.container = None
+        self._server_ip = None
+
+    def _engine_events(self, events: list[Event]) -> list[LogLine]:
+        """The Engine's events about the container since the last poll: its state, a line each
+        in the log (marked as the Engine's), a warning for an out-of-memory kill."""
+        if self.watch is None:
+            return []
+        lines = []
+        for event in self.watch.take_events():
+            text = ENGINE_WORDS.get(event.action, event.action)
+            if event.detail:
+                text += f" ({event.detail})"
+            lines.append(LogLine(event.ts, Stream.SYSTEM, f"[engine] {text}", 0))
+            if event.action == "oom":
+                events.append(Notice(event.ts, f"MLE-bench run: {text}", "warning"))
+        if self.watch.state != self.container_state:
+            self.container_state = self.watch.state
+            self._state_at = 0.0  # the status says it at once
+        return lines
+
+    def _grading_server(self) -> str | None:
+        """The grading server's address while it can answer (the container runs, unfrozen)."""
+        if self.container is None or self.container_state != "running":
+            return None
+        return self._server_ip
+
+    def _processes(self) -> RunProcesses | None:
+        if self.container is None:
+            return None
+        if self._remote_engine:
+            why = f"{REMOTE_PREFIX} the run's container is on a remote Docker Engine"
+            return RunProcesses(self.run.id, remote=why)
+        return RunProcesses(self.run.id, containers=(self.container.id,))
+
+    def _resources(self) -> ResourceSample | None:
+        """The container's CPU, memory and processes (the Engine's stats) with this machine's
+        GPUs and the run's share of each; None while there is no container to measure."""
+        if self.watch is None:
+            return None
+        sample = self.watch.sample()
+        if sample is None:
+            return None
+        return self.gpu.attach(sample)
 
     def _say(self, text: str) -> list[Event]:
         if text in self._said:
@@ -302,14 +431,40 @@ class MlebenchSession(WatchSession):
 
     def invalidate_status(self) -> None:
         self._state_at = 0.0
-        self._live_at = 0.0  # the container's state too (after freeze or thaw)
+        self._live_at = 0.0
         self._status = None
 
     def take_driver(self) -> str | None:
         return READ_ONLY
 
     def close(self) -> None:
-        """Nothing to give back: an MLE-bench run is only watched."""
+        """Stop following the container and grading; nothing to give back (only watched)."""
+        if self.watch is not None:
+            self.watch.stop()
+        self.submissions.close()
+        self.gpu.stop()
+
+
+def _copy_changed(source: Path, target: Path) -> None:
+    """Copy the files of ``source`` into ``target`` that differ by size or time (MLE-bench's
+    copies at the end, into the code tree); files gone from ``source`` are removed."""
+    present = set()
+    for path in source.rglob("*"):
+        if not path.is_file():
+            continue
+        dest = target / path.relative_to(source)
+        present.add(dest)
+        try:
+            st, mine = path.stat(), dest.stat()
+            if st.st_size == mine.st_size and int(st.st_mtime) == int(mine.st_mtime):
+                continue
+        except OSError:
+            pass
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+    for path in list(target.rglob("*")) if target.is_dir() else []:
+        if path.is_file() and path not in present:
+            path.unlink(missing_ok=True)
 
 
 def status_of(

@@ -18,7 +18,7 @@ from mletui.tui.widgets.log_view import printable
 
 MAX_HINT_CHARS = 4_000
 
-_DIALOG_CSS = """
+DIALOG_CSS = """
     align: center middle;
     & > Vertical {
         width: 72;
@@ -55,7 +55,7 @@ class HintDialog(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    DEFAULT_CSS = "HintDialog {" + _DIALOG_CSS + "}"
+    DEFAULT_CSS = "HintDialog {" + DIALOG_CSS + "}"
 
     def __init__(self, run_id: str = "", *, initial: str = "") -> None:
         super().__init__()
@@ -104,7 +104,7 @@ class ConfirmDialog(ModalScreen[bool]):
     says what is asked; its buttons are ``#<kind>-confirm`` and ``#<kind>-cancel``.
     """
 
-    DEFAULT_CSS = "ConfirmDialog {" + _DIALOG_CSS + "}"
+    DEFAULT_CSS = "ConfirmDialog {" + DIALOG_CSS + "}"
 
     def __init__(
         self,
@@ -190,7 +190,7 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = (
         "HelpScreen {"
-        + _DIALOG_CSS
+        + DIALOG_CSS
         + """
     & #help-keys { width: 1fr; height: auto; }
 }"""

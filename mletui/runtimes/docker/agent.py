@@ -31,11 +31,13 @@ from mletui.runtimes import AgentExit, LineSink, ResourceSampler, RuntimeFailure
 from mletui.runtimes.docker.container import agent_logs_dir, create_kwargs, describe_limits
 from mletui.runtimes.docker.engine import (
     PING_TIMEOUT_S,
+    STATE_AFTER,
     EngineAddress,
     api_failure,
     api_message,
     connect,
     is_connection_error,
+    read_event,
 )
 from mletui.runtimes.docker.streams import (
     RETRY_S,
@@ -311,35 +313,27 @@ class ContainerAgent:
             log_stream.interrupt()
 
     def _on_event(self, event: dict[str, Any]) -> None:
-        action = str(event.get("Action") or event.get("status") or "")
-        base = action.split(":", 1)[0].strip()
-        time_ns = int(event.get("timeNano") or int(event.get("time") or 0) * _NS)
-        key = (time_ns, action)
+        info = read_event(event)
+        base, time_ns, attributes = info.base, info.time_ns, info.attributes
+        key = (time_ns, info.action)
         if key in self._seen:
             return  # replayed after a reconnection
         self._seen.append(key)
         self._last_event_ns = max(self._last_event_ns, time_ns)
         if base not in JOURNALED:
             return
-        attributes = (event.get("Actor") or {}).get("Attributes") or {}
+        self.state = STATE_AFTER.get(base, self.state)
         detail: dict[str, Any] = {}
-        if base == "create":
-            self.state = "created"
-        elif base in ("start", "restart", "unpause"):
-            self.state = "running"
-        elif base == "pause":
-            self.state = "paused"
-        elif base == "oom":
+        if base == "oom":
             self.oom = True
         elif base == "kill":
             detail["signal"] = attributes.get("signal")
         elif base == "die":
-            self.state = "exited"
             code = attributes.get("exitCode")
             self.exit_code = int(code) if code is not None and str(code).isdigit() else None
             detail["exit_code"] = self.exit_code
         elif base == "destroy":
-            self.state, self.removed = "removed", True
+            self.removed = True
         self.journal.append(
             "container",
             {"event": base, "state": self.state, "engine_ts": time_ns / _NS, **detail},

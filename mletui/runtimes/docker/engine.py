@@ -208,3 +208,32 @@ def api_message(exc: docker.errors.APIError) -> str:
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# A container's state after each of the Engine's events about it (others leave it as it is).
+STATE_AFTER = {
+    "create": "created",
+    "start": "running",
+    "restart": "running",
+    "unpause": "running",
+    "pause": "paused",
+    "die": "exited",
+    "destroy": "removed",
+}
+
+
+@dataclass(frozen=True)
+class ContainerEventInfo:
+    """The parts of one ``/events`` document that mletui reads."""
+
+    action: str  # as the Engine says it ("exec_start: sh -c ..." included)
+    base: str  # the verb alone ("exec_start")
+    time_ns: int
+    attributes: dict[str, Any]
+
+
+def read_event(event: dict[str, Any]) -> ContainerEventInfo:
+    action = str(event.get("Action") or event.get("status") or "")
+    time_ns = int(event.get("timeNano") or int(event.get("time") or 0) * 1_000_000_000)
+    attributes = (event.get("Actor") or {}).get("Attributes") or {}
+    return ContainerEventInfo(action, action.split(":", 1)[0].strip(), time_ns, attributes)

@@ -315,6 +315,8 @@ class ScoresPane(Vertical):
             table.move_cursor(row=table.row_count - 1)
 
     def _grade_cells(self, grade: Grade) -> tuple[Text, Text]:
+        if grade.valid and grade.score is None:  # a grading server's word: valid, no score
+            return Text("valid", justify="right"), Text(f"{grade.checked_by}: no score")
         if not grade.valid or grade.score is None:
             reason = printable(grade.reason or "invalid submission")
             return Text("invalid", style="bold", justify="right"), Text(reason)
@@ -439,20 +441,26 @@ class ScoresPane(Vertical):
         return line
 
     def _grade_line(self) -> Text:
-        line = Text("grade", style="bold", no_wrap=True, overflow="ellipsis")
-        line.append(" · held-out, by mletui · ")
         info = self._grading
-        if info is not None and not info.available:
+        line = Text("grade", style="bold", no_wrap=True, overflow="ellipsis")
+        line.append(f" · held-out, by {printable(info.grader if info else 'mletui')} · ")
+        if info is not None and not info.available and not self._grades:
             line.append(printable(info.note or "submissions are not graded"))
             return line
         if not self._grades:
             line.append("no submission yet")
             return line
         latest = self._grades[-1]
-        count = f"{len(self._grades)} graded"
+        scored = info is None or info.available
+        count = f"{len(self._grades)} {'graded' if scored else 'checked'}"
         if not latest.valid:
             line.append(f"{count} · latest submission invalid: ")
             line.append(printable(latest.reason or "unknown reason"))
+            return line
+        if latest.score is None:
+            line.append(f"{count} · latest submission valid ({printable(latest.checked_by)})")
+            if info is not None and not info.available:
+                line.append(f" · {printable(info.note)}")
             return line
         if not self._grades_shown:
             line.append(f"{count}, hidden · R reveals (journaled)")
@@ -487,7 +495,8 @@ class ScoresPane(Vertical):
         if info is None or not info.thresholds:
             legend.append("no leaderboard, no medal lines  ", style="dim")
         else:
-            legend.append(f"{info.teams} on the leaderboard:", style="dim")
+            teams = f"{info.teams} on the leaderboard" if info.teams else "leaderboard"
+            legend.append(f"{teams}:", style="dim")
             for label, value in info.thresholds:
                 legend.append(" ")
                 legend.append(LINE_CHARS.get(label, "╌"), style(f"score-chart--{label}"))
@@ -503,7 +512,8 @@ class ScoresPane(Vertical):
         self.query_one("#scores-validation", Label).update(self._validation_line())
         grade_label = self.query_one("#scores-grade", Label)
         grade_label.update(self._grade_line())
-        hidden = bool(self._grades) and not self._grades_shown and self._grades[-1].valid
+        latest = self._grades[-1] if self._grades else None
+        hidden = latest is not None and not self._grades_shown and latest.score is not None
         grade_label.set_class(hidden, "-hidden-grade")
         self.query_one("#scores-legend", Label).update(self._legend())
         self._refresh_chart()
