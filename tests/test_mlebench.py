@@ -386,6 +386,10 @@ def test_live_code_and_scores_from_inside_the_container(
     decoy = client.containers.run(
         test_base_image, ["sleep", "300"], name=f"competition-other-{tag}", detach=True
     )
+    # An earlier run's container of the same competition, left over (never started).
+    leftover = client.containers.create(
+        test_base_image, ["true"], name=f"competition-toy-comp-2024-09-18T18-21-40-GMT-{tag}"
+    )
     # As MLE-bench starts one: named by its pattern, its grading server baked in and running.
     container = client.containers.create(
         test_base_image,
@@ -513,10 +517,16 @@ def test_live_code_and_scores_from_inside_the_container(
             assert time.monotonic() < deadline, logged
             logged += [ln.text for e in session.poll() if isinstance(e, LogBatch) for ln in e.lines]
             time.sleep(0.05)
+        session.invalidate_status()
+        status = next(e for e in poll_until(session, StatusUpdate) if isinstance(e, StatusUpdate))
+        assert status.state is RunState.EXITED and "its container stopped" in (
+            status.end_reason or ""
+        )
         session.close()
     finally:
         container.remove(force=True)
         decoy.remove(force=True)
+        leftover.remove(force=True)
 
 
 # --- the watch screen --------------------------------------------------------------------------

@@ -337,6 +337,8 @@ class MlebenchSession(WatchSession):
             if self.engine is None:
                 self.engine = MlebenchEngine()
             if self.container is None:
+                if self.container_state == "removed":
+                    return notes  # it was there, and is gone: the run is ending
                 self.container = self.engine.find(self.run.competition, self.run.started)
                 if self.container is None:
                     return self._say(
@@ -472,8 +474,14 @@ def status_of(
 ) -> StatusUpdate:
     now = time.time() if now is None else now
     state = _STATES[run.state]
+    end_reason = _end_reason(run)
     if state is RunState.RUNNING and container_state == "paused":
         state = RunState.FROZEN
+    elif state is RunState.RUNNING and container_state in ("exited", "dead", "removed"):
+        # Its container is gone before the harness logged the end: the run is over.
+        state = RunState.EXITED
+        what = "was removed" if container_state == "removed" else "stopped"
+        end_reason = f"its container {what}; MLE-bench has not logged the run's end yet"
     start = run.started
     end = run.ended if run.ended is not None else now
     wall = 0.0 if start is None else max(0.0, end - start)
@@ -485,7 +493,7 @@ def status_of(
         active_s=round(wall),
         time_left_s=None,
         exit_code=0 if run.state == "done" else None,
-        end_reason=_end_reason(run),
+        end_reason=end_reason,
         observe_only=True,
         agent_name=run.agent,
     )

@@ -43,7 +43,7 @@ from mletui.runtimes.docker.streams import RETRY_S, RawStream, since_param
 
 MAX_ARCHIVE_BYTES = 64 << 20
 LOOKUP_TIMEOUT_S = 10
-GRADING_PORT = 5000  # MLE-bench's grading server listens on 0.0.0.0:5000 inside the container
+LIVE = ("running", "paused", "restarting")
 _NS = 1_000_000_000
 
 
@@ -105,9 +105,10 @@ class MlebenchEngine:
         ]
         if not candidates:
             return None
+        # A live one first (a stopped one is an earlier run's, left over), then the closest.
         if near is None:
-            return max(candidates, key=lambda c: c.created)
-        return min(candidates, key=lambda c: abs(c.created - near))
+            return min(candidates, key=lambda c: (c.status not in LIVE, -c.created))
+        return min(candidates, key=lambda c: (c.status not in LIVE, abs(c.created - near)))
 
     def status(self, container_id: str) -> str | None:
         """The container's state now; None when it is gone."""
