@@ -201,3 +201,34 @@ def test_without_answers_the_grading_server_says_valid_without_a_score(
     assert grade.valid and grade.score is None and grade.checked_by == SERVER
     info = grading_info_from_entry(next(e for e in entries if e["kind"] == "grading"))
     assert not info.available and "validity only" in info.note
+
+
+def test_a_submission_nothing_could_check_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mletui.mlebench import grading
+
+    monkeypatch.setattr(grading, "GRADING_PORT", free_port())  # nobody listens there
+    monkeypatch.setattr(grading, "SETTLE_S", 0.0)
+    journal = tmp_path / "journal.jsonl"
+    checker = SubmissionChecker(journal, "toy-comp", HostGrader(None), lambda: "127.0.0.1")
+    submission = tmp_path / "submission.csv"
+    try:
+        for content in (VALID, WRONG_IDS):
+            submission.write_bytes(content)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and b"notice" not in _bytes(journal):
+                checker.check([("submission/submission.csv", submission)])
+                time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        checker.close()
+    entries = [json.loads(ln) for ln in journal.read_text().splitlines()]
+    notices = [e["text"] for e in entries if e["kind"] == "notice"]
+    assert len(notices) == 1 and "did not answer" in notices[0]
+    assert notices[0].startswith("submission/submission.csv not checked")
+    assert not [e for e in entries if e["kind"] == "grade"]  # no row claims a verdict
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes() if path.exists() else b""

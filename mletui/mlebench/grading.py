@@ -220,6 +220,7 @@ class SubmissionChecker:
         self._shas: set[str] = set()
         self._count = 0
         self._available: bool | None = None
+        self._said: set[str] = set()
         entries, _skipped = JournalFollower(journal_path).read_new()
         for entry in entries:
             if entry.get("kind") == GRADE_KIND:
@@ -318,6 +319,9 @@ class SubmissionChecker:
             with self._lock:
                 self._shas.discard(digest)
                 self._count -= 1
+                if verdict is not None and verdict.text not in self._said:
+                    self._said.add(verdict.text)  # why, once: "the grading server failed ..."
+                    self.journal.append("notice", {"text": f"{label} not checked: {verdict.text}"})
             return
         with self._lock:
             self.journal.append(GRADE_KIND, entry)
