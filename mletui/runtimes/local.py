@@ -1,18 +1,21 @@
 """The local runtime: the agent runs in its own process group on this machine.
 
 The run's supervisor (:mod:`mletui.supervisor`) drives a :class:`LocalAgent`: the agent process
-started as the leader of a new process group, its stdout and stderr pumped line by line into the
-log spool, SIGSTOP/SIGCONT to the group for freeze and thaw, SIGTERM then SIGKILL to stop it.
+started as the leader of a new process group, its stdout and stderr pumped into the log spool
+(one thread, in large batches), SIGSTOP/SIGCONT to the group for freeze and thaw, SIGTERM then
+SIGKILL to stop it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 import psutil
@@ -105,15 +108,10 @@ class LocalAgent:
             raise RuntimeFailure(f"could not start the agent: {exc}") from exc
         with self.folder.updating() as rec:
             rec.agent_pid = self._proc.pid
-        self._pumps = [
-            threading.Thread(target=_pump, args=(pipe, stream, emit), daemon=True)
-            for pipe, stream in (
-                (self._proc.stdout, Stream.STDOUT),
-                (self._proc.stderr, Stream.STDERR),
-            )
-        ]
-        for pump in self._pumps:
-            pump.start()
+        pipes = [(self._proc.stdout, Stream.STDOUT), (self._proc.stderr, Stream.STDERR)]
+        self._pumps = [threading.Thread(target=pump, args=(pipes, emit), daemon=True)]
+        for pump_thread in self._pumps:
+            pump_thread.start()
         return f"pid {self._proc.pid}, command {' '.join(record.command)}"
 
     @property
@@ -141,23 +139,70 @@ class LocalAgent:
         code = self._proc.wait()
         # Whatever the agent left behind in its group goes with it, so the pipes close.
         terminate_group(self._proc.pid, 2.0)
-        for pump in self._pumps:
-            pump.join(timeout=5)
+        for pump_thread in self._pumps:
+            pump_thread.join(timeout=5)
         return AgentExit(code)
 
 
-def _pump(pipe: IO[bytes] | None, stream: Stream, emit: LineSink) -> None:
-    if pipe is None:
+PIPE_BYTES = 1 << 20
+"""The agent's pipes are grown to this (Linux's default ceiling for a user): room for what it
+prints while the pump lets a batch gather."""
+
+READ_BYTES = PIPE_BYTES  # a read takes all a pipe holds
+STREAMING_S = 0.01
+"""Reads closer together than this mean the agent is pouring output out."""
+
+GATHER_S = 0.002
+"""While it pours, the pump waits this long between reads, so that one read (and one spool
+write, one wake-up) takes a few hundred lines instead of the few the agent wrote last."""
+
+
+def pump(pipes: Sequence[tuple[IO[bytes] | None, Stream]], emit: LineSink) -> None:
+    """Pump the agent's pipes into ``emit`` until they close, in one thread: when several have
+    output, the first pipe (stdout) is emptied first, so that a line on stderr comes after the
+    stdout lines written before it that were still in their pipe (two pumps racing would not)."""
+    readers: dict[int, tuple[Stream, LineSplitter]] = {}
+    poller = select.poll()
+    for pipe, stream in pipes:
+        if pipe is not None:
+            fd = pipe.fileno()
+            grow_pipe(fd)
+            readers[fd] = (stream, LineSplitter())
+            poller.register(fd, select.POLLIN)
+    order = list(readers)
+    last = 0.0
+    while readers:
+        ready = {fd for fd, _ in poller.poll()}
+        now = time.time()
+        for fd in order:
+            if fd not in ready or fd not in readers:
+                continue
+            stream, splitter = readers[fd]
+            chunk = os.read(fd, READ_BYTES)
+            if chunk:
+                lines = splitter.feed(chunk)
+                if lines:
+                    emit(stream, lines, now)
+                continue
+            poller.unregister(fd)  # closed: the agent (and all it started) is done with it
+            del readers[fd]
+            rest = splitter.flush()
+            if rest:
+                emit(stream, rest, time.time())
+        if now - last < STREAMING_S:
+            time.sleep(GATHER_S)
+        last = now
+
+
+def grow_pipe(fd: int, size: int = PIPE_BYTES) -> None:
+    """Make the pipe behind ``fd`` hold ``size`` bytes, where the system allows it."""
+    import fcntl
+
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is None:
         return
-    splitter = LineSplitter()
-    fd = pipe.fileno()
-    while chunk := os.read(fd, 1 << 16):
-        lines = splitter.feed(chunk)
-        if lines:
-            emit(stream, lines, time.time())
-    rest = splitter.flush()
-    if rest:
-        emit(stream, rest, time.time())
+    with contextlib.suppress(OSError):  # over the system's ceiling, or not a pipe: as it is
+        fcntl.fcntl(fd, setpipe, size)
 
 
 def is_stopped(pid: int | None) -> bool:
