@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import docker
 import pytest
 
+from mletui.collectors.logs import StampedLines
 from mletui.events import Stream
 from mletui.grading.tasks import resolve_task
 from mletui.journal import read_journal
@@ -40,9 +41,9 @@ sys.stdout.write("no newline at the end")
 """
 
 
-def engine_stamped(client: docker.DockerClient, container_id: str, stream: Stream) -> list[float]:
-    """The Engine's time (to the microsecond, as the spool keeps it) of each line of one stream
-    that fits one message (< 16 KiB)."""
+def engine_stamped(client: docker.DockerClient, container_id: str, stream: Stream) -> list[bytes]:
+    """The Engine's time (epoch seconds to the microsecond, as the spool keeps it) of each line
+    of one stream that fits one message (< 16 KiB)."""
     data = client.api.logs(
         container_id,
         stdout=stream is Stream.STDOUT,
@@ -52,7 +53,8 @@ def engine_stamped(client: docker.DockerClient, container_id: str, stream: Strea
     stamps = []
     for line in data.split(b"\n"):
         if line and len(line) < 16000:
-            stamps.append(round(parse_engine_time(line[: line.index(b" ")]) / 10**9, 6))
+            ns = parse_engine_time(line[: line.index(b" ")])
+            stamps.append(b"%d.%06d" % (ns // 10**9, ns % 10**9 // 1000))
     return stamps
 
 
@@ -63,43 +65,38 @@ def test_the_stream_cut_again_and_again_loses_and_repeats_nothing(
     container = client.containers.create(
         test_base_image, ["python3", "-c", NUMBERED, "30000"], labels={"mletui.test": "logs"}
     )
-    got: dict[Stream, list[tuple[bytes, float]]] = {Stream.STDOUT: [], Stream.STDERR: []}
+    got: dict[Stream, list[tuple[bytes, bytes]]] = {Stream.STDOUT: [], Stream.STDERR: []}
     lock = threading.Lock()
 
     def emit(stream: Stream, lines: Sequence[bytes], ts: float) -> None:
+        assert isinstance(lines, StampedLines)  # each line with the Engine's time
         with lock:
-            got[stream].extend((line, ts) for line in lines)
+            got[stream].extend(zip(lines, lines.stamps, strict=True))
 
-    streams = [
-        ContainerLogStream(client, str(container.id), s, emit)
-        for s in (Stream.STDOUT, Stream.STDERR)
-    ]
+    logs = ContainerLogStream(client, str(container.id), emit)
     try:
-        for s in streams:
-            s.start()
+        logs.start()
         container.start()
         cuts = 0
-        while cuts < 20 or container.status == "running":
+        while cuts < 40 or container.status == "running":
             time.sleep(0.02)
-            for s in streams:
-                s.interrupt()
+            logs.interrupt()
             cuts += 1
             container.reload()
         container.wait(timeout=60)
-        assert all(s.finish() for s in streams)
-        assert sum(s.reconnections for s in streams) >= 40
+        assert logs.finish()
+        assert logs.reconnections >= 40
 
         for stream in (Stream.STDOUT, Stream.STDERR):
             mine = [line for line, _ in got[stream]]
             assert mine == engine_lines(client, str(container.id), stream)
-            short = [round(ts, 6) for line, ts in got[stream] if len(line) < 16000]
+            short = [stamp for line, stamp in got[stream] if len(line) < 16000]
             assert short == engine_stamped(client, str(container.id), stream)
         numbers = [int(line) for line, _ in got[Stream.STDOUT] if line.isdigit()]
         assert numbers == list(range(30000))
         assert got[Stream.STDOUT][-1][0] == b"no newline at the end"
     finally:
-        for s in streams:
-            s.stop()
+        logs.stop()
         container.remove(force=True)
 
 

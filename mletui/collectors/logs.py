@@ -36,6 +36,7 @@ import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self, overload
@@ -55,6 +56,7 @@ __all__ = [
     "LogFollower",
     "LogHistory",
     "LogSpool",
+    "StampedLines",
     "checkpoint_path",
     "parse_prefix",
     "parse_records",
@@ -228,6 +230,45 @@ class LineBlock(Sequence[bytes]):
         return f"LineBlock({self._count} lines, {len(self.block)} bytes)"
 
 
+class StampedLines(Sequence[bytes]):
+    """Lines that each carry their own time (a container's messages, stamped by the Engine).
+
+    ``stamps[i]`` is line ``i``'s time as the spool writes it, epoch seconds to the microsecond
+    (``b"1714564800.123456"``); ``raw[i]`` is the line with its ``\\n``. A block of them goes to
+    the spool in one join in C (:meth:`LogSpool.write_many`), however many lines and times.
+    """
+
+    __slots__ = ("raw", "stamps")
+
+    def __init__(self, stamps: list[bytes], raw: list[bytes]) -> None:
+        self.stamps = stamps
+        self.raw = raw
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [line[:-1] for line in self.raw[index]]
+        return self.raw[index][:-1]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (line[:-1] for line in self.raw)
+
+    def times(self) -> list[float]:
+        """Each line's time, epoch seconds."""
+        return [float(stamp) for stamp in self.stamps]
+
+    def __repr__(self) -> str:
+        return f"StampedLines({len(self.raw)} lines)"
+
+
 # ------------------------------------------------------------------------------------------ spool
 
 
@@ -297,6 +338,9 @@ class LogSpool:
         if isinstance(lines, LineBlock):
             self.write_block(stream, lines.block, ts)
             return
+        if isinstance(lines, StampedLines):
+            self._write_stamped(stream, lines)
+            return
         lines = lines if isinstance(lines, list | tuple) else list(lines)
         if not lines:
             return
@@ -305,6 +349,18 @@ class LogSpool:
         data = prefix + (b"\n" + prefix).join(lines) + b"\n"
         if self._append(data, expect=len(lines)) < 0:
             self._append(b"".join(_record(stream, line, stamp) for line in lines))
+
+    def _write_stamped(self, stream: Stream, lines: StampedLines) -> None:
+        if not lines.raw:
+            return
+        data = b"".join(map(b"".join, zip(lines.stamps, repeat(_TAGS[stream]), lines.raw)))
+        if self._append(data, expect=len(lines.raw)) < 0:  # a line with a newline inside
+            self._append(
+                b"".join(
+                    _record(stream, line[:-1], float(stamp))
+                    for stamp, line in zip(lines.stamps, lines.raw, strict=True)
+                )
+            )
 
     def write_block(self, stream: Stream, block: bytes, ts: float | None = None) -> int:
         """Append a block of lines, each ending in ``\\n``; they share one timestamp: what

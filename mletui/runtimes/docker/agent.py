@@ -131,10 +131,7 @@ class ContainerAgent:
         with self.folder.updating() as rec:
             rec.container_id = cid
             rec.container_state = "created"
-        self._streams = [
-            ContainerLogStream(client, cid, stream, emit, self._stream_reconnected)
-            for stream in (Stream.STDOUT, Stream.STDERR)
-        ]
+        self._streams = [ContainerLogStream(client, cid, emit, self._stream_reconnected)]
         for log_stream in self._streams:
             log_stream.start()
         for target, name in (
@@ -200,14 +197,12 @@ class ContainerAgent:
             )
 
     def finish(self) -> AgentExit:
-        incomplete = [s.stream.name.lower() for s in self._streams if not s.finish()]
+        incomplete = ["output" for s in self._streams if not s.finish()]
         if any(s.gone for s in self._streams):
             self.removed = True
         for log_stream in self._streams:
             if log_stream.error:
-                self._note(
-                    f"reading the {log_stream.stream.name.lower()} failed: {log_stream.error}"
-                )
+                self._note(f"reading the output failed: {log_stream.error}")
         self._inspect_final()
         self._shutdown()
         if incomplete and not self.removed:
@@ -401,10 +396,8 @@ class ContainerAgent:
                     return
                 time.sleep(0.5)
 
-    def _stream_reconnected(self, stream: Stream, gap_s: float) -> None:
-        self._note(
-            f"{stream.name.lower()} log stream reconnected after {gap_s:.1f} s; nothing lost"
-        )
+    def _stream_reconnected(self, gap_s: float) -> None:
+        self._note(f"log stream reconnected after {gap_s:.1f} s; nothing lost")
 
     def _engine_notice(self, text: str, **fields: Any) -> None:
         """The engine link changed: a line in the log, and a notice for every watcher."""
