@@ -43,6 +43,7 @@ class ResourcesPane(Vertical):
         }
         & .resources-label {
             width: 24;
+            height: 1;
             color: $foreground;
         }
         & Sparkline {
@@ -103,14 +104,17 @@ class ResourcesPane(Vertical):
             return
         self.query_one("#resources-waiting").display = False
         cpu = sample.cpu_percent
+        # The labels are fixed in size: no layout of the whole screen for a new reading (a key
+        # pressed meanwhile would wait for it).
         self.query_one("#resources-cpu", Label).update(
-            Text.assemble("CPU ", (f"{cpu:5.0f}%", "bold"), f" ({cpu / 100:.1f} cores)")
+            Text.assemble("CPU ", (f"{cpu:5.0f}%", "bold"), f" ({cpu / 100:.1f} cores)"),
+            layout=False,
         )
         self.query_one("#resources-cpu-spark", Sparkline).data = [
             s.cpu_percent for s in self._samples
         ]
         self.query_one("#resources-memory", Label).update(
-            Text.assemble("Memory ", (human_bytes(sample.rss_bytes), "bold"))
+            Text.assemble("Memory ", (human_bytes(sample.rss_bytes), "bold")), layout=False
         )
         self.query_one("#resources-memory-spark", Sparkline).data = [
             float(s.rss_bytes) for s in self._samples
