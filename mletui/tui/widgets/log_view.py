@@ -31,7 +31,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Region, Size
+from textual.geometry import Offset, Region, Size
 from textual.message import Message
 from textual.reactive import var
 from textual.scroll_view import ScrollView
@@ -299,7 +299,8 @@ class LogView(ScrollView, can_focus=True):
         self._strips: LRUCache[tuple[int, bool], Strip] = LRUCache(1024)  # a few screenfuls
         self._strips_style = Style()  # the base style the cached strips were rendered with
         self._row_styles: dict[Stream, Style] = {}  # per stream, for plain rows (with the strips)
-        self._frame_style: Style | None = None  # the base style, while a frame is rendered
+        # The base style, scroll offset, width and height, while a frame is rendered.
+        self._frame: tuple[Style, Offset, int, int] | None = None
         self._tail_check_pending = False
         self._loading_timer: Timer | None = None
         self._new_rows_each_frame = False  # the last batch scrolled a whole screen by
@@ -1034,25 +1035,30 @@ class LogView(ScrollView, can_focus=True):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._prefetch()
-        self._frame_style = self.rich_style  # once a frame, not once a row: it walks the DOM
+        # Once a frame, not once a row: the style walks the DOM, the region asks the scrollbars.
+        region = self.scrollable_content_region
+        self._frame = (self.rich_style, self.scroll_offset, region.width, region.height)
         try:
             return super().render_lines(crop)
         finally:
-            self._frame_style = None
+            self._frame = None
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        base = self._frame_style or self.rich_style
+        if self._frame is None:
+            region = self.scrollable_content_region
+            base, (scroll_x, scroll_y), width, height = (
+                self.rich_style,
+                self.scroll_offset,
+                region.width,
+                region.height,
+            )
+        else:
+            base, (scroll_x, scroll_y), width, height = self._frame
         if base != self._strips_style:  # focus tint or theme changed under the cache
             self._strips.clear()
             self._row_styles.clear()
             self._strips_style = base
-        if (
-            not self._following
-            and self._new_below
-            and y == self.scrollable_content_region.height - 1
-        ):
+        if not self._following and self._new_below and y == height - 1:
             return self._follow_bar(width)
         number = self.number_at(scroll_y + y)
         line = self._line(number) if number is not None else None
