@@ -42,7 +42,7 @@ from mletui.store import RunFolder, RunRecord
 
 STATUS_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 3.0
-TAIL_LINES = 100  # newest lines parsed per poll; the log pane reads the rest from the spool
+TAIL_LINES = 16  # newest lines parsed per poll; the log pane reads the rest from the spool
 
 
 class WatchSession:
