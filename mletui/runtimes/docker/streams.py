@@ -41,7 +41,7 @@ from mletui.runtimes import LineSink
 from mletui.runtimes.docker.engine import is_connection_error
 
 _HEADER = struct.Struct(">BxxxL")
-_READ = 1 << 20
+_READ = 1 << 16
 _NS = 1_000_000_000
 RETRY_S = (0.05, 0.2, 0.5, 1.0, 2.0)  # back-off between reconnections, then the last, repeated
 
