@@ -639,7 +639,6 @@ class LogView(ScrollView, can_focus=True):
             self._new_below = 0
         if following != self._following:
             self._following = following
-            self.set_class(not following, "-paused")
             self.post_message(self.FollowChanged(self, following))
             self.refresh()
 
