@@ -42,7 +42,10 @@ from mletui.store import RunFolder, RunRecord
 
 STATUS_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 3.0
-TAIL_LINES = 16  # newest lines parsed per poll; the log pane reads the rest from the spool
+TAIL_LINES = 100  # newest lines parsed per poll; the log pane reads the rest from the spool
+# A flood: a poll's newest lines are shown at most once a log frame (most polls' are dropped
+# unseen), so a poll parses a few only; the pane reads the rows it shows from the spool.
+FLOOD_LINES = 16
 
 
 class WatchSession:
@@ -51,7 +54,7 @@ class WatchSession:
         # The watcher takes the driver lock at its first action (or at once: take_driver()).
         self.control = RunControl(folder, operator, driver=True)
         self.timeline = WorkspaceTimeline(folder.workspace, folder.snapshots)
-        self.logs = LogHistory(folder.log_path, tail_lines=TAIL_LINES)
+        self.logs = LogHistory(folder.log_path, tail_lines=TAIL_LINES, flood_lines=FLOOD_LINES)
         self.journal = JournalFollower(folder.journal_path)
         self._status: StatusUpdate | None = None
         self._status_at = 0.0

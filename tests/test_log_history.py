@@ -138,6 +138,16 @@ def test_history_hands_over_the_newest_lines_only(tmp_path: Path) -> None:
     assert history.read(9_999, 1) == []
 
 
+def test_a_flood_hands_over_fewer_lines(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    history = LogHistory(path, tail_lines=100, flood_lines=16)
+    numbered(path, 1, 100)
+    assert [line.number for line in history.poll()] == list(range(1, 101))  # all: not a flood
+    numbered(path, 101, 5_000)
+    assert [line.number for line in history.poll()] == list(range(5_085, 5_101))
+    assert texts(history.read(101, 1)) == ["n 101"]  # the rest is in the spool
+
+
 def test_history_numbers_nothing_until_it_has_counted_to_the_end(tmp_path: Path) -> None:
     path = tmp_path / "output.log"
     numbered(path, 1, 40_000)

@@ -870,12 +870,14 @@ class LogHistory:
         path: PathLike,
         *,
         tail_lines: int = TAIL_LINES,
+        flood_lines: int | None = None,
         cache_lines: int = CACHE_LINES,
         index: LineIndex | None = None,
     ) -> None:
         self.path = Path(path)
         self.index = index or LineIndex(self.path)
         self._tail_lines = tail_lines
+        self._flood_lines = tail_lines if flood_lines is None else flood_lines
         self._cache_max = cache_lines
         self._cache: OrderedDict[int, LogLine] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -901,8 +903,10 @@ class LogHistory:
         return 1.0 if size == 0 else min(1.0, self.index.indexed_bytes / size)
 
     def poll(self, max_bytes: int | None = POLL_BYTES) -> list[LogLine]:
-        """Index what was appended since the last poll; return the newest new lines (at most
-        ``tail_lines`` of them, parsed). Nothing until the history is numbered to its end."""
+        """Index what was appended since the last poll; return the newest new lines, parsed: all
+        of them up to ``tail_lines``; more than that (a flood), the newest ``flood_lines`` only
+        (whoever shows them reads the rest from the spool). Nothing until the history is
+        numbered to its end."""
         done = self.index.update(max_bytes)
         self._caught_up = self._caught_up or done
         total = self.index.line_count
@@ -910,7 +914,7 @@ class LogHistory:
         if not self._caught_up or new <= 0:
             return []
         self._handed = total
-        count = min(new, self._tail_lines)
+        count = new if new <= self._tail_lines else min(new, self._flood_lines)
         return self.index.read(total - count + 1, count)
 
     def read(self, start: int, count: int) -> list[LogLine]:
