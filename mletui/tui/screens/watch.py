@@ -48,7 +48,7 @@ from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
 
 POLL_S = 0.1
-POLL_FLOOD_S = 0.01  # while lines pour in
+POLL_FLOOD_S = 0.005  # while lines pour in
 LOG_FRAME_S = 0.2  # the log pane takes a flood's newest lines at most this often
 
 KEYS = [
