@@ -266,6 +266,12 @@ def end_run(folder: RunFolder, remove: bool = True) -> None:
             deadline = time.monotonic() + 30
         time.sleep(0.05)
     if remove:
+        container = folder.read().container_id  # a docker run's: its log is as big as the spool
+        if container:
+            with contextlib.suppress(Exception):
+                import docker
+
+                docker.from_env().containers.get(container).remove(force=True)
         shutil.rmtree(folder.path, ignore_errors=True)
 
 
