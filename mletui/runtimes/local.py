@@ -97,7 +97,7 @@ class LocalAgent:
     def __init__(self, folder: RunFolder) -> None:
         self.folder = folder
         self._proc: subprocess.Popen[bytes] | None = None
-        self._pumps: list[threading.Thread] = []
+        self._pump: threading.Thread | None = None
 
     def launch(self, emit: LineSink) -> str:
         record = self.folder.read()
@@ -109,9 +109,8 @@ class LocalAgent:
         with self.folder.updating() as rec:
             rec.agent_pid = self._proc.pid
         pipes = [(self._proc.stdout, Stream.STDOUT), (self._proc.stderr, Stream.STDERR)]
-        self._pumps = [threading.Thread(target=pump, args=(pipes, emit), daemon=True)]
-        for pump_thread in self._pumps:
-            pump_thread.start()
+        self._pump = threading.Thread(target=pump, args=(pipes, emit), daemon=True)
+        self._pump.start()
         return f"pid {self._proc.pid}, command {' '.join(record.command)}"
 
     @property
@@ -139,8 +138,8 @@ class LocalAgent:
         code = self._proc.wait()
         # Whatever the agent left behind in its group goes with it, so the pipes close.
         terminate_group(self._proc.pid, 2.0)
-        for pump_thread in self._pumps:
-            pump_thread.join(timeout=5)
+        if self._pump is not None:
+            self._pump.join(timeout=5)
         return AgentExit(code)
 
 
