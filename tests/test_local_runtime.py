@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -88,14 +89,21 @@ def test_freeze_and_thaw_stop_the_whole_group_and_frozen_time_is_not_counted() -
     control.freeze()
     wait_for(lambda: read_status(folder).state is RunState.FROZEN, 5, "frozen")
 
+    seen: list[dict[int, str]] = []
+
     def all_stopped() -> bool:
-        pids = group_pids(folder.read().agent_pid or 0)
-        return len(pids) >= 2 and all(
-            psutil.Process(p).status() == psutil.STATUS_STOPPED for p in pids
-        )
+        statuses = {}
+        for pid in group_pids(folder.read().agent_pid or 0):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                statuses[pid] = psutil.Process(pid).status()
+        seen.append(statuses)
+        return len(statuses) >= 2 and set(statuses.values()) == {psutil.STATUS_STOPPED}
 
     # Signal delivery is asynchronous: every process of the group stops, soon.
-    wait_for(all_stopped, 5, "every process of the group to stop")
+    deadline = time.monotonic() + 5
+    while not all_stopped():
+        assert time.monotonic() < deadline, f"the group did not all stop: {seen[-1]}"
+        time.sleep(0.05)
     with pytest.raises(ActionError, match="already frozen"):
         control.freeze()
     time.sleep(2.0)
