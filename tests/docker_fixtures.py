@@ -38,7 +38,8 @@ from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_BASE = "mletui-test-base"
-TEST_AGENT_IMAGE = "mletui-agent:test"
+# Several checkouts on one Engine (worktrees side by side) each keep an agent image of their own.
+TEST_AGENT_IMAGE = os.environ.get("MLETUI_TEST_AGENT_IMAGE", "mletui-agent:test")
 # The second engine's files, one set per test session (several sessions may run at once on a
 # developer's machine), named by the session's pid so that a dead session's can be found.
 SECOND_ROOTS = Path("/var/lib/mletui-test-engines")
