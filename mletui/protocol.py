@@ -26,6 +26,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,56 @@ class Hint:
     ts: float
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+MAX_LINE_BYTES = 1 << 20
+"""The longest protocol line mletui reads (1 MiB); a longer one is dropped with a notice."""
+
+MAX_DEPTH = 64
+"""The deepest nesting of arrays and objects mletui accepts in anything an agent wrote."""
+
+
+def clean_text(text: str) -> str:
+    """``text`` as it can always be encoded: a file name's undecodable bytes (surrogate escapes)
+    become ``\\xNN``, any other lone surrogate becomes U+FFFD. Valid text comes back as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+
+
+def clean_value(value: Any, depth: int = 0) -> Any:
+    """A parsed JSON value with every string (keys too) passed through :func:`clean_text`;
+    ValueError when it nests deeper than :data:`MAX_DEPTH`."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_value(v, depth + 1) for v in value]
+    return value
+
+
+def loads_untrusted(data: bytes | str, max_bytes: int = MAX_LINE_BYTES) -> Any:
+    """Parse JSON that an agent (or anyone but mletui) may have written. Every way it can be
+    bad (too long, not UTF-8, nested too deep, not JSON) is a ValueError with a short reason;
+    the value's strings are safe to encode (:func:`clean_text`)."""
+    if len(data) > max_bytes:
+        raise ValueError(f"longer than {max_bytes} bytes")
+    try:
+        value = json.loads(data)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    return clean_value(value)
+
+
 def append_jsonl(path: Path, record: dict[str, Any], sync: bool = False) -> None:
     """Append one JSON line in a single write, so concurrent appenders never interleave."""
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
@@ -78,7 +129,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     records = []
     for line in raw.split(b"\n")[:-1]:  # the part after the last newline is still being written
         try:
-            value = json.loads(line)
+            value = loads_untrusted(line)
         except ValueError:
             continue
         if isinstance(value, dict):

@@ -69,3 +69,21 @@ def test_torn_and_malformed_lines_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a": 1}\nnot json\n[1,2]\n{"b": 2}\n{"c": ')
     assert protocol.read_jsonl(path) == [{"a": 1}, {"b": 2}]
+
+
+def test_untrusted_json_is_parsed_or_refused_with_a_reason() -> None:
+    from mletui.protocol import MAX_LINE_BYTES, clean_text, loads_untrusted
+
+    assert clean_text("plain é") == "plain é"
+    assert clean_text("a\udcffb") == "a\\xffb"  # an undecodable byte of a file name
+    assert clean_text("x\ud800y") == "x\ufffdy"  # a lone surrogate from JSON
+    assert loads_untrusted(b'{"a": "\\ud800", "\\udfff": [1]}') == {"a": "\ufffd", "\ufffd": [1]}
+    for bad, reason in (
+        (b"[" * 100_000, "nested"),
+        (b"[" * 70 + b"]" * 70, "nested"),
+        (b'"' + b"x" * MAX_LINE_BYTES + b'"', "longer"),
+        (b"\xff\xfe", ""),
+        (b"{", ""),
+    ):
+        with pytest.raises(ValueError, match=reason):
+            loads_untrusted(bad)
