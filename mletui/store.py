@@ -65,6 +65,7 @@ class RunRecord:
     container_state: str | None = None  # docker: as the Engine last said (running, paused, ...)
     engine_status: str | None = None  # docker: None while the Engine answers; else what is wrong
     oom_killed: bool = False  # the kernel's OOM killer ended the agent (a memory limit)
+    agent_user: str | None = None  # local: the user the agent ran as (None: the operator's own)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
