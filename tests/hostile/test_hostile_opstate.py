@@ -1,12 +1,18 @@
 """The operator's state is mletui's, not the agent's: an agent that writes the pause file, fakes
 acks or stops its own process group cannot look paused or frozen, stop its clock or escape its
-time limit."""
+time limit; and a driver lock left by a dead process blocks nobody."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import time
 
-from mletui.control import RunControl, unavailable_reason
+from mletui.control import ActionError, RunControl, unavailable_reason
+from mletui.driving import LOCK_FILE, DriverLock, current_driver
 from mletui.events import RunState
 from mletui.grading.tasks import resolve_task
 from mletui.journal import read_journal
@@ -14,6 +20,7 @@ from mletui.livestate import read_status
 from mletui.runtimes.local import group_pids, is_stopped
 from mletui.store import RunFolder
 from tests.conftest import wait_for
+from tests.test_oversight import protocol_agent
 
 HELLO = """printf '{"protocol": 1, "agent": "forger", "capabilities": ["soft-pause"]}' \
 > "$MLETUI_CONTROL_DIR/hello.json"
@@ -149,3 +156,95 @@ def test_an_operator_freeze_is_frozen_and_holds_the_clock_past_the_limit() -> No
     assert read_status(folder).state is RunState.RUNNING
     wait_for(lambda: folder.read().state == "killed", 20, "the time limit after the thaw")
     assert folder.read().end_reason == "time limit"
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def plant_lock(folder: RunFolder, pid: int, host: str, since: float | None = None) -> None:
+    now = time.time()
+    lock = {
+        "operator": "mallory",
+        "host": host,
+        "pid": pid,
+        "token": "0123456789abcdef",
+        "since": now - 1 if since is None else since,
+        "heartbeat": now,
+    }
+    (folder.path / LOCK_FILE).write_text(json.dumps(lock), encoding="utf-8")
+
+
+def test_a_lock_whose_pid_is_dead_is_taken_over_at_once_and_journaled() -> None:
+    folder = protocol_agent()
+    pid = dead_pid()
+    plant_lock(folder, pid, socket.gethostname())
+    assert current_driver(folder) is None  # nobody drives: a one-shot command goes ahead
+    control = RunControl(folder, "carol", driver=True)
+    control.hint("at once")
+    holder = current_driver(folder)
+    assert holder is not None and holder.operator == "carol" and holder.pid == os.getpid()
+    actions = [e for e in read_journal(folder.journal_path).entries if e.get("kind") == "action"]
+    assert [a["action"] for a in actions] == ["take-driver", "hint"]
+    assert actions[0]["operator"] == "carol"
+    assert actions[0]["detail"] == (
+        f"took over from mallory (pid {pid} on {socket.gethostname()}): that process is gone"
+    )
+    assert actions[0]["previous"] == {
+        "operator": "mallory",
+        "host": socket.gethostname(),
+        "pid": pid,
+    }
+    assert isinstance(control.driver, DriverLock) and control.driver.held
+    control.driver.release()
+
+
+def test_a_reused_pid_does_not_keep_a_dead_drivers_lock() -> None:
+    folder = protocol_agent()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        # The lock was taken before that process started: its pid belongs to someone else now.
+        plant_lock(folder, other.pid, socket.gethostname(), since=time.time() - 3600)
+        assert current_driver(folder) is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_live_pid_or_another_hosts_lock_still_holds() -> None:
+    folder = protocol_agent()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.2)
+        plant_lock(folder, other.pid, socket.gethostname(), since=time.time())
+        holder = current_driver(folder)
+        assert holder is not None and holder.operator == "mallory"
+        try:
+            RunControl(folder, "carol", driver=True).hint("blocked")
+        except ActionError as exc:
+            assert "mallory" in str(exc) and "drives it" in str(exc)
+        else:
+            raise AssertionError("a live driver's lock was taken over")
+    finally:
+        other.kill()
+        other.wait()
+    plant_lock(folder, dead_pid(), "elsewhere.example")  # its pid means nothing on this host
+    holder = current_driver(folder)
+    assert holder is not None and holder.host == "elsewhere.example"
+
+
+def test_a_lock_stamped_in_the_future_or_malformed_holds_nothing() -> None:
+    folder = protocol_agent()
+    lock = folder.path / LOCK_FILE
+    # pid 1 lives for ever; a heartbeat a century ahead would never go stale.
+    plant_lock(folder, 1, socket.gethostname(), since=time.time() - 10)
+    data = json.loads(lock.read_text(encoding="utf-8"))
+    lock.write_text(json.dumps({**data, "heartbeat": time.time() + 3e9}), encoding="utf-8")
+    assert current_driver(folder) is None
+    lock.write_text(json.dumps({**data, "pid": "1", "heartbeat": "soon"}), encoding="utf-8")
+    assert current_driver(folder) is None
+    lock.write_text("[" * 100_000, encoding="utf-8")
+    assert current_driver(folder) is None
+    RunControl(folder, "carol").hint("not blocked")
