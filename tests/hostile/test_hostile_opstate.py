@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from mletui.control import ActionError, RunControl, unavailable_reason
 from mletui.driving import LOCK_FILE, DriverLock, current_driver
 from mletui.events import RunState
@@ -20,6 +22,7 @@ from mletui.livestate import read_status
 from mletui.runtimes.local import group_pids, is_stopped
 from mletui.store import RunFolder
 from tests.conftest import wait_for
+from tests.docker_fixtures import Engine
 from tests.test_oversight import protocol_agent
 
 HELLO = """printf '{"protocol": 1, "agent": "forger", "capabilities": ["soft-pause"]}' \
@@ -248,3 +251,32 @@ def test_a_lock_stamped_in_the_future_or_malformed_holds_nothing() -> None:
     lock.write_text("[" * 100_000, encoding="utf-8")
     assert current_driver(folder) is None
     RunControl(folder, "carol").hint("not blocked")
+
+
+@pytest.mark.usefixtures("docker_cleanup")
+def test_in_a_container_a_forged_pause_file_and_ack_stop_neither_state_nor_clock(
+    docker_engine: Engine, agent_image: str
+) -> None:
+    from mletui.launcher import start_run
+
+    folder = start_run(
+        resolve_task("digits"),
+        agent_cmd=FORGED_PAUSE,
+        runtime="docker",
+        time_limit_s=3,
+        runtime_options={"image": agent_image},
+    )
+    wait_for(lambda: folder.read().state == "running", 60, "the container to start")
+    wait_for(lambda: (folder.control / "acks.jsonl").exists(), 30, "the forged ack")
+    time.sleep(0.6)
+    assert read_status(folder).state is RunState.RUNNING
+    wait_for(lambda: folder.read().state == "killed", 60, "the time limit to stop the agent")
+    record = folder.read()
+    assert record.end_reason == "time limit"
+    assert 3.0 <= record.active_s < 10.0
+    said = notices(folder)
+    assert len([t for t in said if "pause file" in t]) == 1, said
+    assert len([t for t in said if "ack" in t and "answers no" in t]) == 1, said
+    assert record.container_id is not None
+    container = docker_engine.client.containers.get(record.container_id)
+    assert container.status != "running"
