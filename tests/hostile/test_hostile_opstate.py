@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from mletui.events import RunState
 from mletui.grading.tasks import resolve_task
 from mletui.journal import read_journal
 from mletui.livestate import read_status
+from mletui.opstate import OperatorStateReader
 from mletui.runtimes.local import group_pids, is_stopped
 from mletui.store import RunFolder
 from tests.conftest import wait_for
@@ -280,3 +282,27 @@ def test_in_a_container_a_forged_pause_file_and_ack_stop_neither_state_nor_clock
     assert record.container_id is not None
     container = docker_engine.client.containers.get(record.container_id)
     assert container.status != "running"
+
+
+def test_an_overlong_or_broken_journal_line_does_not_hide_the_operators_actions(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "journal.jsonl"
+    reader = OperatorStateReader(journal)
+    with journal.open("wb") as f:
+        f.write(b'{"kind": "action", "action": "freeze", "pad": "' + b"x" * (2 << 20) + b'"}\n')
+        f.write(b'{"kind": "action", "action": "pause"}\n')
+        f.write(b'{"kind": "ack", "ack_kind": "pause", "status": "paused", "x": ' + b"[" * 5000)
+        f.write(b"\n")
+    state = reader.read()
+    assert state.paused and not state.acknowledged and not state.frozen
+    with journal.open("ab") as f:
+        f.write(b'{"kind": "ack", "ack_kind": "pause", "status": "paused", "id": "p')
+    assert not reader.read().acknowledged  # still being written
+    with journal.open("ab") as f:
+        f.write(b'ause"}\n{"kind": "action", "action": "freeze"}\n')
+    state = reader.read()
+    assert state.soft_paused and state.frozen
+    journal.write_bytes(b'{"kind": "ack", "ack_kind": "pause", "status": "paused"}\n')
+    state = reader.read()  # replaced: read again from the start
+    assert not state.paused and state.stray_acks == 1
