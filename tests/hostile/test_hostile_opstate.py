@@ -107,8 +107,16 @@ def test_a_forged_pause_file_and_ack_stop_neither_state_nor_clock() -> None:
     assert record.agent_pid is not None and group_pids(record.agent_pid) == ()
 
 
-def test_a_child_that_stops_the_group_leader_does_not_freeze_the_run() -> None:
-    folder = start(STOPS_ITS_LEADER, time_limit_s=3)
+# The whole group at once, the child with it: nothing of the agent is left running.
+STOPS_ITS_GROUP = """
+( sleep 0.3; kill -STOP -$$ ) &
+wait
+"""
+
+
+@pytest.mark.parametrize("script", [STOPS_ITS_LEADER, STOPS_ITS_GROUP], ids=["leader", "group"])
+def test_a_child_that_stops_the_group_leader_does_not_freeze_the_run(script: str) -> None:
+    folder = start(script, time_limit_s=3)
     leader = folder.read().agent_pid
     assert leader is not None
     wait_for(lambda: is_stopped(leader), 20, "the child to stop the group leader")
