@@ -1,7 +1,8 @@
 """The live state of a run, derived from the truth: run.json, the processes, the control folder.
 
-Nothing here is stored twice: "frozen" is read from the process, "paused" from the pause file and
-the agent's acknowledgement, "lost" from a supervisor that is no longer there.
+Nothing here is stored twice: "frozen" is the operator's freeze (journaled) while the runtime sees
+the run stopped, "paused" the operator's soft pause (journaled) with the agent's answer to it,
+never a file the agent writes (:mod:`mletui.opstate`); "lost" is a supervisor no longer there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mletui.collectors.stalls import track_stall
 from mletui.driving import current_driver
 from mletui.events import HintStatus, RunState, StallFlag, StatusUpdate
 from mletui.journal import read_journal
+from mletui.opstate import operator_state
 from mletui.runtimes import get_runtime
 from mletui.store import RunFolder, RunRecord
 
@@ -34,7 +36,7 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
     now = time.time()
     wall = 0.0 if record.started is None else (record.ended or now) - record.started
     active = record.active_s
-    if not state.ended and record.heartbeat and state is RunState.RUNNING:
+    if record.heartbeat and state in (RunState.RUNNING, RunState.PAUSE_REQUESTED):
         active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
     left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
     hello = read_hello(folder.control)
@@ -69,17 +71,11 @@ def _state(folder: RunFolder, record: RunRecord) -> RunState:
     probe = get_runtime(record.runtime).probe(folder)
     if not probe.supervisor_alive:
         return RunState.LOST
-    if probe.frozen:
+    operator = operator_state(folder.journal_path)
+    if operator.frozen and probe.frozen:
         return RunState.FROZEN
-    if (folder.control / protocol.PAUSE).exists():
-        acks = [
-            a
-            for a in protocol.read_jsonl(folder.control / protocol.ACKS)
-            if a.get("kind") == "pause"
-        ]
-        if acks and acks[-1].get("status") == "paused":
-            return RunState.PAUSED
-        return RunState.PAUSE_REQUESTED
+    if operator.paused:
+        return RunState.PAUSED if operator.acknowledged else RunState.PAUSE_REQUESTED
     return RunState.RUNNING
 
 

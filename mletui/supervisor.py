@@ -3,13 +3,15 @@
 Started detached by the runtime, it outlives the TUI and the command that started it. It drives
 the runtime's :class:`~mletui.runtimes.AgentSide` (a process group here, a container on a Docker
 Engine), timestamps every output line into the log spool, runs the recorder, counts active time
-(frozen and soft-paused time excluded), enforces the time limit, carries out stop requests
+(time the operator froze or soft-paused it excluded: mletui's own record of that, never the
+agent's files), enforces the time limit, carries out stop requests
 (SIGTERM to the supervisor, with ``kill-request.json`` saying why and the grace period), and
 records how the run ended.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -23,6 +25,7 @@ from mletui import protocol
 from mletui.collectors.logs import LogSpool
 from mletui.events import Stream
 from mletui.journal import Journal
+from mletui.opstate import OperatorState, operator_state
 from mletui.recorder import Recorder
 from mletui.runtimes import AgentExit, AgentSide, RuntimeFailure, get_runtime
 from mletui.runtimes.host import read_stop_request
@@ -33,12 +36,54 @@ DEFAULT_GRACE_S = 10.0
 RETRY_STOP_S = 30.0
 
 
-def soft_paused(control: Path) -> bool:
-    """True while a soft pause is requested and the agent has acknowledged it."""
-    if not (control / protocol.PAUSE).exists():
-        return False
-    acks = [a for a in protocol.read_jsonl(control / protocol.ACKS) if a.get("kind") == "pause"]
-    return bool(acks) and acks[-1].get("status") == "paused"
+def soft_paused(journal_path: Path) -> bool:
+    """True while the operator's soft pause stands and the agent has acknowledged *it*; the
+    agent's own pause file or acks cannot make this true (see :mod:`mletui.opstate`)."""
+    return operator_state(journal_path).soft_paused
+
+
+def clock_stopped(agent: AgentSide, journal_path: Path) -> bool:
+    """True while active time does not count: the operator froze the run and the runtime sees
+    it stopped, or the operator's soft pause stands acknowledged. A run that stops itself
+    (SIGSTOP to its own group) or fakes a pause stays on the clock."""
+    state = operator_state(journal_path)
+    return state.soft_paused or (state.frozen and agent.frozen())
+
+
+class ForgedPauseNotices:
+    """Says once in the journal that the agent made a pause of its own: a ``control/pause`` file
+    the operator did not ask for (seen on two ticks running, so a resume that is journaled but
+    whose file is not yet removed is not taken for one), or a "paused" ack that answers no
+    request. Neither changes the run's state or its clock."""
+
+    def __init__(self, control: Path, journal: Journal) -> None:
+        self.control = control
+        self.journal = journal
+        self._file_seen = False
+        self._file_noticed = False
+        self._ack_noticed = False
+
+    def check(self, state: OperatorState) -> None:
+        stray_file = not state.paused and os.path.lexists(self.control / protocol.PAUSE)
+        if stray_file and self._file_seen and not self._file_noticed:
+            self._file_noticed = True
+            self.journal.append(
+                "notice",
+                {
+                    "text": "the agent wrote a pause file of its own (the operator asked for no "
+                    "pause): ignored, the run and its clock go on"
+                },
+            )
+        self._file_seen = stray_file
+        if state.stray_acks and not self._ack_noticed:
+            self._ack_noticed = True
+            self.journal.append(
+                "notice",
+                {
+                    "text": 'the agent wrote a "paused" ack that answers no pause request: '
+                    "ignored, the run and its clock go on"
+                },
+            )
 
 
 class Supervisor:
@@ -110,11 +155,13 @@ class Supervisor:
         last = time.monotonic()
         reason: str | None = None
         stop_sent = 0.0
+        forged = ForgedPauseNotices(self.folder.control, self.journal)
         while not agent.ended():
             time.sleep(TICK_S)
             now = time.monotonic()
-            if not (agent.frozen() or soft_paused(self.folder.control)):
+            if not clock_stopped(agent, self.folder.journal_path):
                 active += now - last
+            forged.check(operator_state(self.folder.journal_path))
             last = now
             with self.spool_lock:
                 self.spool.flush()
