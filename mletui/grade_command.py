@@ -9,6 +9,7 @@ revealed it (a ``reveal-grade`` action in the journal); after the run it is show
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,7 +98,7 @@ class Graded:
 
 def grade_file(task_name: str, file: str) -> Graded:
     """Grade ``file`` against a bundled task or a task folder."""
-    from mletui.grading.report import grade_submission
+    from mletui.grading.sandbox import grade_safely
     from mletui.grading.tasks import TaskError, resolve_task
 
     try:
@@ -105,18 +106,27 @@ def grade_file(task_name: str, file: str) -> Graded:
     except TaskError as exc:
         raise GradeCommandError(str(exc)) from exc
     _check_answers(task)
-    return Graded(str(file), grade_submission(task, Path(file)))
+    # The operator named the file: its folder is trusted, the file itself is not followed.
+    path = Path(os.path.abspath(file))
+    if path.parent == path:
+        raise GradeCommandError(f"{file} is not a submission file.")
+    report = grade_safely(task, path.parent, path.name, reported_path=file).report
+    return Graded(str(file), report)
 
 
 def grade_run(folder: RunFolder, operator: str | None) -> Graded:
     """Grade a run's current ``submission.csv``; on a live run, journal that it was seen."""
     from mletui.control import RunControl
-    from mletui.grading.report import grade_submission
+    from mletui.grading.sandbox import grade_safely
     from mletui.livestate import read_status
 
     task = run_task(folder)
     _check_answers(task)
-    report = grade_submission(task, folder.submission / SUBMISSION_FILE)
+    # Opened from the run folder down: a submission/ that is a link is refused too.
+    path = folder.submission / SUBMISSION_FILE
+    report = grade_safely(
+        task, folder.path, f"{folder.submission.name}/{SUBMISSION_FILE}", reported_path=path
+    ).report
     note = None
     status = read_status(folder)
     if not status.state.ended and report.valid_submission:

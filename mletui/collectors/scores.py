@@ -16,18 +16,14 @@ No UI code; pandas and scikit-learn load only when the first submission is grade
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
-import multiprocessing
 import os
 import re
-import tempfile
 import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -275,7 +271,6 @@ class LiveScores:
         self._skip_lines = 0
         self._matcher = LogScoreMatcher([], "higher")
         self._agents: set[str] = set()
-        self._pool: ProcessPoolExecutor | None = None
 
     # lifecycle
 
@@ -293,18 +288,6 @@ class LiveScores:
         with self._lock:
             self._read_log()
             self._check_submission(final=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _grader(self) -> ProcessPoolExecutor:
-        """One grading process for the run, started at the first submission.
-
-        pandas and scikit-learn work in a process of their own, so they never hold the
-        supervisor's interpreter while it pumps logs and scans the workspace.
-        """
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_S):
@@ -388,7 +371,7 @@ class LiveScores:
     def _check_submission(self, *, final: bool) -> None:
         state = self._state
         try:
-            st = self.path.stat()
+            st = self.path.lstat()  # a link is seen (and refused) as itself
             signature: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
         except OSError:
             signature = None
@@ -407,50 +390,58 @@ class LiveScores:
         self._grade(signature)
 
     def _grade(self, signature: tuple[int, int]) -> None:
+        from mletui.grading.sandbox import grade_safely
+
         state = self._state
-        try:
-            # One read: the bytes hashed are the bytes graded, even if the agent rewrites the
-            # file while pandas loads.
-            data = self.path.read_bytes()
-        except OSError:
-            return  # gone between stat and read: the next change is graded
-        digest = hashlib.sha256(data).hexdigest()
-        state.graded = signature
         snapshot = state.pending_snapshot
-        state.pending_snapshot = None
-        if digest == state.graded_sha:
-            return  # rewritten with the same content: nothing new to grade
-        state.graded_sha = digest
-        state.count += 1
-        entry: dict[str, Any] = {
-            "submission": state.count,
-            "path": f"{self.path.parent.name}/{self.path.name}",
-            "submission_ts": signature[0] / 1e9,
-            "size": signature[1],
-            "sha256": digest,
-            "snapshot_seq": snapshot,
-        }
+        path = f"{self.path.parent.name}/{self.path.name}"
         if self._task is None:
+            if not self.path.exists():
+                return
+            state.graded = signature
+            state.pending_snapshot = None
+            state.count += 1
+            entry: dict[str, Any] = {
+                "submission": state.count,
+                "path": path,
+                "submission_ts": signature[0] / 1e9,
+                "size": signature[1],
+                "sha256": None,
+                "snapshot_seq": snapshot,
+            }
             entry.update(valid=False, score=None, reason="this run's task cannot be graded")
             entry.update(metric="", direction="higher", medal=None, above_median=False)
             self.journal.append(GRADE_KIND, entry)
             return
-        from mletui.grading.report import grade_submission
-
-        with tempfile.TemporaryDirectory(prefix="mletui-grade-") as tmp:
-            copy = Path(tmp) / self.path.name
-            copy.write_bytes(data)
-            report = (
-                self._grader()
-                .submit(
-                    grade_submission,
-                    self._task,
-                    copy,
-                    thresholds=self._thresholds,
-                    reported_path=self.path,
-                )
-                .result()
-            )
+        # Opened from the run folder down, without following any link, copied and hashed in
+        # one read (the bytes hashed are the bytes graded), and graded in a child process
+        # under memory and time limits: see mletui.grading.sandbox.
+        result = grade_safely(
+            self._task,
+            self.folder.path,
+            path,
+            thresholds=self._thresholds,
+            reported_path=self.path,
+        )
+        report = result.report
+        if not report.submission_exists and report.invalid_reason == (
+            f"No submission file at {self.path}."
+        ):
+            return  # gone between stat and read: the next change is graded
+        state.graded = signature
+        state.pending_snapshot = None
+        if result.sha256 is not None and result.sha256 == state.graded_sha:
+            return  # rewritten with the same content: nothing new to grade
+        state.graded_sha = result.sha256
+        state.count += 1
+        entry = {
+            "submission": state.count,
+            "path": path,
+            "submission_ts": signature[0] / 1e9,
+            "size": signature[1] if result.size is None else result.size,
+            "sha256": result.sha256,
+            "snapshot_seq": snapshot,
+        }
         entry.update(
             valid=report.valid_submission,
             score=report.score,

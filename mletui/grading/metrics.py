@@ -154,18 +154,21 @@ def get_metric(name: str) -> Metric:
         raise KeyError(f"Unknown metric {name!r}; known metrics: {known}.") from None
 
 
-def score_submission(task: Task, submission_csv_path: str | Path) -> float:
+def score_submission(
+    task: Task, submission_csv_path: str | Path, data: bytes | None = None
+) -> float:
     """Grade a submission CSV against ``task``'s private answers with the task's metric.
 
     Rows are matched on the task's id column (compared as text, so ``7`` and ``"7"`` agree).
     Raises :class:`~mletui.grading.submission.SubmissionError` (a ``ValueError``) with one
-    sentence when the submission cannot be graded: see :func:`check_submission` for the checks.
+    sentence when the submission cannot be graded: see :func:`check_submission` for the checks
+    (and for ``data``, the file's bytes when the caller has read them).
     The score is not rounded; :func:`mletui.grading.report.grade_submission` rounds as MLE-bench.
     """
     from mletui.grading.submission import SubmissionError, check_submission
 
     metric = get_metric(task.metric)
-    checked = check_submission(task, submission_csv_path)
+    checked = check_submission(task, submission_csv_path, data)
     name = Path(submission_csv_path).name
     try:
         value = metric(checked.y_true, checked.y_pred)

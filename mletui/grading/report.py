@@ -142,10 +142,28 @@ def grade_submission(
     reason: str | None = None
     try:
         score = round(score_submission(task, path), SCORE_DECIMALS)
+    except MemoryError:
+        raise  # the caller's limit, said as such (mletui.grading.sandbox)
     except ValueError as exc:  # SubmissionError, and anything else a bad file can cause
         reason = str(exc)
     except Exception as exc:  # a bad submission must never take the grader down
         reason = f"The submission could not be graded ({type(exc).__name__}: {exc})."
+    return build_report(
+        task, score, reason, (board, board_error), exists=exists, path=reported_path or path
+    )
+
+
+def build_report(
+    task: Task,
+    score: float | None,
+    reason: str | None,
+    thresholds: tuple[MedalThresholds | None, str | None],
+    *,
+    exists: bool,
+    path: str | Path,
+) -> GradeReport:
+    """The report of a score (None: invalid, and ``reason`` says why) on ``task``."""
+    board, board_error = thresholds
     ranking = NO_RANKING if board is None else board.rank(score)
     return GradeReport(
         competition_id=task.id,
@@ -156,7 +174,7 @@ def grade_submission(
         valid_submission=score is not None,
         is_lower_better=task.lower_is_better if board is None else board.lower_is_better,
         created_at=datetime.now(),
-        submission_path=str(reported_path or path),
+        submission_path=str(path),
         metric=task.metric,
         invalid_reason=reason,
         leaderboard_error=board_error,

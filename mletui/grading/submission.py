@@ -52,19 +52,25 @@ class CheckedSubmission:
     rows: int
 
 
-def check_submission(task: Task, path: str | Path) -> CheckedSubmission:
+def check_submission(task: Task, path: str | Path, data: bytes | None = None) -> CheckedSubmission:
     """Check ``path`` against ``task``'s sample submission and answers.
 
-    Raises :class:`SubmissionError` (a ``ValueError``) with one sentence for the first problem
-    found; returns the lined-up arrays when the file is gradable.
+    ``data``: the file's bytes, already read (through a safe open) by the caller; ``path`` then
+    only names it, and is never opened. Raises :class:`SubmissionError` (a ``ValueError``) with
+    one sentence for the first problem found; returns the lined-up arrays when the file is
+    gradable.
     """
     import pandas as pd
 
     path = Path(path)
     name = path.name
     metric = get_metric(task.metric)
-    _check_file(path)
-    text = _read_text(path)
+    if data is None:
+        _check_file(path)
+        text = _read_text(path)
+    else:
+        _check_name(path, len(data))
+        text = _decode(data, name)
     header = _header(text, name)
     expected = expected_columns(task)
     _check_columns(header, expected, name)
@@ -109,7 +115,11 @@ def _check_file(path: Path) -> None:
         raise SubmissionError(f"The submission path {path} is a folder, not a CSV file.")
     if not path.is_file():
         raise SubmissionError(f"No submission file at {path}.")
-    if path.stat().st_size == 0:
+    _check_name(path, path.stat().st_size)
+
+
+def _check_name(path: Path, size: int) -> None:
+    if size == 0:
         raise SubmissionError(f"The submission {path.name} is empty (0 bytes).")
     if path.suffix.lower() != SUBMISSION_SUFFIX:
         # MLE-bench counts only a file ending in .csv as a submission.
@@ -125,19 +135,21 @@ def _read_text(path: Path) -> str:
         raise SubmissionError(
             f"The submission {path.name} cannot be read ({exc.strerror})."
         ) from None
+    return _decode(raw, path.name)
+
+
+def _decode(raw: bytes, name: str) -> str:
     if b"\0" in raw[:_HEAD_BYTES]:
-        raise SubmissionError(
-            f"The submission {path.name} is not a CSV file: it holds binary data."
-        )
+        raise SubmissionError(f"The submission {name} is not a CSV file: it holds binary data.")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SubmissionError(
-            f"The submission {path.name} is not a CSV file: it is not UTF-8 text "
+            f"The submission {name} is not a CSV file: it is not UTF-8 text "
             f"(byte 0x{raw[exc.start]:02x} at offset {exc.start})."
         ) from None
     if not text.strip():
-        raise SubmissionError(f"The submission {path.name} is empty (only blank space).")
+        raise SubmissionError(f"The submission {name} is empty (only blank space).")
     return text
 
 

@@ -1,0 +1,113 @@
+"""Opening a file the agent can reach, without following any link it made.
+
+The agent can replace any file or folder it writes with a symbolic link (to the private answers,
+to a host secret), a hard link, a fifo that blocks whoever opens it, or a device. So a file under
+such a folder is opened by walking from a trusted folder one component at a time with directory
+descriptors (``O_DIRECTORY | O_NOFOLLOW``), the last one with ``O_NOFOLLOW | O_NONBLOCK``, and
+what was opened is checked on the descriptor (``fstat``), never on the path: nothing swapped in
+between a check and the open is ever read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path, PurePath
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a fifo returns at once (and fstat then says what it is); O_NOCTTY: a
+# terminal device never becomes mletui's controlling terminal.
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+class NotARegularFile(Exception):
+    """What was found instead of a regular file: ``what`` is a phrase ("a symbolic link"),
+    ``part`` the path component it was found at (the file itself, or a folder on the way)."""
+
+    def __init__(self, part: str, what: str, *, is_file: bool) -> None:
+        super().__init__(f"{part} is {what}")
+        self.part = part
+        self.what = what
+        self.is_file = is_file  # False: a folder on the way was the problem
+
+
+def kind_of(mode: int) -> str:
+    """A file type in words, as a sentence would say it."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (fifo)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return "not a regular file"
+
+
+def open_dir_fd(root: Path, parts: tuple[str, ...]) -> int:
+    """A descriptor of the folder ``root/parts...``, no component of ``parts`` followed as a link.
+
+    ``root`` itself is trusted (mletui's own path). Raises :class:`NotARegularFile` for a
+    component that is a link or not a folder, ``OSError`` for anything else.
+    """
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            try:
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    mode = os.lstat(part, dir_fd=fd).st_mode
+                    raise NotARegularFile(part, kind_of(mode), is_file=False) from None
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_regular(root: Path, relative: str | PurePath, *, single_link: bool = True) -> int:
+    """A read-only descriptor of the regular file ``root/relative``, opened without following
+    a link anywhere under ``root``.
+
+    Raises :class:`NotARegularFile` when the file (or a folder on the way) is a link, a fifo, a
+    device, a socket or a folder, or, with ``single_link``, a regular file with more than one
+    hard link (``what`` is then "N hard links"); ``FileNotFoundError`` and other ``OSError`` as
+    :func:`os.open` does. The caller closes the descriptor.
+    """
+    parts = PurePath(relative).parts
+    if not parts or any(p in ("..", "/") for p in parts):
+        raise ValueError(f"{relative} is not a path inside {root}")
+    dir_fd = open_dir_fd(root, parts[:-1])
+    name = parts[-1]
+    try:
+        # Checked before opening too, so that a device is never even opened.
+        mode = os.lstat(name, dir_fd=dir_fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(name, kind_of(mode), is_file=True)
+        try:
+            fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # swapped for a link since the lstat
+                raise NotARegularFile(name, "a symbolic link", is_file=True) from None
+            raise
+    finally:
+        os.close(dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARegularFile(name, kind_of(st.st_mode), is_file=True)
+        if single_link and st.st_nlink > 1:
+            raise NotARegularFile(name, f"{st.st_nlink} hard links", is_file=True)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
