@@ -12,12 +12,13 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mletui.protocol import append_jsonl
+from mletui.protocol import append_jsonl, clean_value, loads_untrusted
 
 Entry = dict[str, Any]
 
@@ -126,46 +127,126 @@ class JournalRead:
 def read_journal(path: Path) -> JournalRead:
     """Read a whole journal, skipping (and counting) malformed lines and a torn last line."""
     follower = JournalFollower(path)
-    entries, skipped = follower.read_new()
-    if follower.pending:
+    entries: list[Entry] = []
+    skipped = 0
+    while True:
+        new, bad = follower.read_new()
+        entries += new
+        skipped += bad
+        if not follower.more:
+            break
+    if follower.pending or follower.dropping:
         skipped += 1
     return JournalRead(entries, skipped)
 
 
-class JournalFollower:
-    """Reads a journal that is still growing: only complete lines, each exactly once."""
+JOURNAL_MAX_LINE = 64 << 20
+"""The longest journal line read (a snapshot of a large workspace lists every file)."""
 
-    def __init__(self, path: Path, *, require_kind: bool = True) -> None:
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One complete line of a followed file: its parsed value, or why it has none."""
+
+    value: Any = None
+    problem: str | None = None  # "nested too deeply", "longer than 1048576 bytes (dropped unread)"
+
+
+class JournalFollower:
+    """Reads a journal (or an agent's protocol file) that is still growing: complete lines, each
+    exactly once. Memory stays bounded: a line longer than ``max_line`` bytes is dropped as it
+    is read (the bytes up to its newline are skipped, never held) and reported as a problem."""
+
+    def __init__(
+        self, path: Path, *, require_kind: bool = True, max_line: int = JOURNAL_MAX_LINE
+    ) -> None:
         self.path = path
         self.require_kind = require_kind  # False: any JSON object (the agent's protocol files)
+        self.max_line = max_line
         self.offset = 0
         self.pending = b""  # bytes after the last newline: a line still being written
+        self.dropping = False  # inside a line already longer than max_line: skip to its newline
+        self.more = False  # the last read stopped at max_bytes: more is there to read
 
     def read_new(self, max_bytes: int = 8 << 20) -> tuple[list[Entry], int]:
+        """The journal entries appended since the last call, and how many lines were skipped."""
+        entries: list[Entry] = []
+        skipped = 0
+        for line in self.read_lines(max_bytes):
+            if line.problem is None and self._wanted(line.value):
+                entries.append(line.value)
+            else:
+                skipped += 1
+        return entries, skipped
+
+    def read_lines(self, max_bytes: int = 8 << 20) -> list[Line]:
+        """Every complete line appended since the last call, parsed (untrusted: any bytes)."""
+        return [self._parse(raw) if isinstance(raw, bytes) else raw for raw in self._raw(max_bytes)]
+
+    def _wanted(self, value: Any) -> bool:
+        return isinstance(value, dict) and ("kind" in value or not self.require_kind)
+
+    def _raw(self, max_bytes: int) -> list[bytes | Line]:
         try:
             with self.path.open("rb") as f:
                 f.seek(self.offset)
                 chunk = f.read(max_bytes)
-        except FileNotFoundError:
-            return [], 0
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            self.more = False
+            return []
+        self.more = len(chunk) == max_bytes
         if not chunk:
-            return [], 0
+            return []
         self.offset += len(chunk)
-        data = self.pending + chunk
-        lines = data.split(b"\n")
-        self.pending = lines.pop()
-        entries: list[Entry] = []
-        skipped = 0
-        for line in lines:
-            if not line.strip():
-                continue
+        out: list[bytes | Line] = []
+        start = 0
+        if self.dropping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                return []
+            self.dropping = False
+            start = end + 1
+        too_long = Line(problem=f"longer than {self.max_line} bytes (dropped unread)")
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            if len(self.pending) + end - start > self.max_line:
+                out.append(too_long)
+            else:
+                line = self.pending + chunk[start:end]
+                if line.strip():
+                    out.append(line)
+            self.pending = b""
+            start = end + 1
+        rest = chunk[start:]
+        if len(self.pending) + len(rest) > self.max_line:
+            self.pending = b""
+            self.dropping = True
+            out.append(too_long)
+        else:
+            self.pending += rest
+        return out
+
+    def _parse(self, line: bytes) -> Line:
+        if self.require_kind:  # mletui's own journal: the fast path, made safe all the same
             try:
                 value = json.loads(line)
-            except ValueError:
-                skipped += 1
-                continue
-            if isinstance(value, dict) and ("kind" in value or not self.require_kind):
-                entries.append(value)
-            else:
-                skipped += 1
-        return entries, skipped
+                if _ESCAPED_SURROGATE.search(line):
+                    value = clean_value(value)
+            except (ValueError, RecursionError):
+                return Line(problem="not JSON")
+            return Line(value)
+        try:
+            value = loads_untrusted(line.decode("utf-8", "surrogateescape"), self.max_line)
+        except json.JSONDecodeError as exc:
+            return Line(problem=f"not JSON ({exc.msg})")
+        except ValueError as exc:  # too deep, a number too long to read, ...
+            return Line(problem=str(exc)[:200])
+        except RecursionError:
+            return Line(problem="nested too deeply")
+        if not isinstance(value, dict):
+            return Line(problem="not a JSON object")
+        return Line(value)

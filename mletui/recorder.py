@@ -3,14 +3,18 @@
 It runs inside the supervisor. Workspace snapshots (watchfiles), the agent's protocol files
 (hello, metrics, acks, events) and resource samples become journal entries; the session replays
 them.
+
+Everything the agent wrote is untrusted: each line is parsed on its own (bounded in length, any
+bytes, any shape), a bad one becomes a notice (a few per file a minute, then a count of the
+rest), and a thread that fails anyway is restarted and its failure journaled.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +29,47 @@ from mletui.collectors.workspace import (
     watch_workspace,
 )
 from mletui.events import ResourceSample, Snapshot
-from mletui.journal import Journal, JournalFollower, read_journal
+from mletui.journal import Journal, JournalFollower, Line, read_journal
 from mletui.runtimes import ResourceSampler
 from mletui.store import RunFolder
 
 POLL_S = 0.3
 RESOURCE_EVERY_S = 2.0
+NOTICES_PER_MINUTE = 5  # about one protocol file; the rest are counted in one notice
+RESTART_AFTER_S = 1.0  # a failed thread's first restart; doubled at each failure, up to a minute
+STOP_DEADLINE_S = 20.0  # stop() waits this long in all for the threads and the last reads
+
+
+class NoticeLimiter:
+    """Notices about one file: at most NOTICES_PER_MINUTE a minute, then one that counts the rest
+    (written when the minute is over, or at the end of the run)."""
+
+    def __init__(self, journal: Journal, name: str) -> None:
+        self.journal = journal
+        self.name = name
+        self.window_start = 0.0
+        self.written = 0
+        self.dropped = 0
+
+    def note(self, text: str) -> None:
+        self.flush()
+        if self.written < NOTICES_PER_MINUTE:
+            if self.written == 0:
+                self.window_start = time.monotonic()
+            self.written += 1
+            self.journal.append("notice", {"text": text})
+        else:
+            self.dropped += 1
+
+    def flush(self, *, final: bool = False) -> None:
+        """Close the minute once it is over (or at once, ``final``): say how many were dropped."""
+        if not self.written or (not final and time.monotonic() - self.window_start < 60):
+            return
+        if self.dropped:
+            what = "notice" if self.dropped == 1 else "notices"
+            text = f"{self.dropped} more {what} about {self.name} dropped"
+            self.journal.append("notice", {"text": text})
+        self.written = self.dropped = 0
 
 
 class Recorder:
@@ -41,11 +80,16 @@ class Recorder:
         self.timeline.restore(last_snapshot(folder.journal_path))
         self.sampler = sampler  # the runtime's: a process group, or a container's Engine stats
         self._scan_lock = threading.Lock()
+        self._poll_lock = threading.Lock()  # the control thread, and stop()'s last read
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._metrics = JournalFollower(folder.control / protocol.METRICS, require_kind=False)
-        self._acks = JournalFollower(folder.control / protocol.ACKS, require_kind=False)
-        self._events = JournalFollower(folder.control / protocol.EVENTS, require_kind=False)
+        self._metrics = protocol_follower(folder.control / protocol.METRICS)
+        self._acks = protocol_follower(folder.control / protocol.ACKS)
+        self._events = protocol_follower(folder.control / protocol.EVENTS)
+        self._limits = {
+            name: NoticeLimiter(journal, name)
+            for name in (protocol.HELLO, protocol.METRICS, protocol.ACKS, protocol.EVENTS)
+        }
         self._hello_seen = False
         # Which snapshot a score came from; grades each settled submission.csv and matches
         # metric lines in the log (in a thread of its own).
@@ -59,17 +103,54 @@ class Recorder:
         self.scan_workspace()
         self.gpu.start()
         for target, name in ((self._watch, "workspace"), (self._poll, "control")):
-            thread = threading.Thread(target=target, name=f"recorder-{name}", daemon=True)
+            thread = threading.Thread(
+                target=self._keep_running,
+                args=(f"recorder-{name}", target),
+                name=f"recorder-{name}",
+                daemon=True,
+            )
             thread.start()
             self._threads.append(thread)
         self.scores.start()
 
+    def _keep_running(self, name: str, target: Callable[[], None]) -> None:
+        """Run ``target`` until stop(); when it fails, journal why and run it again."""
+        delay = RESTART_AFTER_S
+        while not self._stop.is_set():
+            try:
+                target()
+                return
+            except Exception as exc:  # a bug or a hostile input must not leave the run unrecorded
+                text = f"recorder thread {name} failed ({type(exc).__name__}: {exc}); restarted"
+                try:
+                    self.journal.append("notice", {"text": text[:1000]})
+                except Exception as append_exc:  # a full disk: the log says it at least
+                    print(f"{text} (could not record: {append_exc})", flush=True)
+            if self._stop.wait(delay):
+                return
+            delay = min(delay * 2, 60.0)
+
     def stop(self) -> None:
+        """Stop the threads and read what is left, within STOP_DEADLINE_S in all."""
+        deadline = time.monotonic() + STOP_DEADLINE_S
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=5)
-        self.scan_workspace()
-        self.poll_control()
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        stuck = [thread.name for thread in self._threads if thread.is_alive()]
+        if stuck:
+            text = f"recorder stop: still running after {STOP_DEADLINE_S:g} s: {', '.join(stuck)}"
+            self.journal.append("notice", {"text": text})
+        for lock, last_read, what in (
+            (self._scan_lock, self.scan_workspace, "workspace scan"),
+            (self._poll_lock, self.poll_control, "read of the control folder"),
+        ):
+            if not lock.acquire(timeout=max(0.1, deadline - time.monotonic())):
+                self.journal.append("notice", {"text": f"recorder stop: the last {what} skipped"})
+                continue
+            lock.release()
+            last_read()
+        for limiter in self._limits.values():
+            limiter.flush(final=True)
         self.scores.stop()  # grades the final submission.csv before the run's end is written
         self.gpu.stop()
         for change in self.stalls.detector.finish(time.time()):
@@ -100,6 +181,8 @@ class Recorder:
         tick = 0
         while not self._stop.wait(POLL_S):
             self.poll_control()
+            for limiter in self._limits.values():
+                limiter.flush()
             if tick % ticks_per_sample == 0:
                 sample = self.gpu.attach(self.sampler.sample())
                 entry: dict[str, Any] = {
@@ -135,39 +218,75 @@ class Recorder:
             self.journal.append("stall", change)
 
     def poll_control(self) -> None:
-        control = self.folder.control
-        if not self._hello_seen and (control / protocol.HELLO).exists():
-            self._hello_seen = True
+        with self._poll_lock:
+            control = self.folder.control
+            if not self._hello_seen and (control / protocol.HELLO).exists():
+                self._hello_seen = True
+                self._record_hello(control / protocol.HELLO)
+            for name, follower, record in (
+                (protocol.METRICS, self._metrics, self._record_metric),
+                (protocol.ACKS, self._acks, self._record_ack),
+                (protocol.EVENTS, self._events, self._record_event),
+            ):
+                for line in follower.read_lines():
+                    self._record_line(name, line, record)
+
+    def _record_line(
+        self, name: str, line: Line, record: Callable[[dict[str, Any]], str | None]
+    ) -> None:
+        """One line of a protocol file into the journal; any problem with it becomes a notice."""
+        problem = line.problem
+        if problem is None:
             try:
-                hello = json.loads((control / protocol.HELLO).read_text(encoding="utf-8"))
-                if not isinstance(hello, dict):
-                    raise ValueError("not an object")
-                self.journal.append("hello", {"hello": hello})
-            except (OSError, ValueError) as exc:
-                self.journal.append("notice", {"text": f"hello.json is not valid JSON ({exc})"})
-        for record in self._metrics.read_new()[0]:
-            score = parse_metric(record)
-            if score is None:  # the agent is untrusted: a bad line is noted, never fatal
-                self.journal.append("notice", {"text": "ignored a malformed metrics.jsonl line"})
-            else:
-                seq = self.snapshot_at(reported_at(record))
-                self.journal.append("score", {**score, "snapshot_seq": seq})
-        for record in self._acks.read_new()[0]:
-            self.journal.append(
-                "ack",
-                {
-                    "id": str(record.get("id", "")),
-                    "ack_kind": str(record.get("kind", "")),
-                    "status": str(record.get("status", "")),
-                    "message": str(record.get("message", ""))[:2000],
-                },
-            )
-        for record in self._events.read_new()[0]:
-            parsed = parse_agent_event(record)
-            if parsed is None:
-                self.journal.append("notice", {"text": "ignored a malformed events.jsonl line"})
-            else:
-                self.journal.append(*parsed)
+                problem = record(line.value)
+            except Exception as exc:  # the agent is untrusted: a bad line is noted, never fatal
+                problem = f"{type(exc).__name__}: {exc}"[:200]
+        if problem is not None:
+            self._limits[name].note(f"ignored a line of {name}: {problem}")
+
+    def _record_hello(self, path: Path) -> None:
+        try:
+            with path.open("rb") as f:
+                data = f.read(protocol.MAX_LINE_BYTES + 1)
+            hello = protocol.loads_untrusted(data.decode("utf-8", "surrogateescape"))
+            if not isinstance(hello, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError, RecursionError) as exc:
+            self._limits[protocol.HELLO].note(f"hello.json is not valid JSON ({exc})")
+            return
+        self.journal.append("hello", {"hello": hello})
+
+    def _record_metric(self, record: dict[str, Any]) -> str | None:
+        score = parse_metric(record)
+        if score is None:
+            return "not a metric (a finite value, a whole step, direction higher or lower)"
+        seq = self.snapshot_at(reported_at(record))
+        self.journal.append("score", {**score, "snapshot_seq": seq})
+        return None
+
+    def _record_ack(self, record: dict[str, Any]) -> str | None:
+        self.journal.append(
+            "ack",
+            {
+                "id": str(record.get("id", ""))[:200],
+                "ack_kind": str(record.get("kind", ""))[:200],
+                "status": str(record.get("status", ""))[:200],
+                "message": str(record.get("message", ""))[:2000],
+            },
+        )
+        return None
+
+    def _record_event(self, record: dict[str, Any]) -> str | None:
+        parsed = parse_agent_event(record)
+        if parsed is None:
+            return "not a valid event"
+        self.journal.append(*parsed)
+        return None
+
+
+def protocol_follower(path: Path) -> JournalFollower:
+    """A follower of one agent-written protocol file: any JSON object, lines of at most 1 MiB."""
+    return JournalFollower(path, require_kind=False, max_line=protocol.MAX_LINE_BYTES)
 
 
 def parse_metric(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -175,7 +294,7 @@ def parse_metric(record: dict[str, Any]) -> dict[str, Any] | None:
     try:
         value = float(record["value"])
         step = int(record.get("step", 0))
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
     direction = record.get("direction", "higher")
     if not math.isfinite(value) or direction not in ("higher", "lower"):
