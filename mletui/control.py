@@ -6,10 +6,12 @@ An action the run cannot take raises :class:`ActionError` with a sentence saying
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import secrets
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -37,13 +39,18 @@ def default_operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def unavailable_reason(action: str, status: StatusUpdate) -> str | None:
-    """Why ``action`` cannot be taken on a run in this state, or None when it can."""
+def unavailable_reason(action: str, status: StatusUpdate, *, alive: bool = False) -> str | None:
+    """Why ``action`` cannot be taken on a run in this state, or None when it can.
+
+    ``alive``: the runtime still sees processes (or a container) of the run. A run has ended
+    when they are gone, not when run.json says so: kill and freeze still act on them then."""
     state = status.state
+    if alive and action in ("kill", "freeze") and (state.ended or state is RunState.LOST):
+        return None
     if state.ended:
         return f"the run has already ended ({state.value})"
     if state is RunState.LOST and action != "kill":
-        return "the run's supervisor is gone (lost); only kill can still act on it"
+        return "the run's supervisor is gone (lost); only kill and freeze can still act on it"
     if state is RunState.STARTING and action != "kill":
         return "the run is still starting"
     if action in ("pause", "resume", "hint") and status.observe_only:
@@ -77,7 +84,10 @@ class RunControl:
 
     def check(self, action: str) -> StatusUpdate:
         status = self.status()
-        reason = unavailable_reason(action, status)
+        alive = False
+        if action in ("kill", "freeze") and (status.state.ended or status.state is RunState.LOST):
+            alive = self._remnants()
+        reason = unavailable_reason(action, status, alive=alive)
         if reason:
             raise ActionError(f"Cannot {action} run {self.folder.id}: {reason}.")
         lock = self.driver
@@ -88,6 +98,13 @@ class RunControl:
                 "act from there, or wait until that watcher quits."
             )
         return status
+
+    def _remnants(self) -> bool:
+        runtime = get_runtime(self.folder.read().runtime)
+        try:
+            return bool(runtime.remnants(self.folder))
+        except RuntimeFailure:
+            return False
 
     def _record(self, action: str, status: StatusUpdate, detail: str = "", **extra: object) -> None:
         self.journal.append_chained(
@@ -137,13 +154,29 @@ class RunControl:
         return hint_id
 
     def kill(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Kill acts even when it cannot be journaled (a full disk): that is said on stderr, and
+        the entry written after the kill if the disk has room again by then."""
         status = self.check("kill")
-        self._record("kill", status, f"grace {grace_s:g} s")
+        detail = f"grace {grace_s:g} s"
+        try:
+            self._record("kill", status, detail)
+            unrecorded = False
+        except OSError as exc:
+            unrecorded = True
+            print(
+                f"mletui: could not journal the kill of run {self.folder.id} ({exc.strerror}); "
+                "killing it anyway.",
+                file=sys.stderr,
+            )
         runtime = get_runtime(self.folder.read().runtime)
         try:
             runtime.stop(self.folder, grace_s, "operator")
         except RuntimeFailure as exc:
             raise ActionError(str(exc)) from exc
+        finally:
+            if unrecorded:
+                with contextlib.suppress(OSError):
+                    self._record("kill", status, detail + ", journaled after the kill")
 
     def reveal_grade(self, detail: str = "") -> None:
         """Record that this operator sees the held-out grade (the leakage guard); no lock needed:

@@ -105,6 +105,11 @@ class Runtime(Protocol):
 
     def probe(self, folder: RunFolder) -> Probe: ...
 
+    def remnants(self, folder: RunFolder) -> bool:
+        """True while a process (or the container) of the run lives, whatever run.json says.
+        May ask an Engine: for kill and freeze, not for every refresh."""
+        ...
+
     def agent_side(self, folder: RunFolder) -> AgentSide:
         """The supervisor's handle on the agent of this run."""
         ...

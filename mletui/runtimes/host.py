@@ -3,6 +3,7 @@ it is still alive, and hand it a stop request."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,7 +68,20 @@ def request_stop(folder: RunFolder, grace_s: float, reason: str) -> bool:
     """
     record = folder.read()
     request = {"grace_s": grace_s, "reason": reason, "ts": time.time()}
-    (folder.path / KILL_REQUEST).write_text(json.dumps(request), encoding="utf-8")
+    try:
+        (folder.path / KILL_REQUEST).write_text(json.dumps(request), encoding="utf-8")
+    except OSError as exc:
+        # A full disk: the supervisor could not be told why; the caller stops the run itself
+        # (and the supervisor, told by SIGTERM alone, stops it too).
+        print(
+            f"mletui: could not write the stop request of run {folder.id} ({exc.strerror}); "
+            "stopping its processes from here.",
+            file=sys.stderr,
+        )
+        if supervisor_alive(record) and record.supervisor_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.supervisor_pid, signal.SIGTERM)
+        return False
     if not supervisor_alive(record):
         return False
     assert record.supervisor_pid is not None
@@ -88,9 +102,21 @@ def read_stop_request(folder: RunFolder, default_grace_s: float) -> tuple[str, f
 
 
 def mark_ended_without_supervisor(folder: RunFolder, reason: str) -> None:
-    """The supervisor is gone (a crash, a reboot) and what was left has been stopped."""
-    with folder.updating() as rec:
-        if rec.state not in ("exited", "killed"):
-            rec.state = "killed"
-            rec.end_reason = reason
-            rec.ended = time.time()
+    """The supervisor is gone (a crash, a reboot, a full disk) and the caller has made sure that
+    none of the run's processes is left. A run its supervisor marked ended while the agent lived
+    on (it died of an error) keeps its state and says that it was lost, and why."""
+    try:
+        with folder.updating() as rec:
+            if rec.state not in ("exited", "killed", "lost"):
+                rec.state = "killed"
+                rec.end_reason = f"{reason} (lost: the supervisor died)"
+                rec.ended = time.time()
+            elif rec.end_reason and rec.end_reason.startswith("supervisor error"):
+                why = rec.end_reason.removeprefix("supervisor error: ")
+                rec.end_reason = f"lost: the supervisor died ({why}); then stopped by {reason}"
+    except OSError as exc:
+        print(
+            f"mletui: run {folder.id} is stopped, but its record could not be written "
+            f"({exc.strerror}).",
+            file=sys.stderr,
+        )

@@ -1,9 +1,11 @@
 """The local runtime: the agent runs in its own process group on this machine.
 
 The run's supervisor (:mod:`mletui.supervisor`) drives a :class:`LocalAgent`: the agent process
-started as the leader of a new process group, its stdout and stderr pumped into the log spool
-(one thread, in large batches), SIGSTOP/SIGCONT to the group for freeze and thaw, SIGTERM then
-SIGKILL to stop it.
+started as the leader of a new process group, inside the run's containment
+(:mod:`mletui.runtimes.cgroups`: a cgroup, or a marker and a subreaper), optionally as another
+user (``--agent-user``); its stdout and stderr pumped into the log spool (one thread, in large
+batches). Freeze and thaw are SIGSTOP/SIGCONT, and a stop SIGTERM then SIGKILL, to every process
+of the run: its group, its cgroup and every process carrying its marker, wherever it went.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ from mletui.collectors.logs import LineSplitter
 from mletui.collectors.resources import ProcessGroupSampler
 from mletui.events import Stream
 from mletui.runtimes import AgentExit, LineSink, Probe, ResourceSampler, RuntimeFailure
+from mletui.runtimes.cgroups import (
+    MARKER_ENV,
+    RunCgroup,
+    become_subreaper,
+    containment_choice,
+    live,
+    marked_pids,
+    new_marker,
+    reap_orphans,
+    valid_marker,
+)
 from mletui.runtimes.host import (
     KILL_REQUEST,
     mark_ended_without_supervisor,
@@ -39,7 +52,10 @@ __all__ = [
     "LocalRuntime",
     "group_pids",
     "is_stopped",
+    "kill_members",
+    "run_members",
     "spawn_agent",
+    "stop_members",
     "supervisor_alive",
     "terminate_group",
 ]
@@ -60,20 +76,33 @@ class LocalRuntime:
         spawn_supervisor(folder, wait_s)
 
     def freeze(self, folder: RunFolder) -> None:
-        self._signal_group(folder.read(), signal.SIGSTOP)
+        self._signal_run(folder.read(), signal.SIGSTOP)
 
     def thaw(self, folder: RunFolder) -> None:
-        self._signal_group(folder.read(), signal.SIGCONT)
+        self._signal_run(folder.read(), signal.SIGCONT)
 
     def stop(self, folder: RunFolder, grace_s: float, reason: str) -> None:
-        """Graceful stop, escalating to SIGKILL after ``grace_s``; the supervisor carries it out."""
+        """Graceful stop, escalating to SIGKILL after ``grace_s``; the supervisor carries it out
+        when it is there and could be told why. Otherwise (it crashed; the disk is full) every
+        process of the run is stopped from here, and the run marked ended once none is left."""
         if request_stop(folder, grace_s, reason):
             return
-        # The supervisor is gone (a crash, a reboot): stop what is left of the group ourselves.
         record = folder.read()
-        if record.agent_pid is not None:
-            terminate_group(record.agent_pid, grace_s)
+        stop_members(record, grace_s)
+        left = run_members(record)
+        if left:
+            raise RuntimeFailure(
+                f"Run {record.id} still has processes after SIGKILL: "
+                f"{', '.join(map(str, sorted(left)))}."
+            )
+        cgroup = RunCgroup.find(record.id)
+        if cgroup is not None:
+            cgroup.remove()
         mark_ended_without_supervisor(folder, reason)
+
+    def remnants(self, folder: RunFolder) -> bool:
+        """True while any process of the run lives, whatever run.json says."""
+        return bool(run_members(folder.read()))
 
     def probe(self, folder: RunFolder) -> Probe:
         record = folder.read()
@@ -82,13 +111,11 @@ class LocalRuntime:
     def agent_side(self, folder: RunFolder) -> LocalAgent:
         return LocalAgent(folder)
 
-    def _signal_group(self, record: RunRecord, sig: signal.Signals) -> None:
+    def _signal_run(self, record: RunRecord, sig: signal.Signals) -> None:
         if record.agent_pid is None:
             raise RuntimeFailure(f"Run {record.id} has no agent process yet.")
-        try:
-            os.killpg(record.agent_pid, sig)
-        except ProcessLookupError as exc:
-            raise RuntimeFailure(f"The agent of run {record.id} is no longer running.") from exc
+        if not signal_members(record, sig):
+            raise RuntimeFailure(f"The agent of run {record.id} is no longer running.")
 
 
 class LocalAgent:
@@ -98,16 +125,35 @@ class LocalAgent:
         self.folder = folder
         self._proc: subprocess.Popen[bytes] | None = None
         self._pump: threading.Thread | None = None
+        self._record: RunRecord | None = None
+        self._cgroup: RunCgroup | None = None
 
     def launch(self, emit: LineSink) -> str:
         record = self.folder.read()
-        env = {**os.environ, **record.env}
+        choice = containment_choice()
+        self._cgroup = RunCgroup.create(record.id) if choice != "scan" else None
+        if self._cgroup is None and choice == "cgroup":
+            raise RuntimeFailure("could not make a cgroup for the agent (containment: cgroup)")
+        if self._cgroup is None:
+            become_subreaper()
+        marker = new_marker(record.id)
+        with self.folder.updating() as rec:
+            rec.env[MARKER_ENV] = marker
+            rec.runtime_options["containment"] = (
+                self._cgroup.label if self._cgroup else "marker scan and subreaper"
+            )
+        env = {**os.environ, **record.env, MARKER_ENV: marker}
         try:
-            self._proc = spawn_agent(record.command, str(self.folder.workspace), env)
-        except OSError as exc:
+            self._proc = spawn_agent(
+                record.command, str(self.folder.workspace), env, self._cgroup, record.agent_user
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            if self._cgroup is not None:
+                self._cgroup.remove()
             raise RuntimeFailure(f"could not start the agent: {exc}") from exc
         with self.folder.updating() as rec:
             rec.agent_pid = self._proc.pid
+            self._record = rec
         pipes = [(self._proc.stdout, Stream.STDOUT), (self._proc.stderr, Stream.STDERR)]
         self._pump = threading.Thread(target=pump, args=(pipes, emit), daemon=True)
         self._pump.start()
@@ -119,13 +165,16 @@ class LocalAgent:
         return self._proc.pid
 
     def ended(self) -> bool:
+        if self._cgroup is None:
+            reap_orphans(self.pid if self._proc is not None else None)
         return self._proc is None or self._proc.poll() is not None
 
     def frozen(self) -> bool:
         return is_stopped(self.pid)
 
     def terminate(self, grace_s: float) -> bool:
-        return terminate_group(self.pid, grace_s)
+        assert self._record is not None, "launch() first"
+        return stop_members(self._record, grace_s)
 
     def sampler(self) -> ResourceSampler:
         return ProcessGroupSampler(self.pid)
@@ -136,8 +185,13 @@ class LocalAgent:
     def finish(self) -> AgentExit:
         assert self._proc is not None, "launch() first"
         code = self._proc.wait()
-        # Whatever the agent left behind in its group goes with it, so the pipes close.
-        terminate_group(self._proc.pid, 2.0)
+        # Whatever the agent left behind, wherever it went, goes with it, so the pipes close.
+        assert self._record is not None
+        stop_members(self._record, 2.0)
+        if self._cgroup is None:
+            reap_orphans(None)
+        else:
+            self._cgroup.remove()
         if self._pump is not None:
             self._pump.join(timeout=5)
         return AgentExit(code)
@@ -247,8 +301,88 @@ def terminate_group(pgid: int, grace_s: float) -> bool:
     return True
 
 
-def spawn_agent(command: list[str], cwd: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start the agent as the leader of a new process group, its output on two pipes."""
+def run_members(record: RunRecord) -> set[int]:
+    """Every live process of the run: its cgroup's, its marker's, its process group's."""
+    pids: set[int] = set()
+    cgroup = RunCgroup.find(record.id)
+    if cgroup is not None:
+        pids |= live(cgroup.pids())
+    marker = valid_marker(record.id, record.env.get(MARKER_ENV))
+    if marker is not None:
+        pids |= marked_pids(marker)
+    if record.agent_pid is not None:
+        pids |= set(group_pids(record.agent_pid))
+    return pids
+
+
+def signal_members(record: RunRecord, *sigs: signal.Signals) -> bool:
+    """Send ``sigs`` to every process of the run; False when there was none. Without a cgroup,
+    the list is taken again until no new process turns up (one may fork meanwhile)."""
+    cgroup = RunCgroup.find(record.id)
+    if cgroup is not None:
+        cgroup.signal_all(*sigs)
+    done: set[int] = set()
+    for _ in range(20):
+        fresh = run_members(record) - done
+        if not fresh:
+            break
+        for pid in fresh:
+            for sig in sigs:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+        done |= fresh
+    return bool(done)
+
+
+def kill_members(record: RunRecord, wait_s: float = 5.0) -> bool:
+    """SIGKILL every process of the run until none is left; True when none is."""
+    deadline = time.monotonic() + wait_s
+    cgroup = RunCgroup.find(record.id)
+    while True:
+        if cgroup is not None:
+            cgroup.kill(0)
+        signal_members(record, signal.SIGKILL)
+        if not run_members(record):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def stop_members(record: RunRecord, grace_s: float) -> bool:
+    """SIGCONT and SIGTERM to every process of the run, SIGKILL to what is left after
+    ``grace_s``. Returns True when SIGKILL was needed."""
+    if not signal_members(record, signal.SIGCONT, signal.SIGTERM):
+        return False
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not run_members(record):
+            return False
+        time.sleep(0.1)
+    kill_members(record)
+    return True
+
+
+def spawn_agent(
+    command: list[str],
+    cwd: str,
+    env: Mapping[str, str],
+    cgroup: RunCgroup | None = None,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the agent as the leader of a new process group, its output on two pipes: in
+    ``cgroup`` before it runs anything, and as ``user`` (its groups, then its gid, then its uid)."""
+    ids = agent_ids(user) if user else None
+
+    def prepare() -> None:  # in the child, between fork and exec: only system calls
+        if cgroup is not None:
+            cgroup.join_self()
+        if ids is not None:
+            uid, gid, groups = ids
+            os.setgroups(groups)
+            os.setgid(gid)
+            os.setuid(uid)
+
     return subprocess.Popen(
         command,
         cwd=cwd,
@@ -258,4 +392,16 @@ def spawn_agent(command: list[str], cwd: str, env: Mapping[str, str]) -> subproc
         stderr=subprocess.PIPE,
         start_new_session=True,
         close_fds=True,
+        preexec_fn=prepare if (cgroup is not None or ids is not None) else None,
     )
+
+
+def agent_ids(user: str) -> tuple[int, int, list[int]]:
+    """(uid, gid, groups) of ``user``; RuntimeFailure with a sentence when it cannot be used."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError as exc:
+        raise RuntimeFailure(f"there is no user '{user}' on this machine") from exc
+    return entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)

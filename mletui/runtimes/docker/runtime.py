@@ -143,6 +143,25 @@ class DockerRuntime:
         record = folder.read()
         return Probe(supervisor_alive(record), record.container_state == "paused")
 
+    def remnants(self, folder: RunFolder) -> bool:
+        """True while the run's container exists and is not done (asks the Engine)."""
+        from mletui.runtimes.docker.engine import EngineAddress, connect
+
+        record = folder.read()
+        if not record.container_id or not record.runtime_options.get("engine"):
+            return False
+        try:
+            client = connect(EngineAddress.from_json(record.runtime_options["engine"]))
+        except Exception:
+            return False
+        try:
+            status = client.containers.get(record.container_id).status
+        except Exception:
+            return False
+        finally:
+            client.close()
+        return status in ("created", "running", "paused", "restarting")
+
     def agent_side(self, folder: RunFolder) -> ContainerAgent:
         from mletui.runtimes.docker.agent import ContainerAgent
 
