@@ -203,11 +203,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- helpers -----------------------------------------------------------------------------------
 
 
+_SKIPS_SAID: set[str] = set()  # the broken run folders this command has named already
+
+
+def _scan() -> Any:
+    """The runs folder, each broken entry in it named once on stderr (in one line)."""
+    from mletui.store import scan_runs
+
+    scan = scan_runs()
+    for skip in scan.skipped:
+        line = skip.line()
+        if line not in _SKIPS_SAID:
+            _SKIPS_SAID.add(line)
+            print(f"mletui: {line}", file=sys.stderr)
+    return scan
+
+
 def _resolve(run_id: str) -> Any:
     from mletui.store import RunLookupError, resolve_run
 
     try:
-        return resolve_run(run_id)
+        return resolve_run(run_id, _scan())
     except RunLookupError as exc:
         raise UserError(str(exc)) from exc
 
@@ -416,11 +432,9 @@ def _summary_json(summary: Any) -> dict[str, Any]:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from mletui.livestate import summarize
     from mletui.mlebench.runs import runs_folder
-    from mletui.store import list_runs
 
-    summaries = [summarize(f) for f in list_runs()]
+    summaries = _summaries(_scan().folders)
     mlebench = runs_folder(args.mlebench_runs)
     if args.json:
         rows = [_summary_json(s) for s in summaries]
@@ -467,6 +481,21 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if any(grade_cell(s).endswith("*") for s in summaries):
         print("* grade seen by an operator while the run was live (`mletui audit` says who)")
     return 0
+
+
+def _summaries(folders: list[Any]) -> list[Any]:
+    """Each run's summary; a run whose record cannot be read is named on stderr and left out."""
+    from mletui.livestate import summarize
+    from mletui.sanitize import clean_text
+
+    summaries = []
+    for folder in folders:
+        try:
+            summaries.append(summarize(folder))
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            reason = clean_text(str(exc) or type(exc).__name__)
+            print(f"mletui: skipped {clean_text(str(folder.path))}: {reason}.", file=sys.stderr)
+    return summaries
 
 
 def _state_text(status: Any) -> str:
@@ -674,13 +703,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mletui.export import tables, write_tables
-    from mletui.store import list_runs
 
     if args.all and args.run_ids:
         raise UserError("Give run ids or --all, not both.")
     if not args.all and not args.run_ids:
         raise UserError("Name the runs to export, or --all.")
-    folders = list_runs() if args.all else [_resolve(r) for r in args.run_ids]
+    folders = _scan().folders if args.all else [_resolve(r) for r in args.run_ids]
     try:
         written = write_tables(tables(folders), Path(args.out), args.format)
     except (OSError, ImportError) as exc:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import errno
 import fcntl
 import json
 import os
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +24,11 @@ from typing import Any
 
 import platformdirs
 
+from mletui.protocol import clean_text, loads_untrusted
+from mletui.sanitize import clean_text as displayable
+
 ENV_HOME = "MLETUI_HOME"
+MAX_RUN_JSON_BYTES = 1 << 20  # a run.json is a few kB; anything this big is not one of ours
 
 
 def mletui_home() -> Path:
@@ -68,12 +74,102 @@ class RunRecord:
     agent_user: str | None = None  # local: the user the agent ran as (None: the operator's own)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_json(cls, data: Any) -> RunRecord:
+        """The record in ``data``; ValueError saying what is wrong with it (not an object, a
+        field missing or of the wrong type). Unknown keys are ignored."""
+        if not isinstance(data, dict):
+            raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                required = f.default is dataclasses.MISSING
+                if required and f.default_factory is dataclasses.MISSING:
+                    raise ValueError(f"it has no '{f.name}'")
+                continue
+            value = data[f.name]
+            expected = str(f.type)
+            if not _has_type(value, expected):
+                raise ValueError(f"its '{f.name}' is {_json_kind(value)}, not {expected}")
+            values[f.name] = value
+        return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# The annotations of RunRecord's fields, each with the test a value from JSON must pass. A field
+# whose annotation is not here is taken as it comes.
+_TYPE_CHECKS: dict[str, Any] = {
+    "str": lambda v: isinstance(v, str),
+    "float": _is_number,
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "dict[str, Any]": lambda v: isinstance(v, dict),
+}
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    base, optional = annotation, False
+    if annotation.endswith(" | None"):
+        base, optional = annotation[: -len(" | None")], True
+    if value is None:
+        return optional
+    check = _TYPE_CHECKS.get(base)
+    return check is None or bool(check(value))
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {clean_text(json.dumps(value[:40]))}"
+    return {"int": "a number", "float": "a number", "list": "a list", "dict": "an object"}.get(
+        type(value).__name__, type(value).__name__
+    )
+
+
+def read_run_json(path: Path) -> RunRecord:
+    """Read a ``run.json`` that anyone may have written: never through a symbolic link, only a
+    regular file, at most :data:`MAX_RUN_JSON_BYTES`. OSError when it cannot be opened (missing,
+    a link); ValueError saying what is wrong with its contents."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("run.json is a symbolic link") from exc
+        raise
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ValueError("run.json is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("run.json is not a regular file")
+        with os.fdopen(fd, "rb") as f:
+            fd = -1  # closed with f
+            data = f.read(MAX_RUN_JSON_BYTES + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_RUN_JSON_BYTES:
+        raise ValueError(f"run.json is longer than {MAX_RUN_JSON_BYTES} bytes")
+    if not data.strip():
+        raise ValueError("run.json is empty")
+    try:
+        value = loads_untrusted(data, MAX_RUN_JSON_BYTES)
+    except ValueError as exc:
+        raise ValueError(f"run.json is cut short or not JSON ({exc})") from exc
+    try:
+        return RunRecord.from_json(value)
+    except ValueError as exc:
+        raise ValueError(f"run.json is not a run record: {exc}") from exc
 
 
 class RunFolder:
@@ -96,7 +192,8 @@ class RunFolder:
     control = property(lambda self: self.path / "control")
 
     def read(self) -> RunRecord:
-        return RunRecord.from_json(json.loads(self.run_json.read_text(encoding="utf-8")))
+        """This run's record (:func:`read_run_json`: OSError or ValueError with a reason)."""
+        return read_run_json(self.run_json)
 
     def write(self, record: RunRecord) -> None:
         tmp = self.path / f".run.json.{os.getpid()}.tmp"
@@ -157,30 +254,100 @@ def make_record(
     )
 
 
-def list_runs() -> list[RunFolder]:
-    """Every run folder with a readable ``run.json``, oldest first."""
+@dataclass(frozen=True)
+class SkippedRun:
+    """An entry of the runs folder that is not a usable run, and why."""
+
+    path: Path
+    reason: str
+
+    def line(self) -> str:
+        """One line naming the entry, safe to print whatever its name's bytes."""
+        return f"skipped {_shown(self.path)}: {displayable(clean_text(self.reason))}."
+
+
+@dataclass
+class RunScan:
+    """What :func:`scan_runs` found: the usable runs, oldest first, and the rest."""
+
+    folders: list[RunFolder]
+    skipped: list[SkippedRun]
+
+
+def scan_runs() -> RunScan:
+    """Every entry of the runs folder: a folder whose ``run.json`` reads as a record of the run
+    it names is a run; anything else (a broken, partial or foreign folder, a stray file, a name
+    that is not UTF-8) is skipped with a reason. Entries starting with a dot are mletui's own."""
     root = runs_root()
-    if not root.is_dir():
-        return []
-    folders = [RunFolder(p) for p in root.iterdir() if (p / "run.json").is_file()]
-    return sorted(folders, key=_created)
-
-
-def _created(folder: RunFolder) -> float:
+    found: list[tuple[float, RunFolder]] = []
+    skipped: list[SkippedRun] = []
     try:
-        return folder.read().created
-    except (OSError, ValueError):
-        return 0.0
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        return RunScan([], [])
+    except OSError as exc:
+        return RunScan([], [SkippedRun(root, f"cannot list it ({exc.strerror or exc})")])
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith("."):
+            continue
+        reason = _unusable(entry)
+        if reason is None:
+            try:
+                record = read_run_json(path / "run.json")
+            except FileNotFoundError:
+                reason = "it has no run.json"
+            except OSError as exc:
+                reason = f"cannot read its run.json ({exc.strerror or exc})"
+            except ValueError as exc:
+                reason = str(exc)
+            else:
+                if record.id != entry.name:
+                    reason = f"its run.json is the record of run {clean_text(record.id)!r}"
+                else:
+                    found.append((record.created, RunFolder(path)))
+                    continue
+        skipped.append(SkippedRun(path, reason))
+    found.sort(key=lambda pair: (pair[0], pair[1].id))
+    return RunScan([folder for _, folder in found], skipped)
+
+
+def _unusable(entry: os.DirEntry[str]) -> str | None:
+    """Why a runs-folder entry cannot be a run before its run.json is read; None if it can."""
+    if entry.is_symlink():
+        return "it is a symbolic link, not a run folder"
+    if not entry.is_dir(follow_symlinks=False):
+        return "it is a file, not a run folder"
+    if clean_text(entry.name) != entry.name:
+        return "its name is not UTF-8"
+    return None
+
+
+def _shown(path: Path) -> str:
+    """A path as it can be printed: undecodable bytes as ``\\xNN``, control characters gone."""
+    return displayable(clean_text(str(path)))
+
+
+def list_runs() -> list[RunFolder]:
+    """Every usable run folder, oldest first (:func:`scan_runs` says what was skipped)."""
+    return scan_runs().folders
 
 
 class RunLookupError(Exception):
     """A run id or prefix that names no run, or more than one."""
 
 
-def resolve_run(prefix: str) -> RunFolder:
-    """The run whose id starts with ``prefix`` (any unique prefix works, as with git)."""
+def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
+    """The run whose id starts with ``prefix`` (any unique prefix works, as with git). Broken
+    folders are never matched by a prefix; naming one exactly says what is wrong with it."""
     prefix = prefix.strip()
-    ids = [f.id for f in list_runs()]
+    scan = scan or scan_runs()
+    ids = [f.id for f in scan.folders]
+    for skip in scan.skipped:
+        if prefix and skip.path.name == prefix:
+            raise RunLookupError(
+                f"Run folder {_shown(skip.path)} is not usable: {displayable(skip.reason)}."
+            )
     if not prefix:
         raise RunLookupError("Give a run id (or a unique prefix of one); `mletui ls` lists them.")
     if prefix in ids:

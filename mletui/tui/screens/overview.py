@@ -18,7 +18,8 @@ from mletui.collectors.stalls import flag_label
 from mletui.grade_command import grade_cell
 from mletui.livestate import RunSummary, summarize
 from mletui.mlebench.runs import MlebenchRun, list_mlebench_runs, read_run
-from mletui.store import RunFolder, list_runs
+from mletui.sanitize import clean_text
+from mletui.store import RunFolder, scan_runs
 
 REFRESH_S = 1.0
 COLUMNS = (
@@ -60,11 +61,15 @@ MLEBENCH_STATE_STYLE = {"running": "bold green", "queued": "dim", "done": "dim",
 
 class RunsUpdated(Message):
     def __init__(
-        self, summaries: list[RunSummary], mlebench: list[MlebenchRun] | None = None
+        self,
+        summaries: list[RunSummary],
+        mlebench: list[MlebenchRun] | None = None,
+        skipped: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.summaries = summaries
         self.mlebench = mlebench or []
+        self.skipped = skipped or []  # one line per broken run folder
 
 
 class OverviewScreen(Screen[None]):
@@ -82,6 +87,7 @@ class OverviewScreen(Screen[None]):
     def __init__(self, mlebench_root: Path | None = None) -> None:
         super().__init__()
         self.mlebench_root = mlebench_root  # also list the MLE-bench runs under it
+        self._skips_said: set[str] = set()  # broken run folders already noticed
 
     def compose(self) -> ComposeResult:
         yield Static(Text("mletui · runs", style="bold"), id="title")
@@ -100,17 +106,24 @@ class OverviewScreen(Screen[None]):
         worker = get_current_worker()
         while not worker.is_cancelled:
             summaries = []
-            for folder in list_runs():
+            scan = scan_runs()
+            skipped = [skip.line() for skip in scan.skipped]
+            for folder in scan.folders:
                 try:
                     summaries.append(summarize(folder))
-                except (OSError, ValueError):
-                    continue  # a run folder being written right now; next round
+                except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+                    reason = clean_text(str(exc) or type(exc).__name__)
+                    skipped.append(f"skipped {clean_text(str(folder.path))}: {reason}.")
             root = self.mlebench_root
             mlebench = list_mlebench_runs(root) if root is not None else []
-            self.post_message(RunsUpdated(summaries, mlebench))
+            self.post_message(RunsUpdated(summaries, mlebench, skipped))
             time.sleep(REFRESH_S)
 
     def on_runs_updated(self, message: RunsUpdated) -> None:
+        for line in message.skipped:
+            if line not in self._skips_said:
+                self._skips_said.add(line)
+                self.notify(line, title="Run folder skipped", severity="warning", markup=False)
         table = self.query_one(DataTable)
         self.query_one("#empty").display = not message.summaries and not message.mlebench
         seen = set()
