@@ -35,6 +35,7 @@ MARKER_ENV = "MLETUI_RUN_MARKER"
 CONTAINMENT_ENV = "MLETUI_CONTAINMENT"
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 FREEZE_WAIT_S = 5.0
+STALE_S = 60.0
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -66,6 +67,16 @@ def _cgroup2_root(root: Path) -> bool:
     return False
 
 
+def _hierarchy(root: Path) -> tuple[int, list[Path]] | None:
+    """The cgroup version here and the folders that hold the runs' cgroups (v1: freezer, then
+    pids), or None where there is no cgroup hierarchy to use."""
+    if _cgroup2_root(root):
+        return 2, [root / PARENT]
+    if (root / "freezer").is_dir():
+        return 1, [root / "freezer" / PARENT, root / "pids" / PARENT]
+    return None
+
+
 def _write(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY)
     try:
@@ -87,17 +98,15 @@ class RunCgroup:
 
     @classmethod
     def paths(cls, run_id: str, root: Path = CGROUP_ROOT) -> tuple[int, list[Path]] | None:
-        if not RUN_ID.match(run_id):
+        found = _hierarchy(root)
+        if found is None or not RUN_ID.match(run_id):
             return None
-        if _cgroup2_root(root):
-            return 2, [root / PARENT / run_id]
-        if (root / "freezer" / "freezer.state").exists() or (root / "freezer").is_dir():
-            return 1, [root / "freezer" / PARENT / run_id, root / "pids" / PARENT / run_id]
-        return None
+        return found[0], [parent / run_id for parent in found[1]]
 
     @classmethod
     def create(cls, run_id: str, root: Path = CGROUP_ROOT) -> RunCgroup | None:
         """Make the run's cgroup; None where the machine does not let us."""
+        sweep_stale(root)
         found = cls.paths(run_id, root)
         if found is None:
             return None
@@ -151,58 +160,78 @@ class RunCgroup:
         return pids
 
     def _set_frozen(self, frozen: bool) -> None:
+        """Freeze or thaw, and wait (a few seconds at most) until the kernel says it is done."""
         path = self.dirs[0]
         if self.version == 2:
             _write(path / "cgroup.freeze", "1" if frozen else "0")
-            want = "frozen 1" if frozen else "frozen 0"
-            events = path / "cgroup.events"
-            deadline = time.monotonic() + FREEZE_WAIT_S
-            while time.monotonic() < deadline:
-                with contextlib.suppress(OSError):
-                    if want in events.read_text(encoding="ascii").splitlines():
-                        return
-                time.sleep(0.01)
-            return
-        _write(path / "freezer.state", "FROZEN" if frozen else "THAWED")
-        want = "FROZEN" if frozen else "THAWED"
+            state, want = path / "cgroup.events", "frozen 1" if frozen else "frozen 0"
+        else:
+            state, want = path / "freezer.state", "FROZEN" if frozen else "THAWED"
+            _write(state, want)
         deadline = time.monotonic() + FREEZE_WAIT_S
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                if (path / "freezer.state").read_text(encoding="ascii").strip() == want:
+                if want in state.read_text("ascii").splitlines():
                     return
             time.sleep(0.01)
 
-    def signal_all(self, *sigs: signal.Signals) -> None:
+    def signal_all(self, *sigs: signal.Signals) -> set[int]:
         """Send ``sigs`` to every member at one instant: the cgroup is frozen meanwhile, so no
-        member can fork a new one between the list and the signal."""
+        member can fork a new one between the list and the signal. Returns the members."""
         self._set_frozen(True)
         try:
-            for pid in self.pids():
+            members = self.pids()
+            for pid in members:
                 for sig in sigs:
                     with contextlib.suppress(OSError):
                         os.kill(pid, sig)
         finally:
             self._set_frozen(False)
+        return members
 
-    def kill(self, wait_s: float = 5.0) -> bool:
-        """SIGKILL every member until none is left; True when it is empty."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            if self.version == 2 and (self.dirs[0] / "cgroup.kill").exists():
-                with contextlib.suppress(OSError):
-                    _write(self.dirs[0] / "cgroup.kill", "1")
-            else:
-                self.signal_all(signal.SIGKILL)
-            if not live(self.pids()):
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-
-    def remove(self) -> None:
-        for path in reversed(self.dirs):
+    def kill_all(self) -> set[int]:
+        """SIGKILL every member once (v2: ``cgroup.kill``, atomic); returns the members seen."""
+        if self.version == 2 and (self.dirs[0] / "cgroup.kill").exists():
+            members = self.pids()
             with contextlib.suppress(OSError):
-                path.rmdir()
+                _write(self.dirs[0] / "cgroup.kill", "1")
+            return members
+        return self.signal_all(signal.SIGKILL)
+
+    def remove(self, wait_s: float = 1.0) -> None:
+        """Remove the run's folders; a member still exiting keeps them busy for a moment."""
+        deadline = time.monotonic() + wait_s
+        for path in reversed(self.dirs):
+            while True:
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+
+
+def sweep_stale(root: Path = CGROUP_ROOT, older_than_s: float = STALE_S) -> None:
+    """Remove empty run cgroups left by runs whose supervisor died before it could (the next
+    run does it). A young one may be a run that is being set up: it is left alone."""
+    found = _hierarchy(root)
+    if found is None:
+        return
+    now = time.time()
+    for parent in found[1]:
+        with contextlib.suppress(OSError):
+            for child in parent.iterdir():
+                if not child.is_dir() or not RUN_ID.match(child.name):
+                    continue
+                with contextlib.suppress(OSError):
+                    if (
+                        now - child.stat().st_mtime > older_than_s
+                        and not (child / "cgroup.procs").read_text("ascii").strip()
+                    ):
+                        child.rmdir()
 
 
 def live(pids: set[int]) -> set[int]:
@@ -217,12 +246,20 @@ def live(pids: set[int]) -> set[int]:
     return out
 
 
-def marked_pids(marker: str) -> set[int]:
-    """Every process of this machine whose environment carries ``marker``."""
-    needle = f"{MARKER_ENV}={marker}".encode()
+def marked_pids(marker: str | None, pgid: int | None = None) -> set[int]:
+    """Every live process of this machine whose environment carries ``marker``, or that is in
+    process group ``pgid``: one pass over ``/proc``."""
+    needle = f"{MARKER_ENV}={marker}".encode() if marker else None
     pids = set()
     for name in os.listdir("/proc"):
         if not name.isdigit():
+            continue
+        pid = int(name)
+        with contextlib.suppress(OSError):
+            if pgid is not None and os.getpgid(pid) == pgid:
+                pids.add(pid)
+                continue
+        if needle is None:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
@@ -230,7 +267,7 @@ def marked_pids(marker: str) -> set[int]:
         except OSError:
             continue
         if needle in env.split(b"\0"):
-            pids.add(int(name))
+            pids.add(pid)
     return live(pids)
 
 

@@ -57,7 +57,6 @@ __all__ = [
     "spawn_agent",
     "stop_members",
     "supervisor_alive",
-    "terminate_group",
 ]
 
 
@@ -279,49 +278,20 @@ def group_pids(pgid: int) -> tuple[int, ...]:
     return tuple(pids)
 
 
-def terminate_group(pgid: int, grace_s: float) -> bool:
-    """SIGTERM the group (after SIGCONT, so a frozen group can act on it), SIGKILL after grace.
-
-    Returns True when SIGKILL was needed.
-    """
-    for sig in (signal.SIGCONT, signal.SIGTERM):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return False
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not group_pids(pgid):
-            return False
-        time.sleep(0.1)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def run_members(record: RunRecord) -> set[int]:
     """Every live process of the run: its cgroup's, its marker's, its process group's."""
-    pids: set[int] = set()
     cgroup = RunCgroup.find(record.id)
-    if cgroup is not None:
-        pids |= live(cgroup.pids())
+    pids = live(cgroup.pids()) if cgroup is not None else set()
     marker = valid_marker(record.id, record.env.get(MARKER_ENV))
-    if marker is not None:
-        pids |= marked_pids(marker)
-    if record.agent_pid is not None:
-        pids |= set(group_pids(record.agent_pid))
-    return pids
+    return pids | marked_pids(marker, pgid=record.agent_pid)
 
 
-def signal_members(record: RunRecord, *sigs: signal.Signals) -> bool:
-    """Send ``sigs`` to every process of the run; False when there was none. Without a cgroup,
-    the list is taken again until no new process turns up (one may fork meanwhile)."""
+def signal_members(record: RunRecord, *sigs: signal.Signals) -> set[int]:
+    """Send ``sigs`` to every process of the run and return those signalled (none: the run has
+    no process left). Without a cgroup, the list is taken again until no new process turns up
+    (one may fork meanwhile)."""
     cgroup = RunCgroup.find(record.id)
-    if cgroup is not None:
-        cgroup.signal_all(*sigs)
-    done: set[int] = set()
+    done = cgroup.signal_all(*sigs) if cgroup is not None else set()
     for _ in range(20):
         fresh = run_members(record) - done
         if not fresh:
@@ -331,18 +301,25 @@ def signal_members(record: RunRecord, *sigs: signal.Signals) -> bool:
                 with contextlib.suppress(OSError):
                     os.kill(pid, sig)
         done |= fresh
-    return bool(done)
+    return done
+
+
+def remaining(record: RunRecord, signalled: set[int]) -> set[int]:
+    """What of the run still lives: a process found again, or one signalled that has not yet
+    finished exiting (it has left its cgroup and lost its environment, but not yet died)."""
+    return run_members(record) | live(signalled)
 
 
 def kill_members(record: RunRecord, wait_s: float = 5.0) -> bool:
     """SIGKILL every process of the run until none is left; True when none is."""
     deadline = time.monotonic() + wait_s
     cgroup = RunCgroup.find(record.id)
+    signalled: set[int] = set()
     while True:
         if cgroup is not None:
-            cgroup.kill(0)
-        signal_members(record, signal.SIGKILL)
-        if not run_members(record):
+            signalled |= cgroup.kill_all()
+        signalled |= signal_members(record, signal.SIGKILL)
+        if not remaining(record, signalled):
             return True
         if time.monotonic() > deadline:
             return False
@@ -352,11 +329,12 @@ def kill_members(record: RunRecord, wait_s: float = 5.0) -> bool:
 def stop_members(record: RunRecord, grace_s: float) -> bool:
     """SIGCONT and SIGTERM to every process of the run, SIGKILL to what is left after
     ``grace_s``. Returns True when SIGKILL was needed."""
-    if not signal_members(record, signal.SIGCONT, signal.SIGTERM):
+    signalled = signal_members(record, signal.SIGCONT, signal.SIGTERM)
+    if not signalled:
         return False
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
-        if not run_members(record):
+        if not remaining(record, signalled):
             return False
         time.sleep(0.1)
     kill_members(record)
