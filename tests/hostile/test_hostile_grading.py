@@ -50,6 +50,23 @@ def graded_once(folder: RunFolder, timeout: float = 60) -> dict[str, object]:
     return grades(folder)[0]
 
 
+def assert_refused(folder: RunFolder, sentence: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """The supervisor's grade and `mletui grade RUN` both refuse the submission with
+    ``sentence`` and give no score; returns what `mletui grade` printed."""
+    grade = graded_once(folder)  # the supervisor did not block opening it, either
+    assert grade["valid"] is False and grade["score"] is None
+    assert grade["reason"] == sentence
+    assert main(["grade", folder.id]) == 1
+    out = capsys.readouterr().out
+    assert f"valid       no: {sentence}" in out and "score" not in out
+    return out
+
+
+def kill(folder: RunFolder) -> None:
+    RunControl(folder, "test").kill()
+    wait_ended(folder)
+
+
 # --- the submission ------------------------------------------------------------------------------
 
 # The attack of the issue on the local runtime: the agent knows where the data is (its
@@ -62,20 +79,14 @@ sleep 60
 
 def test_a_symlink_to_the_answers_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     folder = start_run(resolve_task("digits"), agent_cmd=SYMLINK_AGENT, time_limit_s=120)
-    grade = graded_once(folder)
-    assert grade["valid"] is False and grade["score"] is None
-    assert grade["reason"] == SYMLINK_SENTENCE
-    # `mletui grade` of the live run refuses it the same way, and reveals nothing.
-    assert main(["grade", folder.id]) == 1
-    out = capsys.readouterr().out
-    assert f"valid       no: {SYMLINK_SENTENCE}" in out and "score" not in out
+    assert_refused(folder, SYMLINK_SENTENCE, capsys)
+    # Refusing reveals nothing: no operator action was journaled.
     assert not [e for e in read_journal(folder.journal_path).entries if e["kind"] == "action"]
     # So does grading the file by its path.
     link = folder.submission / "submission.csv"
     assert main(["grade", "--task", "digits", str(link)]) == 1
     assert SYMLINK_SENTENCE in capsys.readouterr().out
-    RunControl(folder, "test").kill()
-    wait_ended(folder)
+    kill(folder)
 
 
 LINKED_FOLDER_AGENT = r"""
@@ -98,8 +109,7 @@ def test_a_submission_folder_that_is_a_link_is_refused(
         "no: The submission folder submission/ is a symbolic link; only a regular file inside "
         "submission/ is graded." in out
     )
-    RunControl(folder, "test").kill()
-    wait_ended(folder)
+    kill(folder)
 
 
 HARDLINK_AGENT = r"""
@@ -112,13 +122,9 @@ def test_a_hard_link_to_the_answers_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = start_run(task_copy(tmp_path), agent_cmd=HARDLINK_AGENT, time_limit_s=120)
-    grade = graded_once(folder)
+    assert_refused(folder, HARDLINK_SENTENCE, capsys)
     assert os.stat(folder.submission / "submission.csv").st_nlink == 2  # the link was made
-    assert grade["valid"] is False and grade["reason"] == HARDLINK_SENTENCE
-    assert main(["grade", folder.id]) == 1
-    assert f"no: {HARDLINK_SENTENCE}" in capsys.readouterr().out
-    RunControl(folder, "test").kill()
-    wait_ended(folder)
+    kill(folder)
 
 
 FIFO_AGENT = r"""
@@ -129,12 +135,8 @@ sleep 60
 
 def test_a_fifo_is_refused_without_hanging(capsys: pytest.CaptureFixture[str]) -> None:
     folder = start_run(resolve_task("digits"), agent_cmd=FIFO_AGENT, time_limit_s=120)
-    grade = graded_once(folder)  # the supervisor did not block opening it
-    assert grade["valid"] is False and grade["reason"] == FIFO_SENTENCE
-    assert main(["grade", folder.id]) == 1
-    assert f"no: {FIFO_SENTENCE}" in capsys.readouterr().out
-    RunControl(folder, "test").kill()
-    wait_ended(folder)
+    assert_refused(folder, FIFO_SENTENCE, capsys)
+    kill(folder)
 
 
 # Ten million rows: id,label. Pandas alone needs gigabytes for it.
@@ -173,8 +175,7 @@ def test_a_huge_submission_meets_the_grader_s_limits(
         "no: The grader ran out of time (limit 0.5 s) on submission.csv, so it is not graded; "
         "MLETUI_GRADE_TIMEOUT_S sets the limit." in capsys.readouterr().out
     )
-    RunControl(folder, "test").kill()
-    wait_ended(folder)
+    kill(folder)
 
 
 def test_a_plain_submission_is_still_graded() -> None:
@@ -186,5 +187,4 @@ def test_a_plain_submission_is_still_graded() -> None:
     folder = start_run(resolve_task("digits"), agent_cmd=command, time_limit_s=120)
     grade = graded_once(folder)
     assert grade["valid"] is True and grade["score"] == pytest.approx(0.10222)
-    RunControl(folder, "test").kill()
-    wait_ended(folder)
+    kill(folder)

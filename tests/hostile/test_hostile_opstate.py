@@ -84,6 +84,15 @@ def active(folder: RunFolder) -> float:
     return folder.read().active_s
 
 
+def assert_clock_held(folder: RunFolder, for_s: float) -> None:
+    """Active time does not move for ``for_s`` (after the supervisor's tick that was under way
+    when the run stopped)."""
+    time.sleep(0.3)
+    held = active(folder)
+    time.sleep(for_s)
+    assert active(folder) == held
+
+
 def test_a_forged_pause_file_and_ack_stop_neither_state_nor_clock() -> None:
     folder = start(FORGED_PAUSE, time_limit_s=3)
     wait_for(lambda: (folder.control / "acks.jsonl").exists(), 20, "the forged ack")
@@ -137,10 +146,7 @@ def test_a_fake_resume_leaves_the_operator_pause_standing() -> None:
     control = RunControl(folder, "alice")
     control.pause()
     wait_for(lambda: read_status(folder).state is RunState.PAUSED, 10, "the acknowledged pause")
-    time.sleep(0.3)  # the supervisor's tick that was under way when the ack came
-    held = active(folder)
-    time.sleep(0.6)
-    assert active(folder) == held  # the operator's acknowledged pause stops the clock
+    assert_clock_held(folder, 0.6)  # the operator's acknowledged pause stops the clock
     (folder.control / "go").touch()
     wait_for(lambda: (folder.control / "faked").exists(), 10, "the fake resume")
     time.sleep(0.3)
@@ -160,11 +166,8 @@ def test_an_operator_freeze_is_frozen_and_holds_the_clock_past_the_limit() -> No
     control = RunControl(folder, "alice")
     control.freeze()
     wait_for(lambda: read_status(folder).state is RunState.FROZEN, 5, "frozen")
-    time.sleep(0.3)  # the supervisor's tick that was under way when the run stopped
-    held = active(folder)
-    time.sleep(2.5)
-    assert read_status(folder).state is RunState.FROZEN
-    assert active(folder) == held and folder.read().state == "running"
+    assert_clock_held(folder, 2.5)
+    assert read_status(folder).state is RunState.FROZEN and folder.read().state == "running"
     control.thaw()
     assert read_status(folder).state is RunState.RUNNING
     wait_for(lambda: folder.read().state == "killed", 20, "the time limit after the thaw")
