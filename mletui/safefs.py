@@ -111,3 +111,23 @@ def open_regular(root: Path, relative: str | PurePath, *, single_link: bool = Tr
         os.close(fd)
         raise
     return fd
+
+
+def read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file ``path`` (its folder is trusted, the file itself is not
+    followed: see :func:`open_regular`). Raises ``ValueError`` when it holds more than
+    ``max_bytes``, before reading more than that."""
+    fd = open_regular(path.parent, path.name)
+    try:
+        if os.fstat(fd).st_size > max_bytes:
+            raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+        chunks = []
+        total = 0
+        while block := os.read(fd, 1 << 20):
+            total += len(block)
+            if total > max_bytes:  # it grew while being read
+                raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+            chunks.append(block)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -232,3 +232,33 @@ def test_a_submission_nothing_could_check_is_said_once(
 
 def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.exists() else b""
+
+
+def test_a_submission_the_agent_made_a_link_is_not_read(
+    tmp_path: Path, mlebench_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's submission.csv that links to a host file: the file is never read, sent or
+    graded, and one notice says why."""
+    from mletui.mlebench import grading
+
+    monkeypatch.setattr(grading, "SETTLE_S", 0.0)
+    secret = tmp_path / "host-secret.csv"
+    secret.write_bytes(VALID)
+    journal = tmp_path / "journal.jsonl"
+    checker = SubmissionChecker(journal, "toy-comp", HostGrader(mlebench_data), lambda: None)
+    submission = tmp_path / "tree" / "submission" / "submission.csv"
+    submission.parent.mkdir(parents=True)
+    submission.symlink_to(secret)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and b"notice" not in _bytes(journal):
+            checker.check([("submission/submission.csv", submission)])
+            time.sleep(0.1)
+        for _ in range(5):
+            checker.check([("submission/submission.csv", submission)])
+    finally:
+        checker.close()
+    entries = [json.loads(ln) for ln in journal.read_text().splitlines()]
+    notices = [e["text"] for e in entries if e["kind"] == "notice"]
+    assert notices == ["submission/submission.csv not checked: submission.csv is a symbolic link"]
+    assert not [e for e in entries if e["kind"] == "grade"]

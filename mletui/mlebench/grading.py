@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from mletui.collectors.scores import GRADE_KIND, GRADING_KIND, SCORELESS
+from mletui.grading.sandbox import GradeLimits
 from mletui.journal import Journal, JournalFollower
+from mletui.safefs import NotARegularFile, read_regular
 
 ENV_DATA = "MLEBENCH_DATA"
 ENV_PYTHON = "MLEBENCH_PYTHON"
@@ -247,7 +249,11 @@ class SubmissionChecker:
                 continue
             self._done.add((path, signature))
             try:
-                data = path.read_bytes()
+                # Not followed if the agent made it a link; never more than the grader's memory.
+                data = read_regular(path, GradeLimits.from_env().memory_mb << 20)
+            except (NotARegularFile, ValueError) as exc:
+                self._say_once(f"{label} not checked: {exc}")
+                continue
             except OSError:
                 continue
             self._pool.submit(self._check_one, label, data, st.st_mtime)
@@ -319,12 +325,17 @@ class SubmissionChecker:
             with self._lock:
                 self._shas.discard(digest)
                 self._count -= 1
-                if verdict is not None and verdict.text not in self._said:
-                    self._said.add(verdict.text)  # why, once: "the grading server failed ..."
-                    self.journal.append("notice", {"text": f"{label} not checked: {verdict.text}"})
+            if verdict is not None:  # why, once: "the grading server failed ..."
+                self._say_once(f"{label} not checked: {verdict.text}")
             return
         with self._lock:
             self.journal.append(GRADE_KIND, entry)
+
+    def _say_once(self, text: str) -> None:
+        with self._lock:
+            if text not in self._said:
+                self._said.add(text)
+                self.journal.append("notice", {"text": text})
 
     def _score(self, data: bytes, entry: dict[str, Any]) -> dict[str, Any] | None:
         available, _note = self.grader.availability(self.competition)
