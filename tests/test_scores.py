@@ -61,9 +61,10 @@ def shell_agent(command: str, task: str = "digits") -> RunFolder:
 
 def test_a_baseline_run_s_grades_follow_its_submissions() -> None:
     task = resolve_task("diabetes")
-    folder = start_run(
-        task, agent="baseline", extra_env={"MLETUI_BASELINE_MAX_STEPS": "2"}, time_limit_s=300
-    )
+    # Steps a little apart, so each submission settles before the next (two written within the
+    # settle time are graded once: see the test of a rewritten submission below).
+    env = {"MLETUI_BASELINE_MAX_STEPS": "2", "MLETUI_BASELINE_STEP_DELAY": "2"}
+    folder = start_run(task, agent="baseline", extra_env=env, time_limit_s=300)
     wait_ended(folder, 240)
     journal = read_journal(folder.journal_path).entries
     kinds = [e["kind"] for e in journal]
@@ -116,6 +117,22 @@ def test_a_malformed_submission_is_an_invalid_grade_and_the_next_one_is_graded()
         "Submission submission.csv lacks column(s) 'label'; expected columns: id, label."
     )
     assert grades[1]["score"] == round(score_submission(resolve_task("digits"), sample), 5)
+
+
+def test_a_submission_rewritten_before_it_settled_points_at_the_code_that_wrote_it_last() -> None:
+    # Two submissions a moment apart are graded once, as the later one: its grade must point at
+    # the code current when the later one was written, not when the first was.
+    sample = resolve_task("digits").public_dir / "sample_submission.csv"
+    folder = shell_agent(
+        'echo "v = 1" > solution.py; sleep 1.5; '
+        'printf "id,prediction\\n1,2\\n" > "$MLETUI_SUBMISSION_DIR/submission.csv"; '
+        'echo "v = 2" > solution.py; sleep 0.1; '
+        f'cp "{sample}" "$MLETUI_SUBMISSION_DIR/submission.csv"; sleep 3'
+    )
+    wait_ended(folder, 60)
+    (grade,) = entries(folder, "grade")
+    assert grade["valid"] is True
+    assert code_of(folder, grade["snapshot_seq"]).strip() == "v = 2"
 
 
 def test_metric_lines_in_the_log_become_validation_scores(tmp_path: Path) -> None:

@@ -237,7 +237,7 @@ class _SubmissionState:
     changed_at: float = 0.0  # monotonic time of the last change observed
     graded: tuple[int, int] | None = None  # the signature last graded (or found unchanged)
     graded_sha: str | None = None
-    pending_snapshot: int | None = None  # the snapshot current when the file was written
+    pending_snapshot: int | None = None  # the snapshot current when the file was last written
     count: int = 0  # submissions graded so far
 
 
@@ -379,7 +379,7 @@ class LiveScores:
         if signature != state.seen:
             state.seen = signature
             state.changed_at = now
-            if signature is not None and state.pending_snapshot is None:
+            if signature is not None:  # the code current when it was last written
                 state.pending_snapshot = self.snapshot_at(signature[0] / 1e9)
             if not final:
                 return
