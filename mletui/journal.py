@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mletui.protocol import append_jsonl, clean_value, loads_untrusted
+from mletui.protocol import NotRegular, append_jsonl, clean_value, loads_untrusted, open_untrusted
 
 Entry = dict[str, Any]
 
@@ -169,6 +169,7 @@ class JournalFollower:
         self.pending = b""  # bytes after the last newline: a line still being written
         self.dropping = False  # inside a line already longer than max_line: skip to its newline
         self.more = False  # the last read stopped at max_bytes: more is there to read
+        self.refused = False  # the path is a link, a fifo or a device: not read (said once)
 
     def read_new(self, max_bytes: int = 8 << 20) -> tuple[list[Entry], int]:
         """The journal entries appended since the last call, and how many lines were skipped."""
@@ -190,12 +191,19 @@ class JournalFollower:
 
     def _raw(self, max_bytes: int) -> list[bytes | Line]:
         try:
-            with self.path.open("rb") as f:
-                f.seek(self.offset)
-                chunk = f.read(max_bytes)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            fd = open_untrusted(self.path)
+        except (FileNotFoundError, NotADirectoryError):
             self.more = False
             return []
+        except NotRegular as exc:  # said once, until it is a regular file again
+            self.more = False
+            refused, self.refused = self.refused, True
+            return [] if refused else [Line(problem=str(exc))]
+        self.refused = False
+        try:
+            chunk = os.pread(fd, max_bytes, self.offset)
+        finally:
+            os.close(fd)
         self.more = len(chunk) == max_bytes
         if not chunk:
             return []

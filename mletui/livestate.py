@@ -7,7 +7,6 @@ never a file the agent writes (:mod:`mletui.opstate`); "lost" is a supervisor no
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
     if record.heartbeat and state in (RunState.RUNNING, RunState.PAUSE_REQUESTED):
         active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
     left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
-    hello = read_hello(folder.control)
+    hello = protocol.read_hello(folder.control)
     driver = current_driver(folder)
     return StatusUpdate(
         state=state,
@@ -77,14 +76,6 @@ def _state(folder: RunFolder, record: RunRecord) -> RunState:
     if operator.paused:
         return RunState.PAUSED if operator.acknowledged else RunState.PAUSE_REQUESTED
     return RunState.RUNNING
-
-
-def read_hello(control: Path) -> dict[str, object] | None:
-    try:
-        value = json.loads((control / protocol.HELLO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def hint_statuses(control: Path) -> tuple[HintStatus, ...]:

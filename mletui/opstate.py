@@ -100,8 +100,8 @@ class OperatorStateReader:
 
     def _read_new(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
+            fd = protocol.open_untrusted(self.path)
+        except (OSError, ValueError):
             return
         try:
             while True:

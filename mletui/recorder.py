@@ -246,12 +246,8 @@ class Recorder:
 
     def _record_hello(self, path: Path) -> None:
         try:
-            with path.open("rb") as f:
-                data = f.read(protocol.MAX_LINE_BYTES + 1)
-            hello = protocol.loads_untrusted(data.decode("utf-8", "surrogateescape"))
-            if not isinstance(hello, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError, RecursionError) as exc:
+            hello = protocol.load_hello(path.parent)
+        except (OSError, ValueError) as exc:
             self._limits[protocol.HELLO].note(f"hello.json is not valid JSON ({exc})")
             return
         self.journal.append("hello", {"hello": hello})

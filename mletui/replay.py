@@ -31,7 +31,7 @@ from mletui.events import (
     Stream,
 )
 from mletui.journal import read_journal
-from mletui.livestate import read_hello
+from mletui.protocol import read_hello
 from mletui.session import WatchSession, event_from_entry
 from mletui.store import RunFolder
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import errno
 import fcntl
 import json
 import os
 import secrets
 import socket
-import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +22,7 @@ from typing import Any
 
 import platformdirs
 
-from mletui.protocol import clean_text, loads_untrusted
+from mletui.protocol import clean_text, loads_untrusted, read_untrusted
 from mletui.sanitize import clean_text as displayable
 
 ENV_HOME = "MLETUI_HOME"
@@ -138,28 +136,9 @@ def _json_kind(value: Any) -> str:
 
 def read_run_json(path: Path) -> RunRecord:
     """Read a ``run.json`` that anyone may have written: never through a symbolic link, only a
-    regular file, at most :data:`MAX_RUN_JSON_BYTES`. OSError when it cannot be opened (missing,
-    a link); ValueError saying what is wrong with its contents."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ValueError("run.json is a symbolic link") from exc
-        raise
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ValueError("run.json is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("run.json is not a regular file")
-        with os.fdopen(fd, "rb") as f:
-            fd = -1  # closed with f
-            data = f.read(MAX_RUN_JSON_BYTES + 1)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > MAX_RUN_JSON_BYTES:
-        raise ValueError(f"run.json is longer than {MAX_RUN_JSON_BYTES} bytes")
+    regular file, at most :data:`MAX_RUN_JSON_BYTES`. OSError when it cannot be opened
+    (missing); ValueError saying what is wrong with it (a link, a fifo, its contents)."""
+    data = read_untrusted(path, MAX_RUN_JSON_BYTES)
     if not data.strip():
         raise ValueError("run.json is empty")
     try:

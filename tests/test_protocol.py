@@ -82,8 +82,8 @@ def test_untrusted_json_is_parsed_or_refused_with_a_reason() -> None:
         (b"[" * 100_000, "nested"),
         (b"[" * 70 + b"]" * 70, "nested"),
         (b'"' + b"x" * MAX_LINE_BYTES + b'"', "longer"),
-        (b"\xff\xfe", ""),
-        (b"{", ""),
+        (b"\xff\xfe", "Expecting value"),
+        (b"{", "Expecting property name"),
     ):
         with pytest.raises(ValueError, match=reason):
             loads_untrusted(bad)

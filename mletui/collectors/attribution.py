@@ -9,7 +9,6 @@ in ``run.json``. A run on a remote Docker engine has no processes here, so no GP
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
@@ -22,7 +21,8 @@ from typing import Any
 import psutil
 
 from mletui.events import GpuProcess
-from mletui.store import RunFolder
+from mletui.protocol import loads_untrusted, read_untrusted
+from mletui.store import MAX_RUN_JSON_BYTES, RunFolder
 
 # A container's id, as cgroup v1 (/docker/<id>) and v2 (docker-<id>.scope, cri-containerd-<id>)
 # paths spell it.
@@ -58,7 +58,7 @@ def container_of(pid: int, proc_root: Path = Path("/proc")) -> str | None:
 
 def _raw_record(folder: RunFolder) -> dict[str, Any]:
     """run.json as a dict, with fields other runtimes add (not all are in RunRecord)."""
-    value = json.loads(folder.run_json.read_text(encoding="utf-8"))
+    value = loads_untrusted(read_untrusted(folder.run_json, MAX_RUN_JSON_BYTES))
     return value if isinstance(value, dict) else {}
 
 

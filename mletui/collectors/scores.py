@@ -16,7 +16,6 @@ No UI code; pandas and scikit-learn load only when the first submission is grade
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import re
@@ -30,6 +29,7 @@ from typing import Any
 
 import platformdirs
 
+from mletui import protocol
 from mletui.collectors.logs import LogFollower
 from mletui.events import Grade, GradingInfo, Score, Snapshot, Stream
 from mletui.journal import Entry, Journal, read_journal
@@ -456,11 +456,8 @@ class LiveScores:
 
 
 def _hello_agent(control: Path) -> str | None:
-    try:
-        hello = json.loads((control / "hello.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    agent = hello.get("agent") if isinstance(hello, dict) else None
+    hello = protocol.read_hello(control) or {}
+    agent = hello.get("agent")
     return str(agent) if agent else None
 
 

@@ -313,3 +313,45 @@ def test_recorder_stop_has_a_deadline_and_names_the_threads_that_did_not_stop(
     finally:
         sampler.release.set()
     assert "recorder stop: still running after 1 s: recorder-control" in notices(folder)
+
+
+# Every protocol file made a link to an endless device, or a sparse file of 50 GB, and the driver
+# lock a fifo: the watcher's readers (ls, show, freeze, kill) and the recorder must neither hang nor
+# fill memory.
+ENDLESS = r"""
+c="$MLETUI_CONTROL_DIR"
+truncate -s 50G "$c/big"
+ln -sf /dev/zero "$c/hello.json"
+ln -sf /dev/zero "$c/acks.jsonl"
+ln -sf "$c/big" "$c/metrics.jsonl"
+ln -sf /dev/urandom "$c/events.jsonl"
+run=$(dirname "$c")
+mkfifo "$run/driver.json"
+ln -sf /dev/zero "$run/kill-request.json"
+echo linked; sleep 1
+rm "$c/metrics.jsonl"
+echo '{"step": 9, "name": "later", "value": 0.5}' >> "$c/metrics.jsonl"
+echo written; sleep 60
+"""
+
+
+def test_protocol_files_linked_to_endless_devices_hang_no_reader() -> None:
+    folder = start(ENDLESS)
+    try:
+        wait_for(lambda: "written" in folder.log_path.read_text(errors="replace"), 30)
+        wait_for(lambda: "later" in score_names(folder), 30)
+        commands = (["ls"], ["show", folder.id], ["show", folder.id, "--json"])
+        for command in (*commands, ["freeze", folder.id], ["thaw", folder.id]):
+            done = subprocess.run(
+                [sys.executable, "-m", "mletui", *command],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 0, (command, done.stderr)
+            assert "Traceback" not in done.stderr
+            assert folder.id[:6] in done.stdout + done.stderr  # (ls may shorten an id to fit)
+        assert_still_running(folder)
+        assert any("not a regular file" in text for text in notices(folder)), notices(folder)
+    finally:
+        kill(folder)
