@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from mletui.cli import main
@@ -26,6 +27,7 @@ from mletui.runtimes.local import kill_members, run_members
 from mletui.store import RunFolder, list_runs
 from tests.conftest import wait_for
 from tests.hostile.test_hostile_kill import alive, cli, recorded_pids
+from tests.hostile.test_hostile_kill import containment as containment  # both containments
 
 # Each attempt writes "<name> ok" when it worked and "<name> refused" when it did not.
 ATTEMPTS = {
@@ -125,7 +127,7 @@ def scores(folder: RunFolder) -> list[dict[str, object]]:
 
 
 def test_an_agent_user_can_write_only_its_three_folders(
-    agent_user: str, open_home: Path, capsys: pytest.CaptureFixture[str]
+    agent_user: str, open_home: Path, containment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = start_run(resolve_task("digits"), agent_cmd=AGENT, agent_user=agent_user)
     record = folder.read()
@@ -167,6 +169,12 @@ def test_an_agent_user_can_write_only_its_three_folders(
         assert (folder.path / name).stat().st_uid == uid
     assert folder.path.stat().st_uid == 0
 
+    # Freeze and kill reach every process of the user's run, its setsid child too.
+    control = RunControl(folder, "tester")
+    control.freeze()
+    stopped = {psutil.STATUS_STOPPED}
+    wait_for(lambda: {psutil.Process(p).status() for p in pids} == stopped, 5, "all stopped")
+    control.thaw()
     result = cli("kill", folder.id, "--yes", "--grace", "1")
     assert result.returncode == 0, result.stderr
     wait_for(lambda: not alive(pids), 10, "every process of the agent's user gone")
