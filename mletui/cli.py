@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", default="local", help="where the agent runs (default: local)")
     run.add_argument("--time-limit", help="active time before the run is stopped: 90s, 15m, 2h")
     run.add_argument("--detach", action="store_true", help="print the run id and return")
+    run.add_argument(
+        "--agent-user",
+        metavar="NAME",
+        help="local runtime: run the agent as this user, which can write only workspace/, "
+        "submission/ and control/ of its run (mletui must run as root)",
+    )
     dock = run.add_argument_group("the docker runtime (--runtime docker)")
     dock.add_argument(
         "--docker-host",
@@ -316,6 +322,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         time_limit_s=_duration(args.time_limit),
         extra_env=_llm_env(args),
         runtime_options=_runtime_options(args),
+        agent_user=args.agent_user,
     )
     if args.detach:
         print(folder.id)

@@ -13,6 +13,7 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from mletui import protocol
@@ -21,6 +22,7 @@ from mletui.events import RunState, StatusUpdate
 from mletui.journal import Journal
 from mletui.livestate import read_status
 from mletui.runtimes import RuntimeFailure, get_runtime
+from mletui.safefs import NotARegularFile, open_for_writing
 from mletui.store import RunFolder
 
 ACTIONS = ("pause", "resume", "freeze", "thaw", "hint", "kill")
@@ -122,7 +124,8 @@ class RunControl:
     def pause(self) -> None:
         status = self.check("pause")
         self._record("pause", status)
-        _touch(self.folder.control / protocol.PAUSE)
+        with refused_if_planted(protocol.PAUSE):
+            _touch(self.folder.control / protocol.PAUSE)
 
     def resume(self) -> None:
         status = self.check("resume")
@@ -146,11 +149,12 @@ class RunControl:
         status = self.check("hint")
         hint_id = f"h-{int(time.time())}-{secrets.token_hex(2)}"
         self._record("hint", status, text, hint_id=hint_id)
-        protocol.append_jsonl(
-            self.folder.control / protocol.HINTS,
-            {"id": hint_id, "text": text, "ts": time.time()},
-            sync=True,
-        )
+        with refused_if_planted(protocol.HINTS):
+            protocol.append_jsonl(
+                self.folder.control / protocol.HINTS,
+                {"id": hint_id, "text": text, "ts": time.time()},
+                sync=True,
+            )
         return hint_id
 
     def kill(self, grace_s: float = DEFAULT_GRACE_S) -> None:
@@ -192,4 +196,21 @@ class RunControl:
 
 
 def _touch(path: Path) -> None:
-    path.write_text(str(time.time()), encoding="utf-8")
+    fd = open_for_writing(path, append=False)
+    try:
+        os.write(fd, str(time.time()).encode())
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def refused_if_planted(name: str) -> Iterator[None]:
+    """A file of control/ that the agent replaced by a link, a fifo or a device is refused with
+    a sentence: mletui may run as root, and writing through it would reach any file."""
+    try:
+        yield
+    except NotARegularFile as exc:
+        raise ActionError(
+            f"control/{name} of the run is {exc.what}, not a regular file; "
+            "nothing was written through it."
+        ) from exc

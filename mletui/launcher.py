@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
+from mletui.collectors.scores import config_dir
 from mletui.grading.tasks import Task
 from mletui.runtimes import get_runtime
-from mletui.store import RunFolder, create_run_folder, make_record
+from mletui.runtimes.local import AgentIdentity, agent_identity, hand_over
+from mletui.store import RunFolder, create_run_folder, make_record, runs_root
 
 AGENTS = {
     "baseline": [sys.executable, "-u", "-m", "mletui.agents.baseline"],
@@ -65,19 +68,57 @@ def start_run(
     time_limit_s: float | None = None,
     extra_env: dict[str, str] | None = None,
     runtime_options: dict[str, Any] | None = None,
+    agent_user: str | None = None,
 ) -> RunFolder:
     """``runtime_options``: the runtime's own (docker: docker_host, image, cpus, memory, gpus);
-    checked, and the Engine asked, before the run folder exists."""
+    checked, and the Engine asked, before the run folder exists. ``agent_user``: the local
+    runtime runs the agent as that user, which can then write only its three folders."""
     name, command = agent_command(agent, agent_cmd)
     rt = get_runtime(runtime)
+    identity = other_user(agent_user, runtime, task) if agent_user else None
     options = rt.preflight(dict(runtime_options or {}))
+    protect_umask()
     record = make_record(task.id, str(task.path), name, command, runtime, time_limit_s)
+    record.agent_user = agent_user
     folder = create_run_folder(record)
+    if identity is not None:
+        hand_over(folder, identity)
     with folder.updating() as rec:
         rec.env = {**agent_env(task, folder, time_limit_s), **(extra_env or {})}
         rec.runtime_options = options
     rt.start(folder)
     return folder
+
+
+def other_user(user: str, runtime: str, task: Task) -> AgentIdentity:
+    """The agent's user, checked before a run folder exists: it can reach the runs folder and
+    the task's data, and the operator's config folder (the journal's key) is closed to it."""
+    if runtime != "local":
+        raise LaunchError(f"--agent-user is for the local runtime, not --runtime {runtime}.")
+    identity = agent_identity(user)
+    root = runs_root()
+    root.mkdir(parents=True, exist_ok=True, mode=0o755)
+    for what, path in (("the runs folder", root), ("the task's data", task.public_dir)):
+        if not identity.can_enter(path):
+            raise LaunchError(
+                f"User {user} cannot reach {what}, {path}: a folder above it is closed to "
+                "it. Set MLETUI_HOME to a folder it can reach (mletui keeps the rest closed)."
+            )
+    close_config_dir()
+    return identity
+
+
+def close_config_dir() -> None:
+    """The operator's config folder (where the journal's key lives) for the operator alone."""
+    path = config_dir()
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+def protect_umask() -> None:
+    """Nothing mletui creates (the run folder, run.json, the journal, the logs) is writable by
+    anyone but the operator, whatever umask it was started with; the supervisor inherits it."""
+    os.umask(os.umask(0) | 0o022)
 
 
 def parse_duration(text: str) -> float:

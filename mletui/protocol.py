@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from mletui.safefs import open_for_writing
+
 PROTOCOL_VERSION = 1
 ENV_CONTROL_DIR = "MLETUI_CONTROL_DIR"
 
@@ -111,9 +113,10 @@ def loads_untrusted(data: bytes | str, max_bytes: int = MAX_LINE_BYTES) -> Any:
 
 
 def append_jsonl(path: Path, record: dict[str, Any], sync: bool = False) -> None:
-    """Append one JSON line in a single write, so concurrent appenders never interleave."""
+    """Append one JSON line in a single write, so concurrent appenders never interleave; never
+    through a link (:func:`~mletui.safefs.open_for_writing`: the agent may own the folder)."""
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_for_writing(path, append=True)
     try:
         os.write(fd, data)
         if sync:

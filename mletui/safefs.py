@@ -131,3 +131,30 @@ def read_regular(path: Path, max_bytes: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def open_for_writing(path: Path, *, append: bool) -> int:
+    """A descriptor to write the file ``path`` (made if missing), in a folder the agent may own:
+    never through a link it planted there, never into a fifo or a device. ``path``'s folder is
+    trusted. Raises :class:`NotARegularFile` (nothing was written), ``OSError`` otherwise."""
+    flags = _WRITE_FLAGS | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFile(path.name, "a symbolic link", is_file=True) from None
+        if exc.errno == errno.ENXIO:  # a fifo nobody reads
+            raise NotARegularFile(path.name, "a named pipe (fifo)", is_file=True) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(path.name, kind_of(mode), is_file=True)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

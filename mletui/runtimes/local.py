@@ -14,10 +14,13 @@ import contextlib
 import os
 import select
 import signal
+import stat
 import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import psutil
@@ -47,10 +50,14 @@ from mletui.runtimes.host import (
 from mletui.store import RunFolder, RunRecord
 
 __all__ = [
+    "AGENT_FOLDERS",
     "KILL_REQUEST",
+    "AgentIdentity",
     "LocalAgent",
     "LocalRuntime",
+    "agent_identity",
     "group_pids",
+    "hand_over",
     "is_stopped",
     "kill_members",
     "run_members",
@@ -349,17 +356,19 @@ def spawn_agent(
     user: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the agent as the leader of a new process group, its output on two pipes: in
-    ``cgroup`` before it runs anything, and as ``user`` (its groups, then its gid, then its uid)."""
-    ids = agent_ids(user) if user else None
+    ``cgroup`` before it runs anything, and as ``user`` (no supplementary groups, then its gid,
+    then its uid: once the uid is dropped nothing else could be)."""
+    identity = agent_identity(user) if user else None
+    if identity is not None:
+        env = {**env, **identity.env()}
 
     def prepare() -> None:  # in the child, between fork and exec: only system calls
         if cgroup is not None:
             cgroup.join_self()
-        if ids is not None:
-            uid, gid, groups = ids
-            os.setgroups(groups)
-            os.setgid(gid)
-            os.setuid(uid)
+        if identity is not None:
+            os.setgroups([])
+            os.setgid(identity.gid)
+            os.setuid(identity.uid)
 
     return subprocess.Popen(
         command,
@@ -370,16 +379,92 @@ def spawn_agent(
         stderr=subprocess.PIPE,
         start_new_session=True,
         close_fds=True,
-        preexec_fn=prepare if (cgroup is not None or ids is not None) else None,
+        preexec_fn=prepare if (cgroup is not None or identity is not None) else None,
     )
 
 
-def agent_ids(user: str) -> tuple[int, int, list[int]]:
-    """(uid, gid, groups) of ``user``; RuntimeFailure with a sentence when it cannot be used."""
+AGENT_FOLDERS = ("workspace", "submission", "control")
+"""The only folders of its run an agent running as another user owns (and can write)."""
+
+# Capabilities (linux/capability.h) that running the agent as another user takes.
+_CAP_CHOWN, _CAP_SETGID, _CAP_SETUID = 0, 6, 7
+
+
+@dataclass(frozen=True)
+class AgentIdentity:
+    """The user an agent runs as (``--agent-user``), looked up once."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+    def env(self) -> dict[str, str]:
+        """Its own HOME and names, so that nothing it starts writes into the operator's home."""
+        return {"HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+
+    def can_enter(self, path: Path) -> bool:
+        """Whether this user can reach ``path``: every folder from / down to it lets it pass
+        (its owner, group or everyone has the search bit for it; no supplementary groups)."""
+        for folder in (path, *path.parents):
+            try:
+                info = os.stat(folder)
+            except OSError:
+                return False
+            if info.st_uid == self.uid:
+                bit = stat.S_IXUSR
+            elif info.st_gid == self.gid:
+                bit = stat.S_IXGRP
+            else:
+                bit = stat.S_IXOTH
+            if not info.st_mode & bit:
+                return False
+        return True
+
+
+def agent_identity(user: str) -> AgentIdentity:
+    """The user ``user`` as an agent can be run as; RuntimeFailure with a sentence when it
+    cannot be: no such user, the operator's own uid, or mletui without the rights to switch."""
     import pwd
 
     try:
         entry = pwd.getpwnam(user)
     except KeyError as exc:
-        raise RuntimeFailure(f"there is no user '{user}' on this machine") from exc
-    return entry.pw_uid, entry.pw_gid, os.getgrouplist(user, entry.pw_gid)
+        raise RuntimeFailure(f"There is no user '{user}' on this machine (--agent-user).") from exc
+    if entry.pw_uid == os.geteuid():
+        raise RuntimeFailure(
+            f"--agent-user {user} is the user mletui runs as: the agent would have the "
+            "operator's rights. Name another user."
+        )
+    if not may_switch_user():
+        raise RuntimeFailure(
+            f"--agent-user {user} needs mletui to run as root (or with the rights to change user "
+            f"and to hand folders over); it runs as uid {os.geteuid()}."
+        )
+    return AgentIdentity(user, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+
+
+def may_switch_user() -> bool:
+    """Root, or a process holding the capabilities to chown, setgid and setuid."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith("CapEff:"):
+            effective = int(line.split()[1], 16)
+            wanted = (1 << _CAP_CHOWN) | (1 << _CAP_SETGID) | (1 << _CAP_SETUID)
+            return effective & wanted == wanted
+    return False
+
+
+def hand_over(folder: RunFolder, identity: AgentIdentity) -> None:
+    """Give the agent's user its three folders, and nothing else of the run: the run folder,
+    ``run.json``, the journal and the logs stay the operator's, not writable by it."""
+    for name in AGENT_FOLDERS:
+        path = folder.path / name
+        os.chown(path, identity.uid, identity.gid, follow_symlinks=False)
+        os.chmod(path, 0o755)
+    os.chmod(folder.path, 0o755)

@@ -188,3 +188,47 @@ def test_a_plain_submission_is_still_graded() -> None:
     grade = graded_once(folder)
     assert grade["valid"] is True and grade["score"] == pytest.approx(0.10222)
     kill(folder)
+
+
+# --- in a container --------------------------------------------------------------------------
+
+# The attack of the issue on the docker runtime: the container's mount table names the host
+# path of its data mount, so the agent knows where the private answers lie on the host, and
+# links its submission there, either by the answers' host path or by a path relative to where
+# its submission folder lies on the host. The grader, on the host, must not follow either.
+MOUNTINFO_AGENT = r"""
+host_of() { awk -v at="$1" '$5 == at { print $4 }' /proc/self/mountinfo; }
+answers="$(host_of "$MLETUI_DATA_DIR")/../private/answers.csv"
+case "$LINK" in
+  absolute) target="$answers" ;;
+  relative) target=$(python3 -c 'import os, sys; print(os.path.relpath(*sys.argv[1:]))' \
+                     "$answers" "$(host_of "$MLETUI_SUBMISSION_DIR")") ;;
+esac
+ln -s "$target" "$MLETUI_SUBMISSION_DIR/submission.csv"
+echo "linked to $target"
+sleep 60
+"""
+
+
+@pytest.mark.usefixtures("docker_cleanup")
+@pytest.mark.parametrize("link", ["absolute", "relative"])
+def test_a_container_s_link_to_the_host_answers_is_refused(
+    link: str, test_base_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task = resolve_task("digits")
+    folder = start_run(
+        task,
+        agent_cmd=MOUNTINFO_AGENT,
+        runtime="docker",
+        runtime_options={"image": test_base_image},
+        extra_env={"LINK": link},
+        time_limit_s=120,
+    )
+    submission = folder.submission / "submission.csv"
+    wait_for(lambda: submission.is_symlink(), 60, "the agent's link")
+    # The attack is real: on the host, the link leads to the task's private answers.
+    assert Path(os.path.realpath(submission)) == task.path / "private" / "answers.csv"
+    assert os.path.isabs(os.readlink(submission)) == (link == "absolute")
+    assert_refused(folder, SYMLINK_SENTENCE, capsys)
+    assert [e for e in grades(folder) if e["score"] is not None] == []
+    kill(folder)
