@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass
 import psutil
 
 from mletui.journal import Journal
-from mletui.protocol import MAX_LINE_BYTES, loads_untrusted, read_untrusted
+from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
+from mletui.safefs import read_regular
 from mletui.store import RunFolder
 
 LOCK_FILE = "driver.json"
@@ -80,7 +81,7 @@ def current_driver(folder: RunFolder) -> Driver | None:
 
 def _read(folder: RunFolder) -> Driver | None:
     try:
-        data = loads_untrusted(read_untrusted(folder.path / LOCK_FILE, MAX_LINE_BYTES))
+        data = loads_untrusted(read_regular(folder.path / LOCK_FILE, MAX_LINE_BYTES))
         driver = Driver(**data)
     except (OSError, ValueError, TypeError):
         return None

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mletui.protocol import NotRegular, append_jsonl, clean_value, loads_untrusted, open_untrusted
+from mletui.protocol import append_jsonl, clean_value, loads_untrusted
+from mletui.safefs import NotARegularFile, open_regular
 
 Entry = dict[str, Any]
 
@@ -191,11 +192,11 @@ class JournalFollower:
 
     def _raw(self, max_bytes: int) -> list[bytes | Line]:
         try:
-            fd = open_untrusted(self.path)
+            fd = open_regular(self.path.parent, self.path.name, single_link=False)
         except (FileNotFoundError, NotADirectoryError):
             self.more = False
             return []
-        except NotRegular as exc:  # said once, until it is a regular file again
+        except NotARegularFile as exc:  # said once, until it is a regular file again
             self.more = False
             refused, self.refused = self.refused, True
             return [] if refused else [Line(problem=str(exc))]

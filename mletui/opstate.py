@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mletui import protocol
+from mletui.safefs import open_regular
 
 PAUSE, RESUME, FREEZE, THAW = "pause", "resume", "freeze", "thaw"
 
@@ -100,7 +101,7 @@ class OperatorStateReader:
 
     def _read_new(self) -> None:
         try:
-            fd = protocol.open_untrusted(self.path)
+            fd = open_regular(self.path.parent, self.path.name, single_link=False)
         except (OSError, ValueError):
             return
         try:

@@ -1,6 +1,7 @@
 """The agent's side of mletui's control protocol.
 
-Standard library only, so this one file can be copied into any image. The protocol is plain files
+Standard library only (besides :mod:`mletui.safefs`, itself standard library only), so these
+two files can be copied into any image. The protocol is plain files
 in the folder named by ``MLETUI_CONTROL_DIR``:
 
 - ``hello.json``   written by the agent at start (protocol version, name, capabilities)
@@ -22,20 +23,18 @@ requested (acknowledging ``paused`` and ``resumed``) and returns the hints that 
 
 from __future__ import annotations
 
-import errno
 import functools
 import inspect
 import json
 import os
 import re
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from mletui.safefs import open_for_writing
+from mletui.safefs import NotARegularFile, open_for_writing, read_regular
 
 PROTOCOL_VERSION = 1
 ENV_CONTROL_DIR = "MLETUI_CONTROL_DIR"
@@ -126,62 +125,13 @@ def append_jsonl(path: Path, record: dict[str, Any], sync: bool = False) -> None
 
 
 MAX_FILE_BYTES = 16 << 20  # read of a protocol file at once (the newest part of a longer one)
-_UNTRUSTED_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-
-
-class NotRegular(ValueError):
-    """A protocol file that is a link, a fifo, a device or a folder: never followed or read."""
-
-
-def open_untrusted(path: Path) -> int:
-    """A read-only descriptor of ``path``, a file the agent may have made anything at all.
-
-    A link is not followed, a fifo or device never blocks the reader (``O_NONBLOCK``, then the
-    open descriptor is checked): anything but a regular file raises :class:`NotRegular`.
-    ``FileNotFoundError`` as :func:`os.open` raises it. The caller closes the descriptor.
-    """
-    try:
-        fd = os.open(path, _UNTRUSTED_OPEN)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise NotRegular(f"{path.name} is a symbolic link, not a regular file") from None
-        raise
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        raise NotRegular(f"{path.name} is {what}")
-    os.set_blocking(fd, True)
-    return fd
-
-
-def read_untrusted(path: Path, max_bytes: int = MAX_FILE_BYTES, *, tail: bool = False) -> bytes:
-    """The bytes of the agent-written regular file ``path`` (see :func:`open_untrusted`).
-
-    Never more than ``max_bytes``: a longer file raises ``ValueError``, or with ``tail`` gives
-    its last ``max_bytes`` (for an append-only file, whose newest lines matter).
-    """
-    fd = open_untrusted(path)
-    try:
-        size = os.fstat(fd).st_size
-        if size > max_bytes:
-            if not tail:
-                raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
-            os.lseek(fd, size - max_bytes, os.SEEK_SET)
-        chunks, total = [], 0
-        while total < max_bytes and (block := os.read(fd, min(1 << 20, max_bytes - total))):
-            chunks.append(block)
-            total += len(block)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def load_hello(control: Path) -> dict[str, Any]:
     """The agent's ``hello.json`` in the folder ``control``. Bytes that are not UTF-8 are kept
     as escapes; every way it can be bad (a link, a fifo, too big, not a JSON object) is an
     ``OSError`` or a ``ValueError`` with a short reason."""
-    data = read_untrusted(control / HELLO, MAX_LINE_BYTES)
+    data = read_regular(control / HELLO, MAX_LINE_BYTES, single_link=False)
     value = loads_untrusted(data.decode("utf-8", "surrogateescape"))
     if not isinstance(value, dict):
         raise ValueError("not a JSON object")
@@ -201,8 +151,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     :data:`MAX_FILE_BYTES` of a longer file are read, and a file that is not a regular one
     (the agent may have made it a link or a fifo) reads as empty."""
     try:
-        raw = read_untrusted(path, tail=True)
-    except (FileNotFoundError, NotRegular):
+        raw = read_regular(path, MAX_FILE_BYTES, tail=True, single_link=False)
+    except (FileNotFoundError, NotARegularFile):
         return []
     lines = raw.split(b"\n")
     if len(raw) == MAX_FILE_BYTES:

@@ -248,7 +248,7 @@ class Recorder:
         try:
             hello = protocol.load_hello(path.parent)
         except (OSError, ValueError) as exc:
-            self._limits[protocol.HELLO].note(f"hello.json is not valid JSON ({exc})")
+            self._limits[protocol.HELLO].note(f"hello.json not read: {exc}")
             return
         self.journal.append("hello", {"hello": hello})
 

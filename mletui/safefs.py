@@ -21,7 +21,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-class NotARegularFile(Exception):
+class NotARegularFile(ValueError):
     """What was found instead of a regular file: ``what`` is a phrase ("a symbolic link"),
     ``part`` the path component it was found at (the file itself, or a folder on the way)."""
 
@@ -113,20 +113,29 @@ def open_regular(root: Path, relative: str | PurePath, *, single_link: bool = Tr
     return fd
 
 
-def read_regular(path: Path, max_bytes: int) -> bytes:
+def read_regular(
+    path: Path, max_bytes: int, *, tail: bool = False, single_link: bool = True
+) -> bytes:
     """The bytes of the regular file ``path`` (its folder is trusted, the file itself is not
-    followed: see :func:`open_regular`). Raises ``ValueError`` when it holds more than
-    ``max_bytes``, before reading more than that."""
-    fd = open_regular(path.parent, path.name)
+    followed: see :func:`open_regular`), never more than ``max_bytes``: a longer file raises
+    ``ValueError`` before more is read, or with ``tail`` gives its last ``max_bytes`` (for an
+    append-only file, whose newest lines matter)."""
+    fd = open_regular(path.parent, path.name, single_link=single_link)
     try:
-        if os.fstat(fd).st_size > max_bytes:
-            raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+        size = os.fstat(fd).st_size
+        if size > max_bytes:
+            if not tail:
+                raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+            os.lseek(fd, size - max_bytes, os.SEEK_SET)
         chunks = []
         total = 0
         while block := os.read(fd, 1 << 20):
             total += len(block)
             if total > max_bytes:  # it grew while being read
-                raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+                if not tail:
+                    raise ValueError(f"{path.name} is larger than {max_bytes} bytes")
+                chunks.append(block[: len(block) - (total - max_bytes)])
+                break
             chunks.append(block)
         return b"".join(chunks)
     finally:

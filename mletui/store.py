@@ -22,7 +22,8 @@ from typing import Any
 
 import platformdirs
 
-from mletui.protocol import clean_text, loads_untrusted, read_untrusted
+from mletui.protocol import clean_text, loads_untrusted
+from mletui.safefs import read_regular
 from mletui.sanitize import clean_text as displayable
 
 ENV_HOME = "MLETUI_HOME"
@@ -138,7 +139,7 @@ def read_run_json(path: Path) -> RunRecord:
     """Read a ``run.json`` that anyone may have written: never through a symbolic link, only a
     regular file, at most :data:`MAX_RUN_JSON_BYTES`. OSError when it cannot be opened
     (missing); ValueError saying what is wrong with it (a link, a fifo, its contents)."""
-    data = read_untrusted(path, MAX_RUN_JSON_BYTES)
+    data = read_regular(path, MAX_RUN_JSON_BYTES)
     if not data.strip():
         raise ValueError("run.json is empty")
     try:

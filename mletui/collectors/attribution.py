@@ -21,7 +21,8 @@ from typing import Any
 import psutil
 
 from mletui.events import GpuProcess
-from mletui.protocol import loads_untrusted, read_untrusted
+from mletui.protocol import loads_untrusted
+from mletui.safefs import read_regular
 from mletui.store import MAX_RUN_JSON_BYTES, RunFolder
 
 # A container's id, as cgroup v1 (/docker/<id>) and v2 (docker-<id>.scope, cri-containerd-<id>)
@@ -58,7 +59,7 @@ def container_of(pid: int, proc_root: Path = Path("/proc")) -> str | None:
 
 def _raw_record(folder: RunFolder) -> dict[str, Any]:
     """run.json as a dict, with fields other runtimes add (not all are in RunRecord)."""
-    value = loads_untrusted(read_untrusted(folder.run_json, MAX_RUN_JSON_BYTES))
+    value = loads_untrusted(read_regular(folder.run_json, MAX_RUN_JSON_BYTES))
     return value if isinstance(value, dict) else {}
 
 

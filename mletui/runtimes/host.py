@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import psutil
 
-from mletui.protocol import MAX_LINE_BYTES, loads_untrusted, read_untrusted
+from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
 from mletui.runtimes import RuntimeFailure
+from mletui.safefs import read_regular
 from mletui.store import RunFolder, RunRecord
 
 KILL_REQUEST = "kill-request.json"
@@ -96,7 +97,7 @@ def request_stop(folder: RunFolder, grace_s: float, reason: str) -> bool:
 def read_stop_request(folder: RunFolder, default_grace_s: float) -> tuple[str, float]:
     """The (reason, grace) of the pending stop request; ("operator", default) if unreadable."""
     try:
-        request = loads_untrusted(read_untrusted(folder.path / KILL_REQUEST, MAX_LINE_BYTES))
+        request = loads_untrusted(read_regular(folder.path / KILL_REQUEST, MAX_LINE_BYTES))
         return str(request.get("reason", "operator")), float(request.get("grace_s", 10.0))
     except (OSError, ValueError, AttributeError):
         return "operator", default_grace_s

@@ -352,6 +352,9 @@ def test_protocol_files_linked_to_endless_devices_hang_no_reader() -> None:
             assert "Traceback" not in done.stderr
             assert folder.id[:6] in done.stdout + done.stderr  # (ls may shorten an id to fit)
         assert_still_running(folder)
-        assert any("not a regular file" in text for text in notices(folder)), notices(folder)
+        said = notices(folder)
+        assert "hello.json not read: hello.json is a symbolic link" in said
+        for name in ("metrics.jsonl", "acks.jsonl", "events.jsonl"):
+            assert f"ignored a line of {name}: {name} is a symbolic link" in said
     finally:
         kill(folder)

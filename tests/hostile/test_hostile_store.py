@@ -64,7 +64,7 @@ def _broken_folders() -> tuple[RunFolder, dict[str, str]]:
         "foreign": "its run.json is the record of run 'someoneelse'",
         "empty": "run.json is empty",
         "symlinked": "run.json is a symbolic link",
-        "isadir": "run.json is a directory",
+        "isadir": "run.json is a folder",
         "norunjson": "it has no run.json",
         "stray.txt": "it is a file, not a run folder",
         "bad\\xffname": "its name is not UTF-8",
