@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("run_id")
     pack.add_argument("--out", help="the file to write (default: mletui-run-ID.tar.gz)")
 
-    audit = sub.add_parser("audit", help="verify a run's chain of operator entries, list them")
+    audit = sub.add_parser("audit", help="verify a run's keyed record, list its operator entries")
     audit.add_argument("run_id")
     audit.add_argument("--json", action="store_true", help="print JSON")
     return parser
