@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mletui import __version__
+from mletui.keys import KeyFileError
 
 DEMO_TASK = "digits"
 DEMO_TIME_LIMIT = "15m"
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("run_id")
     pack.add_argument("--out", help="the file to write (default: mletui-run-ID.tar.gz)")
 
-    audit = sub.add_parser("audit", help="verify a run's chain of operator entries, list them")
+    audit = sub.add_parser("audit", help="verify a run's keyed record, list its operator entries")
     audit.add_argument("run_id")
     audit.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -199,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
     try:
         return handler(args)
-    except UserError as exc:
+    except (UserError, KeyFileError) as exc:  # KeyFileError: the journal key, from any command
         print(f"mletui: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -553,6 +554,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("assisted", "yes: an operator intervened" if summary.assisted else "no"),
         ("hints", f"{summary.hints_sent} sent, {summary.hints_unacknowledged} unacknowledged"),
         *_docker_rows(r),
+        *_rights_rows(r),
         ("folder", str(_resolve(r.id).path)),
     ]
     width = max(len(k) for k, _ in rows)
@@ -741,33 +743,44 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from mletui.audit import INTERVENTIONS, audit_journal
+    from mletui.audit import INTERVENTIONS, NOT_CHAINED, audit_journal, operator_rights_warning
+    from mletui.keys import KeyFileError
     from mletui.sanitize import clean_text
 
     folder = _resolve(args.run_id)
-    report = audit_journal(folder.journal_path)
+    try:
+        report = audit_journal(folder.journal_path)
+    except KeyFileError as exc:
+        raise UserError(str(exc)) from exc
+    warning = operator_rights_warning(folder.read())
     if args.json:
         data = {
             "run_id": folder.id,
             "intact": report.intact,
+            "chained": report.chained,
+            "entries": report.entries,
             "breaks": [vars(b) for b in report.breaks],
             "operator_entries": [
-                {"line": line, **{k: v for k, v in e.items() if k not in ("prev", "hash")}}
+                {"line": line, **{k: v for k, v in e.items() if k not in ("prev", "mac")}}
                 for line, e in report.actions
             ],
             "assisted": bool(report.interventions),
+            "operator_rights": warning,
         }
         print(json.dumps(data, indent=2))
         return 0 if report.intact else 1
-    n = len(report.actions)
     if report.intact:
-        print(f"Run {folder.id}: the chain of {n} operator entries is intact.")
+        print(f"Run {folder.id}: the record of {report.entries} entries is intact.")
+    elif not report.chained and not report.breaks:
+        print(f"Run {folder.id}: not chained. {NOT_CHAINED}")
     else:
-        print(f"Run {folder.id}: the chain of operator entries is BROKEN:")
+        print(f"Run {folder.id}: the record is BROKEN:")
         for b in report.breaks:
-            print(f"  {b.problem}")
+            print(f"  {clean_text(b.problem)}")
+    if warning:
+        print(warning)
     for _line, e in report.actions:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(e.get("ts", 0))))
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(_number(e.get("ts"))))
         mark = "*" if e.get("action") in INTERVENTIONS else " "
         clock = _fmt_duration(e.get("run_wall_s")) if "run_wall_s" in e else "      -"
         action, who = clean_text(str(e.get("action", "?"))), clean_text(str(e.get("operator", "?")))
@@ -776,6 +789,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     verdict = "assisted (* marks interventions)" if report.interventions else "not assisted"
     print(f"Run {folder.id} is {verdict}.")
     return 0 if report.intact else 1
+
+
+def _number(value: Any) -> float:
+    """A number read from the journal, which anyone may have edited; 0 when it is none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -802,6 +823,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
         if written is not None:
             print(f"Report written to {written}")
     return 0 if all(g.report.valid_submission for g in graded) else 1
+
+
+def _rights_rows(record: Any) -> list[tuple[str, str]]:
+    from mletui.audit import operator_rights_warning
+
+    warning = operator_rights_warning(record)
+    return [("agent rights", warning)] if warning else []
 
 
 def _docker_rows(record: Any) -> list[tuple[str, str]]:

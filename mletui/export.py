@@ -39,7 +39,7 @@ SCORE_COLUMNS = [
 ]  # fmt: skip
 ACTION_COLUMNS = [
     "run_id", "ts", "run_wall_s", "run_active_s", "action", "operator", "detail",
-    "intervention", "hash",
+    "intervention", "mac",
 ]  # fmt: skip
 RESOURCE_COLUMNS = [
     "run_id", "ts", "run_s", "cpu_percent", "rss_bytes", "processes", "gpus_held",
@@ -93,7 +93,7 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
                         "operator": entry.get("operator"),
                         "detail": entry.get("detail", ""),
                         "intervention": entry.get("action") in INTERVENTIONS,
-                        "hash": entry.get("hash"),
+                        "mac": entry.get("mac"),
                     }
                 )
             elif kind == "resources":

@@ -1,15 +1,21 @@
 """The journal: a run's append-only record of everything observed and every operator action.
 
 One JSON object per line in ``journal.jsonl``, each with ``ts`` (wall clock) and ``kind``. Several
-processes append (the supervisor, the CLI, any TUI); each line goes out in one ``write`` on an
-``O_APPEND`` descriptor so lines never interleave. Operator actions are fsynced before they are
-applied. Readers skip a torn last line (a crash mid-write) and count what they skipped.
+processes append (the supervisor, the CLI, any TUI), all through :meth:`Journal.append`: under a
+lock it reads the previous entry's mac from the run's anchor, writes the line in one ``write`` on
+an ``O_APPEND`` descriptor, then moves the anchor on. Every line ends with ``"prev"`` (the mac of
+the entry before; the first entry's is derived from the run id) and ``"mac"``: the HMAC-SHA256,
+with the operator's key, of the exact bytes before it. The key and the anchor live outside the
+run folder (:mod:`mletui.keys`), so an agent that can write the folder cannot change, remove,
+reorder or forge an entry, cut the tail or drop the head unseen (:mod:`mletui.audit` says where).
+Operator actions are fsynced before they are applied. Readers skip a torn last line (a crash
+mid-write) and count what they skipped.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -18,105 +24,162 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mletui.protocol import append_jsonl, clean_value, loads_untrusted
-from mletui.safefs import NotARegularFile, open_regular
+from mletui import keys
+from mletui.protocol import clean_value, loads_untrusted
+from mletui.safefs import NotARegularFile, open_for_writing, open_regular
 
 Entry = dict[str, Any]
 
-CHAIN_HEAD = "journal.head"
-GENESIS = "0" * 64
+MAC_FIELD = b', "mac": "'
+ANCHOR_MAX_BYTES = 4096
 
 
-HASH_FIELD = b', "hash": "'
+def genesis(key: bytes, run_id: str) -> str:
+    """The ``prev`` of a run's first entry: tied to the run, so no other run's journal (nor
+    its first entries) passes for this one's."""
+    return keys.mac(key, b"mletui journal of run " + run_id.encode("utf-8", "surrogateescape"))
 
 
-def sealed_line(body: Entry) -> bytes:
-    """One journal line whose last field is the SHA-256 of the exact bytes before it.
+def sealed_line(body: Entry, key: bytes) -> bytes:
+    """One journal line whose last field is the HMAC of the exact bytes before it.
 
-    Hashing the bytes as written (not a re-serialisation) means any changed byte is noticed,
+    Sealing the bytes as written (not a re-serialisation) means any changed byte is noticed,
     even one that would parse back to the same value.
     """
-    text = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    digest = hashlib.sha256(text).hexdigest()
-    return text[:-1] + HASH_FIELD + digest.encode() + b'"}\n'
+    text = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    return text[:-1] + MAC_FIELD + keys.mac(key, text).encode() + b'"}\n'
 
 
-def line_hash_ok(line: bytes) -> bool:
-    """True when a sealed line's hash matches the bytes it seals."""
-    head, sep, tail = line.rpartition(HASH_FIELD)
-    if not sep or not tail.endswith(b'"}') or len(tail) != 66:
-        return False
-    return hashlib.sha256(head + b"}").hexdigest().encode() == tail[:64]
+def split_sealed(line: bytes) -> tuple[bytes, bytes] | None:
+    """The bytes a line's mac seals and the mac it claims; None when it carries no mac."""
+    head, sep, tail = line.rstrip(b"\n").rpartition(MAC_FIELD)
+    if not sep or len(tail) != 66 or not tail.endswith(b'"}'):
+        return None
+    return head + b"}", tail[:64]
 
 
-def read_chain_head(path: Path) -> tuple[int, str]:
+@dataclass(frozen=True)
+class Anchor:
+    """What the anchor outside the run folder says: entries written, the last one's mac, and
+    the journal's size just after it was written (None in an anchor from before sizes)."""
+
+    count: int
+    mac: str
+    size: int | None = None
+
+
+def parse_anchor(data: bytes) -> Anchor | None:
     try:
-        head = json.loads(path.read_text(encoding="utf-8"))
-        return int(head["count"]), str(head["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0, GENESIS
+        value = json.loads(data)
+        size = value.get("size")
+        return Anchor(int(value["count"]), str(value["mac"]), None if size is None else int(size))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None
+
+
+def catch_up(anchor: Anchor, tail: bytes, key: bytes) -> Anchor:
+    """The anchor moved past the entries in ``tail`` (the journal's bytes after ``anchor.size``)
+    that a writer sealed but was killed before it could anchor: each must carry a valid mac and
+    follow the one before; the first that does not (the agent's, or a torn line) stops it."""
+    assert anchor.size is not None
+    size = anchor.size
+    for line in tail.split(b"\n")[:-1]:
+        sealed = split_sealed(line)
+        if sealed is None or not keys.mac_ok(key, *sealed):
+            break
+        try:
+            prev = json.loads(sealed[0]).get("prev")
+        except (ValueError, AttributeError, RecursionError):
+            break
+        if prev != anchor.mac:
+            break
+        size += len(line) + 1
+        anchor = Anchor(anchor.count + 1, sealed[1].decode(), size)
+    return anchor
+
+
+def read_anchor(run_id: str) -> Anchor | None:
+    """The run's anchor, read while no writer is half-way; None when it is missing or garbled."""
+    try:
+        fd = keys.open_anchor(run_id, create=False)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return parse_anchor(os.pread(fd, ANCHOR_MAX_BYTES, 0))
+    finally:
+        os.close(fd)
 
 
 class Journal:
-    """The writing side of a run's journal."""
+    """The writing side of a run's journal (the run id is its folder's name)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.run_id = path.parent.name
         self._checked_tail = False
 
     def append(self, kind: str, data: dict[str, Any] | None = None, *, sync: bool = False) -> Entry:
-        entry: Entry = {"ts": time.time(), "kind": kind}
+        """Seal and append one entry; with ``sync`` the line and the anchor reach the disk first.
+
+        The anchor is the lock: the mac it holds is the previous entry's whoever wrote it, and
+        the lock lives outside the run folder, so the agent cannot hold it.
+        """
+        body: Entry = {"ts": time.time(), "kind": kind}
         if data:
-            entry.update(data)
+            body.update(data)
+        body.pop("mac", None)
+        key = keys.journal_key()
+        fd = keys.open_anchor(self.run_id, create=True)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Never through a link or into a fifo the agent put in the journal's place.
+            journal = open_for_writing(self.path, append=True, readable=True)
+            try:
+                anchor = self._anchor(fd, journal, key)
+                body["prev"] = anchor.mac
+                line = sealed_line(body, key)
+                self._write(journal, line, sync)
+                size = os.fstat(journal).st_size
+            finally:
+                os.close(journal)
+            sealed = split_sealed(line)
+            assert sealed is not None
+            mac = sealed[1].decode()
+            record = json.dumps({"count": anchor.count + 1, "mac": mac, "size": size}).encode()
+            os.pwrite(fd, record, 0)
+            os.ftruncate(fd, len(record))
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)  # and with it the lock
+        return {**body, "mac": mac}
+
+    def _anchor(self, anchor_fd: int, journal: int, key: bytes) -> Anchor:
+        """The anchor to chain from: as written, moved past any entry a writer killed between
+        its line and its anchor left (so that such a crash is not read as tampering)."""
+        anchor = parse_anchor(os.pread(anchor_fd, ANCHOR_MAX_BYTES, 0))
+        if anchor is None:
+            anchor = Anchor(0, genesis(key, self.run_id))
+        size = os.fstat(journal).st_size
+        if anchor.size is not None and 0 <= anchor.size < size:
+            tail = os.pread(journal, min(size - anchor.size, JOURNAL_MAX_LINE), anchor.size)
+            anchor = catch_up(anchor, tail, key)
         if not self._checked_tail:
-            self._seal_torn_tail()
-        append_jsonl(self.path, entry, sync=sync)
-        return entry
+            self._checked_tail = True
+            if size and os.pread(journal, 1, size - 1) != b"\n":
+                os.write(journal, b"\n")  # a torn last line (a crash): ours starts a new one
+        return anchor
 
     def append_chained(self, kind: str, data: dict[str, Any]) -> Entry:
-        """Append an operator entry that carries the hash of the one before (fsynced).
+        """An operator entry: sealed like every other, and on disk before it is acted upon."""
+        return self.append(kind, data, sync=True)
 
-        The chain's head (count and last hash) is kept beside the journal, so that `audit` also
-        notices operator entries cut off the end. A lock makes concurrent operators take turns.
-        """
-        head_path = self.path.with_name(CHAIN_HEAD)
-        with self.path.with_name(".journal.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                count, prev = read_chain_head(head_path)
-                entry: Entry = {"ts": time.time(), "kind": kind, **data, "prev": prev}
-                line = sealed_line(entry)
-                entry = json.loads(line)
-                if not self._checked_tail:
-                    self._seal_torn_tail()
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                try:
-                    os.write(fd, line)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                tmp = head_path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(json.dumps({"count": count + 1, "hash": entry["hash"]}))
-                os.replace(tmp, head_path)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-        return entry
-
-    def _seal_torn_tail(self) -> None:
-        """End a torn last line (left by a crash) so our first entry starts a line of its own."""
-        self._checked_tail = True
-        try:
-            with self.path.open("rb") as f:
-                f.seek(0, 2)
-                if f.tell() == 0:
-                    return
-                f.seek(-1, 2)
-                last = f.read(1)
-        except FileNotFoundError:
-            return
-        if last != b"\n":
-            with self.path.open("ab") as f:
-                f.write(b"\n")
+    def _write(self, fd: int, line: bytes, sync: bool) -> None:
+        if os.write(fd, line) != len(line):  # a full disk: the anchor is not moved on
+            raise OSError(errno.ENOSPC, "journal line written in part", str(self.path))
+        if sync:
+            os.fsync(fd)
 
 
 @dataclass(frozen=True)

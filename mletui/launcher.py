@@ -6,8 +6,10 @@ import os
 import sys
 from typing import Any
 
+from mletui import keys
 from mletui.collectors.scores import config_dir
 from mletui.grading.tasks import Task
+from mletui.keys import KeyFileError
 from mletui.runtimes import get_runtime
 from mletui.runtimes.local import AgentIdentity, agent_identity, hand_over
 from mletui.store import RunFolder, create_run_folder, make_record, runs_root
@@ -77,6 +79,10 @@ def start_run(
     rt = get_runtime(runtime)
     identity = other_user(agent_user, runtime, task) if agent_user else None
     options = rt.preflight(dict(runtime_options or {}))
+    try:
+        keys.journal_key()  # every entry is sealed with it: a key that can't be used stops here
+    except KeyFileError as exc:
+        raise LaunchError(str(exc)) from None
     protect_umask()
     record = make_record(task.id, str(task.path), name, command, runtime, time_limit_s)
     record.agent_user = agent_user

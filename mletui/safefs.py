@@ -145,11 +145,13 @@ def read_regular(
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-def open_for_writing(path: Path, *, append: bool) -> int:
+def open_for_writing(path: Path, *, append: bool, readable: bool = False) -> int:
     """A descriptor to write the file ``path`` (made if missing), in a folder the agent may own:
     never through a link it planted there, never into a fifo or a device. ``path``'s folder is
     trusted. Raises :class:`NotARegularFile` (nothing was written), ``OSError`` otherwise."""
     flags = _WRITE_FLAGS | (os.O_APPEND if append else os.O_TRUNC)
+    if readable:  # read back too (os.pread): the journal's writer checks its own tail
+        flags = flags & ~os.O_WRONLY | os.O_RDWR
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:

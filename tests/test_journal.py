@@ -51,3 +51,55 @@ def test_follower_returns_each_complete_line_once(tmp_path: Path) -> None:
     entries, skipped = follower.read_new()
     assert [e["kind"] for e in entries] == ["b"] and skipped == 1
     assert follower.read_new() == ([], 0)
+
+
+def test_an_entry_written_by_a_writer_killed_before_its_anchor_still_chains(tmp_path: Path) -> None:
+    # A writer SIGKILLed between its line and its anchor leaves a sealed entry the anchor does
+    # not know: the next writer chains after it, so the crash never reads as tampering.
+    from mletui import keys
+    from mletui.audit import audit_journal
+    from mletui.journal import read_anchor, sealed_line
+
+    path = tmp_path / "run1" / "journal.jsonl"
+    path.parent.mkdir()
+    Journal(path).append("first")
+    anchor = read_anchor("run1")
+    assert anchor is not None
+    orphan = sealed_line({"ts": 1.0, "kind": "orphan", "prev": anchor.mac}, keys.journal_key())
+    with path.open("ab") as f:
+        f.write(orphan)
+    Journal(path).append("after")
+    report = audit_journal(path)
+    assert report.breaks == []
+    assert [e["kind"] for e in read_journal(path).entries] == ["first", "orphan", "after"]
+
+
+def test_a_forged_line_is_not_chained_after(tmp_path: Path) -> None:
+    # What the agent appends (no key) is not taken for a killed writer's entry: it stays the one
+    # break, and the entries after it chain from the last real one.
+    from mletui.audit import audit_journal
+
+    path = tmp_path / "run1" / "journal.jsonl"
+    path.parent.mkdir()
+    Journal(path).append("first")
+    with path.open("ab") as f:
+        f.write(b'{"ts": 1.0, "kind": "score", "prev": "00", "mac": "' + b"0" * 64 + b'"}\n')
+    Journal(path).append("after")
+    Journal(path).append("later")
+    report = audit_journal(path)
+    assert [(b.line, b.what) for b in report.breaks] == [(2, "forged")]
+
+
+def test_the_journal_is_never_written_through_a_link(tmp_path: Path) -> None:
+    import pytest
+
+    from mletui.safefs import NotARegularFile
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"untouched\n")
+    path = tmp_path / "run1" / "journal.jsonl"
+    path.parent.mkdir()
+    path.symlink_to(victim)
+    with pytest.raises(NotARegularFile):
+        Journal(path).append("score", {"value": 1.0})
+    assert victim.read_bytes() == b"untouched\n"

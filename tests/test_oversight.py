@@ -21,7 +21,7 @@ from mletui.launcher import start_run
 from mletui.livestate import summarize
 from mletui.session import WatchSession
 from mletui.store import RunFolder
-from tests.conftest import wait_for
+from tests.conftest import wait_ended, wait_for
 
 
 def protocol_agent() -> RunFolder:
@@ -62,6 +62,8 @@ def test_every_tampered_byte_of_an_operator_entry_is_found_at_that_entry() -> No
     control.hint("first")
     control.hint("second")
     control.hint("third")
+    control.kill(grace_s=1)
+    wait_ended(folder)  # nothing appends while the journal is rewritten below
     original = folder.journal_path.read_bytes()
     lines = original.split(b"\n")
     target = next(i for i, line in enumerate(lines) if b'"second"' in line and b'"action"' in line)
@@ -82,16 +84,19 @@ def test_removed_and_cut_off_entries_are_found() -> None:
     control = RunControl(folder, "alice")
     for text in ("one", "two", "three"):
         control.hint(text)
+    control.kill(grace_s=1)
+    wait_ended(folder)
     original = folder.journal_path.read_text()
     lines = original.splitlines(keepends=True)
-    without_two = [line for line in lines if '"two"' not in line or '"action"' not in line]
-    folder.journal_path.write_text("".join(without_two))
+    two = next(i for i, line in enumerate(lines) if '"two"' in line and '"action"' in line)
+    folder.journal_path.write_text("".join(lines[:two] + lines[two + 1 :]))
     report = audit_journal(folder.journal_path)
-    assert not report.intact and "does not follow" in report.breaks[0].problem
-    cut = [line for line in lines if '"three"' not in line or '"action"' not in line]
-    folder.journal_path.write_text("".join(cut))
+    assert [(b.line, b.what) for b in report.breaks] == [(two + 1, "removed")]
+    three = next(i for i, line in enumerate(lines) if '"three"' in line and '"action"' in line)
+    folder.journal_path.write_text("".join(lines[:three]))
     report = audit_journal(folder.journal_path)
-    assert not report.intact and "cut off the end" in report.breaks[-1].problem
+    assert [(b.line, b.what) for b in report.breaks] == [(0, "tail cut")]
+    assert f"entries after line {three} were removed" in report.breaks[0].problem
     assert main(["audit", folder.id]) == 1
 
 

@@ -28,6 +28,7 @@ import psutil
 from mletui.collectors.logs import LineSplitter
 from mletui.collectors.resources import ProcessGroupSampler
 from mletui.events import Stream
+from mletui.keys import ENV_CONFIG_DIR
 from mletui.runtimes import AgentExit, LineSink, Probe, ResourceSampler, RuntimeFailure
 from mletui.runtimes.cgroups import (
     MARKER_ENV,
@@ -148,7 +149,9 @@ class LocalAgent:
             rec.runtime_options["containment"] = (
                 self._cgroup.label if self._cgroup else "marker scan and subreaper"
             )
-        env = {**os.environ, **record.env, MARKER_ENV: marker}
+        # Where the journal key lives is none of the agent's business.
+        inherited = {k: v for k, v in os.environ.items() if k != ENV_CONFIG_DIR}
+        env = {**inherited, **record.env, MARKER_ENV: marker}
         try:
             self._proc = spawn_agent(
                 record.command, str(self.folder.workspace), env, self._cgroup, record.agent_user

@@ -17,11 +17,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mletui import keys
 from mletui.cli import main
 from mletui.collectors.scores import GRADE_KIND
 from mletui.control import RunControl
 from mletui.grading.tasks import resolve_task
-from mletui.journal import CHAIN_HEAD, read_journal
+from mletui.journal import read_journal
 from mletui.launcher import start_run
 from mletui.runtimes.local import kill_members, run_members
 from mletui.store import RunFolder, list_runs
@@ -34,8 +35,10 @@ ATTEMPTS = {
     "journal-append": 'echo \'{"kind": "score", "value": 1.0}\' >> "$RUN/journal.jsonl"',
     "journal-overwrite": 'printf forged > "$RUN/journal.jsonl"',
     "journal-replace": 'echo forged > forged.jsonl && mv -f forged.jsonl "$RUN/journal.jsonl"',
-    "head-delete": 'rm -f "$RUN/journal.head" && test ! -e "$RUN/journal.head"',
-    "head-overwrite": 'echo \'{"count": 0, "hash": ""}\' > "$RUN/journal.head"',
+    # The journal's anchor and key live in the operator's config folder (the agent is not told
+    # where: the test tells it, as an agent that guessed would know).
+    "anchor-delete": 'rm "$ANCHOR"',
+    "anchor-overwrite": 'echo \'{"count": 0, "mac": ""}\' > "$ANCHOR"',
     "run-json-rewrite": 'echo \'{"state": "exited"}\' > "$RUN/run.json"',
     "run-json-replace": 'echo {} > r.json && mv -f r.json "$RUN/run.json"',
     "run-folder-plant": 'touch "$RUN/planted"',
@@ -43,9 +46,10 @@ ATTEMPTS = {
     "spool-truncate": 'for f in "$RUN"/logs/*; do : > "$f" || exit 1; done',
     "home-plant": 'touch "$RUN/../../planted"',
     "runs-plant": 'mkdir "$RUN/../planted"',
-    "config-list": 'ls "$MLETUI_CONFIG_DIR" > /dev/null',
-    "config-key-read": 'cat "$MLETUI_CONFIG_DIR/journal.key" > stolen',
-    "config-plant": 'touch "$MLETUI_CONFIG_DIR/planted"',
+    "config-list": 'ls "$CONFIG" > /dev/null',
+    "config-key-read": 'cat "$CONFIG/journal.key" > stolen',
+    "config-file-read": 'cat "$CONFIG/patterns.toml" >> stolen',
+    "config-plant": 'touch "$CONFIG/planted"',
 }
 
 HELLO = (
@@ -54,7 +58,8 @@ HELLO = (
 )
 
 AGENT = (
-    'RUN=$(dirname "$MLETUI_WORKSPACE")\n' + HELLO + "echo $$ >> pids\n"
+    'RUN=$(dirname "$MLETUI_WORKSPACE")\nCONFIG="$OPERATOR_CONFIG"\n'
+    'ANCHOR="$CONFIG/anchors/$(basename "$RUN").head"\n' + HELLO + "echo $$ >> pids\n"
     "setsid sh -c 'echo $$ >> pids; exec sleep 1000' &\n"
     'while [ ! -e "$MLETUI_CONTROL_DIR/hints.jsonl" ]; do sleep 0.1; done\n'
     + "".join(
@@ -102,14 +107,15 @@ def agent_user(open_home: Path) -> Iterator[str]:
 def open_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """MLETUI_HOME and the config folder where another user could reach them (the test's own
     folder is closed to everyone but root): what mletui must close itself. The config folder
-    holds a key readable by anyone, the worst an operator could leave it."""
+    is open to anyone and holds a file readable by anyone, the worst an operator could leave it
+    (mletui refuses a journal key others can read, so it makes its own there)."""
     base = Path(tempfile.mkdtemp(prefix="mletui-agentuser-"))
     base.chmod(0o755)
     config = base / "config"
     config.mkdir(mode=0o755)
-    key = config / "journal.key"
-    key.write_text("secret key\n")
-    key.chmod(0o644)
+    secret = config / "patterns.toml"
+    secret.write_text("# the operator's own\n")
+    secret.chmod(0o644)
     monkeypatch.setenv("MLETUI_HOME", str(base / "home"))
     monkeypatch.setenv("MLETUI_CONFIG_DIR", str(config))
     yield base
@@ -129,12 +135,17 @@ def scores(folder: RunFolder) -> list[dict[str, object]]:
 def test_an_agent_user_can_write_only_its_three_folders(
     agent_user: str, open_home: Path, containment: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = start_run(resolve_task("digits"), agent_cmd=AGENT, agent_user=agent_user)
+    config = os.environ["MLETUI_CONFIG_DIR"]
+    folder = start_run(
+        resolve_task("digits"),
+        agent_cmd=AGENT,
+        agent_user=agent_user,
+        extra_env={"OPERATOR_CONFIG": config},
+    )
     record = folder.read()
     assert record.agent_user == agent_user
     pids = recorded_pids(folder, 1)  # the agent and its setsid child
-    RunControl(folder, "tester").hint("the first hint")  # an operator entry: journal.head
-    head = (folder.path / CHAIN_HEAD).read_bytes()
+    RunControl(folder, "tester").hint("the first hint")
     wait_for(lambda: "done" in results(folder), 30, "the agent's attempts")
 
     uid = int(subprocess.run(["id", "-u", agent_user], capture_output=True).stdout)
@@ -143,7 +154,7 @@ def test_an_agent_user_can_write_only_its_three_folders(
         f"me {uid} {os.stat(folder.workspace).st_gid}",  # no supplementary groups
         "done",
     ]
-    assert (folder.path / CHAIN_HEAD).read_bytes() == head
+    assert keys.anchor_path(folder.id).stat().st_uid == 0  # still mletui's (audited below)
     assert folder.read().id == record.id
     assert (folder.workspace / "stolen").read_text() == ""  # made by the shell, left empty
     assert not list(open_home.rglob("planted"))

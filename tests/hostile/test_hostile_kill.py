@@ -20,6 +20,7 @@ import pytest
 from mletui.control import RunControl
 from mletui.events import RunState
 from mletui.grading.tasks import resolve_task
+from mletui.journal import read_journal
 from mletui.launcher import start_run
 from mletui.livestate import read_status
 from mletui.runtimes.cgroups import RunCgroup
@@ -197,7 +198,12 @@ def test_kill_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
                 f.flush()
         result = cli("kill", folder.id, "--yes", "--grace", "1")
         wait_for(lambda: not alive(pids), 15, "every pid gone on a full disk")
-        assert "could not journal the kill" in result.stderr
+        # The journal's anchor is outside the full disk: the kill's line is journaled when the
+        # journal's last page has room for it, and said to be unjournaled when it has not.
+        entries = read_journal(folder.journal_path).entries
+        journaled = [e for e in entries if e.get("action") == "kill"]
+        said = "could not journal the kill" in result.stderr
+        assert len(journaled) + said == 1, (journaled, result.stderr)
         assert "Traceback" not in result.stderr
         filler.unlink()
     finally:
