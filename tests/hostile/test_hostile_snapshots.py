@@ -19,7 +19,7 @@ import pytest
 from mletui import safefs
 from mletui.collectors.workspace import SAMPLE_OVER_BYTES, WorkspaceTimeline, sampled_sha256
 from mletui.packing import pack_run
-from mletui.store import RunFolder
+from mletui.store import RunFolder, create_run_folder, make_record
 from tests.conftest import wait_for
 from tests.hostile.test_hostile_recorder import (
     LATER,
@@ -183,6 +183,31 @@ def test_a_fifo_put_in_place_between_the_look_and_the_open_does_not_block(
     assert snapshot is None  # nothing regular there: nothing recorded, and nothing waited on
 
 
+def test_a_pack_never_follows_a_link_put_in_place_at_the_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = create_run_folder(make_record("digits", "/tmp/digits", "cmd", ["true"], "local", 60))
+    secret = tmp_path / "secret.txt"
+    secret.write_text(MARKER)
+    (folder.workspace / "code.py").write_text("x = 1\n")
+    os.mkfifo(folder.workspace / "pipe")
+
+    def to_link() -> None:
+        (folder.workspace / "code.py").unlink()
+        (folder.workspace / "code.py").symlink_to(secret)
+
+    swapped = swap_at_open(monkeypatch, "code.py", to_link)
+    pack = pack_run(folder, tmp_path / "run.tar.gz")
+    assert swapped == ["code.py"]
+    assert MARKER.encode() not in gzip.decompress(pack.read_bytes())
+    with tarfile.open(pack) as tar:
+        names = {m.name: m for m in tar.getmembers()}
+    assert f"{folder.id}/run.json" in names and f"{folder.id}/workspace" in names
+    assert f"{folder.id}/workspace/code.py" not in names
+    assert f"{folder.id}/workspace/pipe" not in names  # packed without waiting on it, or at all
+    assert all(m.isfile() or m.isdir() for m in names.values())
+
+
 def test_a_big_file_is_hashed_from_samples_of_it_not_in_full(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
@@ -227,3 +252,7 @@ def test_file_names_that_are_not_utf8_are_recorded_escaped_and_snapshots_go_on()
     }
     assert_still_running(folder)
     kill(folder)
+    with tarfile.open(pack_run(folder, folder.path.parent / "run.tar.gz")) as tar:
+        names = {os.fsencode(m.name) for m in tar.getmembers()}
+    prefix = f"{folder.id}/workspace/".encode()
+    assert {prefix + b"\xff.py", prefix + b"\xed\xa0\x80.py", prefix + b"dir\xfe/inner.py"} <= names
