@@ -161,7 +161,7 @@ class Recorder:
             snapshot = self.timeline.scan()
             if snapshot is not None:
                 self.journal.append("snapshot", snapshot_to_json(snapshot))
-                self.snapshot_clock.add(snapshot, self.folder.workspace)
+                self.snapshot_clock.add(snapshot, self.timeline.written())
 
     def snapshot_at(self, ts: float) -> int | None:
         """The snapshot current at ``ts``; scans first, so that code not yet noticed counts."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -86,20 +88,25 @@ def open_regular(root: Path, relative: str | PurePath, *, single_link: bool = Tr
     if not parts or any(p in ("..", "/") for p in parts):
         raise ValueError(f"{relative} is not a path inside {root}")
     dir_fd = open_dir_fd(root, parts[:-1])
-    name = parts[-1]
     try:
-        # Checked before opening too, so that a device is never even opened.
-        mode = os.lstat(name, dir_fd=dir_fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFile(name, kind_of(mode), is_file=True)
-        try:
-            fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # swapped for a link since the lstat
-                raise NotARegularFile(name, "a symbolic link", is_file=True) from None
-            raise
+        return open_regular_at(dir_fd, parts[-1], single_link=single_link)
     finally:
         os.close(dir_fd)
+
+
+def open_regular_at(dir_fd: int, name: str, *, single_link: bool = True) -> int:
+    """A read-only, blocking descriptor of the regular file ``name`` in the folder ``dir_fd``,
+    ``name`` not followed if it is a link: see :func:`open_regular`, which raises the same."""
+    # Checked before opening too, so that a device is never even opened.
+    mode = os.lstat(name, dir_fd=dir_fd).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotARegularFile(name, kind_of(mode), is_file=True)
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # swapped for a link since the lstat
+            raise NotARegularFile(name, "a symbolic link", is_file=True) from None
+        raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -111,6 +118,78 @@ def open_regular(root: Path, relative: str | PurePath, *, single_link: bool = Tr
         os.close(fd)
         raise
     return fd
+
+
+@dataclass(frozen=True)
+class Found:
+    """A folder or a regular file met by :func:`walk`, as it looked when listed (its lstat).
+
+    ``dir_fd`` is its folder's descriptor, valid only until the walk goes on: open it with
+    :func:`open_regular_at` (``dir_fd``, ``name``), which checks again what is really there.
+    """
+
+    parts: tuple[str, ...]  # the path below the root, names as os.fsdecode gives them
+    dir_fd: int
+    name: str
+    stat: os.stat_result
+
+    @property
+    def is_dir(self) -> bool:
+        return stat.S_ISDIR(self.stat.st_mode)
+
+
+MAX_WALK_DEPTH = 64
+
+
+def walk(root: Path, skip_dirs: frozenset[str] = frozenset()) -> Iterator[Found]:
+    """Every folder and regular file under ``root``, by sorted name, each folder's files before
+    its folders; links, fifos, devices and sockets are left out, and no link is followed.
+
+    Not :func:`os.fwalk`: it opens each folder without ``O_NONBLOCK`` or ``O_DIRECTORY``, so a
+    folder swapped for a fifo between its listing and its open would block the walk for good.
+    Folders are opened with ``O_DIRECTORY | O_NOFOLLOW``; deeper than :data:`MAX_WALK_DEPTH`
+    folders the walk does not go (each level holds a descriptor). ``root`` itself is trusted.
+    """
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        yield from _walk_at(fd, (), skip_dirs)
+    finally:
+        os.close(fd)
+
+
+def _walk_at(fd: int, parts: tuple[str, ...], skip_dirs: frozenset[str]) -> Iterator[Found]:
+    files: list[Found] = []
+    folders: list[Found] = []
+    try:
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since the listing
+                found = Found((*parts, entry.name), fd, entry.name, st)
+                if stat.S_ISREG(st.st_mode):
+                    files.append(found)
+                elif stat.S_ISDIR(st.st_mode) and entry.name not in skip_dirs:
+                    folders.append(found)
+    except OSError:
+        return
+    yield from sorted(files, key=lambda f: f.name)
+    for folder in sorted(folders, key=lambda f: f.name):
+        yield folder
+        if len(folder.parts) >= MAX_WALK_DEPTH:
+            continue
+        try:
+            child = os.open(folder.name, _DIR_FLAGS, dir_fd=fd)
+        except OSError:
+            continue  # swapped for a link or a file since the listing, or gone
+        try:
+            yield from _walk_at(child, folder.parts, skip_dirs)
+        finally:
+            os.close(child)
 
 
 def read_regular(

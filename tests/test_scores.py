@@ -190,13 +190,11 @@ def test_patterns_file_problems_are_sentences(tmp_path: Path) -> None:
     assert load_patterns(tmp_path / "absent.toml") == ([], [])
 
 
-def test_a_score_belongs_to_the_code_written_before_it(tmp_path: Path) -> None:
+def test_a_score_belongs_to_the_code_written_before_it() -> None:
     clock = SnapshotClock()
     for seq in (1, 2):
-        (tmp_path / f"v{seq}.py").write_text("x", encoding="utf-8")
-        os.utime(tmp_path / f"v{seq}.py", (1000.0 * seq, 1000.0 * seq))
         change = FileChange(f"v{seq}.py", "added", None, "h", 1)
-        clock.add(Snapshot(seq, 1000.0 * seq + 0.3, (change,)), tmp_path)
+        clock.add(Snapshot(seq, 1000.0 * seq + 0.3, (change,)), {f"v{seq}.py": 1000.0 * seq})
     assert clock.at(999.0) is None
     assert clock.at(1500.0) == 1
     # A score reported at the moment the next file was written is the earlier code's.

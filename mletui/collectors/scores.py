@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,13 +196,15 @@ class SnapshotClock:
         self._times: list[tuple[float, int]] = []  # (written, seq), in seq order
         self._lock = threading.Lock()
 
-    def add(self, snapshot: Snapshot, workspace: Path) -> None:
-        written = []
-        for change in snapshot.changes:
-            if change.new is None:
-                continue  # a deletion has no time of its own: the scan's time stands
-            with contextlib.suppress(OSError):
-                written.append((workspace / change.path).stat().st_mtime)
+    def add(self, snapshot: Snapshot, written_at: Mapping[str, float]) -> None:
+        """``written_at``: each file's mtime as the snapshot read it (never the workspace's
+        file again, which the agent may have swapped for a link since)."""
+        written = [
+            written_at[change.path]
+            for change in snapshot.changes
+            # a deletion has no time of its own: the scan's time stands
+            if change.new is not None and change.path in written_at
+        ]
         self.add_time(snapshot.seq, max(written) if written else snapshot.ts)
 
     def add_time(self, seq: int, written: float) -> None:
