@@ -14,6 +14,7 @@ mid-write) and count what they skipped.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -176,10 +177,18 @@ class Journal:
         return self.append(kind, data, sync=True)
 
     def _write(self, fd: int, line: bytes, sync: bool) -> None:
-        if os.write(fd, line) != len(line):  # a full disk: the anchor is not moved on
-            raise OSError(errno.ENOSPC, "journal line written in part", str(self.path))
-        if sync:
-            os.fsync(fd)
+        """Write one line whole, or leave the journal as it was (a full disk): the anchor is not
+        moved on, and no torn line is left for the audit to read as another hand's."""
+        size = os.fstat(fd).st_size
+        try:
+            if os.write(fd, line) != len(line):
+                raise OSError(errno.ENOSPC, "journal line written in part", str(self.path))
+            if sync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)  # every writer holds the anchor's lock: this is ours
+            raise
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,16 @@ records how the run ended.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -34,6 +37,56 @@ from mletui.store import RunFolder
 TICK_S = 0.2
 DEFAULT_GRACE_S = 10.0
 RETRY_STOP_S = 30.0
+FULL_DISK = frozenset({errno.ENOSPC, errno.EDQUOT})
+FINISH_WAIT_S = 600.0  # how long a run's end waits for room on a full disk
+
+
+class DiskRoom:
+    """The supervisor's writes, on a disk that may fill up (the agent can fill it).
+
+    A full disk is said once, on stderr (the supervisor's log: it may be on that disk too), and
+    outlived: the run goes on being supervised (its clock, its limit and stop requests are in
+    memory), what could not be written is dropped, and the next tick writes again. Once there is
+    room, one notice in the journal says for how long there was none. A run's end waits for
+    room (:meth:`until_written`), so that it is recorded, never lost.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.full_since: float | None = None
+
+    def write(self, what: str, action: Callable[..., object], *args: Any) -> bool:
+        """Do ``action(*args)``; False (and nothing raised) when the disk had no room for it."""
+        try:
+            action(*args)
+        except OSError as exc:
+            if exc.errno not in FULL_DISK:
+                raise
+            if self.full_since is None:
+                self.full_since = time.time()
+                with contextlib.suppress(OSError):  # stderr may be on the full disk too
+                    print(
+                        f"mletui supervisor: the disk is full ({what} not written); going on",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            return False
+        if self.full_since is not None:
+            since, self.full_since = self.full_since, None
+            text = (
+                f"the disk was full from {time.strftime('%H:%M:%S', time.localtime(since))} "
+                f"to {time.strftime('%H:%M:%S')}: the run's output, resources and state of "
+                "that time were not all recorded"
+            )
+            self.write("a notice", self.journal.append, "notice", {"text": text})
+        return True
+
+    def until_written(self, what: str, action: Callable[..., object], *args: Any) -> None:
+        deadline = time.monotonic() + FINISH_WAIT_S
+        while not self.write(what, action, *args):
+            if time.monotonic() > deadline:
+                raise OSError(errno.ENOSPC, f"{what}: the disk stayed full")
+            time.sleep(1.0)
 
 
 def soft_paused(journal_path: Path) -> bool:
@@ -92,21 +145,23 @@ class Supervisor:
         self.journal = Journal(folder.journal_path)
         self.spool = LogSpool(folder.log_path)
         self.spool_lock = threading.Lock()
+        self.disk = DiskRoom(self.journal)
         self.kill_requested = threading.Event()
         # Output waits for the "agent started" note, so the log reads in the order things happened.
         self._noted_start = threading.Event()
 
     def note(self, text: str) -> None:
         """A line of mletui's own in the log, marked as such."""
+        line = f"[mletui] {text}".encode()
         with self.spool_lock:
-            self.spool.write(Stream.SYSTEM, f"[mletui] {text}".encode())
+            self.disk.write("the log", lambda: self.spool.write(Stream.SYSTEM, line))
 
     def emit(self, stream: Stream, lines: Sequence[bytes], ts: float) -> None:
         """The agent side's output (and its notes, on SYSTEM): lines that share one timestamp."""
         if stream is not Stream.SYSTEM:
             self._noted_start.wait()
         with self.spool_lock:
-            self.spool.write_many(stream, lines, ts)
+            self.disk.write("the log", lambda: self.spool.write_many(stream, lines, ts))
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.kill_requested.set())
@@ -141,10 +196,14 @@ class Supervisor:
             active, reason = self._supervise(agent, record.time_limit_s)
             outcome = agent.finish()
         finally:
-            recorder.stop()
-        with self.folder.updating() as rec:
-            rec.active_s = round(active, 2)
-            agent.update_record(rec)
+            self.disk.write("the recorder's last entries", recorder.stop)
+
+        def record_active() -> None:
+            with self.folder.updating() as rec:
+                rec.active_s = round(active, 2)
+                agent.update_record(rec)
+
+        self.disk.until_written("run.json", record_active)
         state = "lost" if outcome.lost else "killed" if reason else "exited"
         self._finish(state, outcome, reason or outcome.lost)
         return 0
@@ -161,14 +220,13 @@ class Supervisor:
             now = time.monotonic()
             if not clock_stopped(agent, self.folder.journal_path):
                 active += now - last
-            forged.check(operator_state(self.folder.journal_path))
+            self.disk.write(
+                "a notice", lambda: forged.check(operator_state(self.folder.journal_path))
+            )
             last = now
             with self.spool_lock:
-                self.spool.flush()
-            with self.folder.updating() as rec:
-                rec.active_s = round(active, 2)
-                rec.heartbeat = time.time()
-                agent.update_record(rec)
+                self.disk.write("the log", self.spool.flush)
+            self.disk.write("run.json", self._tick_record, agent, active)
             if reason is not None:
                 # Still there after the stop (an Engine that did not answer): try again, at once.
                 if now - stop_sent > RETRY_STOP_S:
@@ -182,11 +240,18 @@ class Supervisor:
                 self.note(f"time limit of {limit:.0f} s of active time reached: stopping the agent")
             else:
                 continue
-            self.journal.append("state", {"state": "stopping", "reason": reason})
+            stopping = {"state": "stopping", "reason": reason}
+            self.disk.write("the journal", self.journal.append, "state", stopping)
             stop_sent = time.monotonic() + grace
             if agent.terminate(grace):
                 self.note(f"the agent ignored the stop request for {grace:g} s: sent SIGKILL")
         return active, reason
+
+    def _tick_record(self, agent: AgentSide, active: float) -> None:
+        with self.folder.updating() as rec:
+            rec.active_s = round(active, 2)
+            rec.heartbeat = time.time()
+            agent.update_record(rec)
 
     def _finish(self, state: str, outcome: AgentExit, reason: str | None) -> None:
         self._noted_start.set()
@@ -201,22 +266,29 @@ class Supervisor:
             detail += ", out of memory (OOM-killed)"
         self.note(f"agent {state}: {detail}" + (f" ({reason})" if reason else ""))
         with self.spool_lock:
-            self.spool.flush()
+            self.disk.write("the log", self.spool.flush)
             self.spool.close()
         ended = time.time()
         if reason is None and outcome.oom_killed:
             reason = "out of memory"
-        with self.folder.updating() as rec:
-            rec.state = state
-            rec.exit_code = code
-            rec.oom_killed = outcome.oom_killed
-            rec.end_reason = reason or "exited"
-            rec.ended = ended
-            rec.heartbeat = ended
-        self.journal.append(
-            "state",
-            {"state": state, "exit_code": code, "reason": reason, "oom_killed": outcome.oom_killed},
-        )
+
+        def record_end() -> None:
+            with self.folder.updating() as rec:
+                rec.state = state
+                rec.exit_code = code
+                rec.oom_killed = outcome.oom_killed
+                rec.end_reason = reason or "exited"
+                rec.ended = ended
+                rec.heartbeat = ended
+
+        end = {
+            "state": state,
+            "exit_code": code,
+            "reason": reason,
+            "oom_killed": outcome.oom_killed,
+        }
+        self.disk.until_written("run.json", record_end)
+        self.disk.until_written("the journal", self.journal.append, "state", end)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import psutil
 
 from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
 from mletui.runtimes import RuntimeFailure
-from mletui.safefs import read_regular
+from mletui.safefs import NotARegularFile, open_for_writing, read_regular
 from mletui.store import RunFolder, RunRecord
 
 KILL_REQUEST = "kill-request.json"
@@ -71,12 +71,17 @@ def request_stop(folder: RunFolder, grace_s: float, reason: str) -> bool:
     record = folder.read()
     request = {"grace_s": grace_s, "reason": reason, "ts": time.time()}
     try:
-        (folder.path / KILL_REQUEST).write_text(json.dumps(request), encoding="utf-8")
-    except OSError as exc:
-        # A full disk: the supervisor could not be told why; the caller stops the run itself
-        # (and the supervisor, told by SIGTERM alone, stops it too).
+        fd = open_for_writing(folder.path / KILL_REQUEST, append=False)
+        try:
+            os.write(fd, json.dumps(request).encode())
+        finally:
+            os.close(fd)
+    except (OSError, NotARegularFile) as exc:
+        # A full disk (or a link in its place): the supervisor could not be told why; the
+        # caller stops the run itself (and the supervisor, told by SIGTERM alone, does too).
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)
         print(
-            f"mletui: could not write the stop request of run {folder.id} ({exc.strerror}); "
+            f"mletui: could not write the stop request of run {folder.id} ({why}); "
             "stopping its processes from here.",
             file=sys.stderr,
         )

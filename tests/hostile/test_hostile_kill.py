@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mletui.audit import audit_journal
 from mletui.control import RunControl
 from mletui.events import RunState
 from mletui.grading.tasks import resolve_task
@@ -25,7 +26,7 @@ from mletui.launcher import start_run
 from mletui.livestate import read_status
 from mletui.runtimes.cgroups import RunCgroup
 from mletui.store import RunFolder
-from tests.conftest import wait_for
+from tests.conftest import wait_ended, wait_for
 
 ESCAPES = {
     "setsid": "setsid sh -c 'echo $$ >> pids; exec sleep 1000' &",
@@ -205,6 +206,16 @@ def test_kill_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         said = "could not journal the kill" in result.stderr
         assert len(journaled) + said == 1, (journaled, result.stderr)
         assert "Traceback" not in result.stderr
+        # Once the disk has room again, the supervisor (which outlived the full disk) records
+        # the end, and lines the full disk cut short are not left behind as tampering.
         filler.unlink()
+        wait_ended(folder, 30)
+        record = folder.read()
+        assert (record.state, record.end_reason) == ("killed", "operator")
+        assert audit_journal(folder.journal_path).breaks == []
+        notes = [
+            e["text"] for e in read_journal(folder.journal_path).entries if e["kind"] == "notice"
+        ]
+        assert any(n.startswith("the disk was full from ") for n in notes), notes
     finally:
         subprocess.run(["umount", "-l", str(home)], check=False)
