@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from mletui.sanitize import FORMAT_CHARS
 from mletui.store import RunFolder
 from tests.conftest import wait_ended, wait_for
 from tests.hostile.test_hostile_recorder import score_names, start
+from tests.test_serve import TOKEN, serving, status_of
+
+__all__ = ["serving"]  # a fixture
 
 FORMULA = '=HYPERLINK("http://x","y")'
 RETITLE = "\x1b]0;pwned\x07"
@@ -94,3 +98,45 @@ def test_an_export_holds_no_formula_and_no_control_character(tmp_path: Path) -> 
         "accyrtnev31m",
     ]
     assert _control_free("".join(names))
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+async def _websocket_status(url: str, origin: str | None, referer: str | None = None) -> int:
+    """The status a websocket handshake to ``url`` gets (101 when it is taken)."""
+    import aiohttp
+
+    headers = {"Origin": origin} if origin else {}
+    if referer:
+        headers["Referer"] = referer
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.ws_connect(url, headers=headers) as ws:
+                await ws.close()
+                return 101
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+
+
+async def test_serve_takes_websockets_only_from_its_own_page_and_never_logs_the_token(
+    serving: tuple[str, subprocess.Popen[str]],
+) -> None:
+    url, proc = serving
+    ws = "ws" + url.removeprefix("http") + f"/ws?token={TOKEN}"
+    page = f"{url}/?token={TOKEN}"
+
+    assert await _websocket_status(ws, "http://evil.example", page) == 403
+    assert await _websocket_status(ws, f"{url}.evil.example", page) == 403
+    assert await _websocket_status(ws, None) == 403
+    assert status_of(page) == 200
+    assert status_of(f"{url}/?token=wrong-token-wrong-token") == 403
+    assert await _websocket_status(ws, url, page) == 101
+
+    proc.terminate()
+    output, _ = proc.communicate(timeout=20)
+    access = [line for line in output.splitlines() if '"GET /' in line]
+    assert len(access) >= 6, output
+    assert not [line for line in access if TOKEN in line or "wrong-token" in line], output
+    assert sum("/?token=[redacted]" in line for line in access) >= 2
+    assert output.count(TOKEN) == 0  # the address with it was the first line, read already
