@@ -12,6 +12,9 @@ Columns (also in the README):
   gpu_memory_bytes
 
 Times are UTC timestamps (``ts``, ``start``, ``end``) or seconds since the run started (``run_s``).
+
+Text comes from agents: every text cell loses its control and format characters in every format,
+and in CSV a cell that a spreadsheet would run as a formula starts with a ``'``.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from mletui.audit import INTERVENTIONS
 from mletui.collectors.resources import gpus_from_entry
 from mletui.journal import read_journal
 from mletui.livestate import summarize
+from mletui.sanitize import clean_field
 from mletui.store import RunFolder
 
 FORMATS = ("parquet", "csv", "json")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a CSV cell as a formula (the OWASP list for CSV injection)."""
 RUN_COLUMNS = [
     "run_id", "task", "agent", "runtime", "host", "start", "end", "state", "exit_code",
     "end_reason", "wall_s", "active_s", "best_validation", "metric", "direction", "grade",
@@ -155,6 +161,7 @@ def write_tables(frames: dict[str, pd.DataFrame], out: Path, fmt: str) -> list[P
     written = []
     for name, frame in frames.items():
         path = out / f"{name}.{fmt}"
+        frame = _inert(frame, fmt)
         if fmt == "parquet":
             frame.to_parquet(path, index=False)
         elif fmt == "csv":
@@ -163,3 +170,24 @@ def write_tables(frames: dict[str, pd.DataFrame], out: Path, fmt: str) -> list[P
             frame.to_json(path, orient="records", date_format="iso", indent=1)
         written.append(path)
     return written
+
+
+def _inert(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells are safe in a file of format ``fmt``."""
+    frame = frame.copy()
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            frame[column] = frame[column].map(lambda value: _inert_cell(value, fmt))
+    return frame
+
+
+def _inert_cell(value: Any, fmt: str) -> Any:
+    """A text cell without control characters; in CSV, one a spreadsheet would run as a formula
+    gets a leading ``'``, so it shows as text. Anything but text is left as it is."""
+    if not isinstance(value, str):
+        return value
+    text = clean_field(value)
+    if fmt == "csv" and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text

@@ -1,17 +1,35 @@
-"""One run as one file: ``mletui pack`` writes a .tar.gz of its folder, replayable anywhere."""
+"""One run as one file: ``mletui pack`` writes a .tar.gz of its folder, replayable anywhere.
+
+A pack comes from elsewhere, so it is read as untrusted: members are written one by one into a
+temporary folder inside the runs folder (created, never followed: no member may be a link, a
+device or a fifo, or name a path outside its one top folder), its size is bounded as it is
+written, and only then is the whole folder renamed into place, under a new id if its id is taken.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import shutil
 import stat
 import tarfile
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePosixPath
+from typing import IO, BinaryIO
 
 from mletui.safefs import NotARegularFile, open_regular_at, walk
-from mletui.store import RunFolder, runs_root
+from mletui.sanitize import clean_text
+from mletui.store import RunFolder, read_run_json, runs_root
 
 SKIP_NAMES = {".run.lock", ".journal.lock", ".driver.lock", "driver.json", "kill-request.json"}
+
+ENV_MAX_BYTES = "MLETUI_PACK_MAX_BYTES"
+DEFAULT_MAX_BYTES = 8 << 30
+"""Most bytes a pack may unpack to (its files' sizes, plus a tar block per member)."""
+
+_BLOCK = 512  # what a member costs at least, so a pack of a million empty files is bounded too
+_CHUNK = 1 << 20
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 class PackError(Exception):
@@ -73,18 +91,141 @@ class _Exactly:
 
 
 def unpack_run(pack: Path) -> RunFolder:
-    """Extract a pack into this machine's runs folder (once: an existing copy is reused)."""
+    """Extract a pack into this machine's runs folder, as a new run (PackError says why not).
+
+    Nothing is written outside a temporary folder until the whole pack has been read and checked;
+    the run's id is the pack's, or that id with a suffix when a run of that id is already here.
+    """
+    root = runs_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(os.fsdecode(root / f".unpack-{secrets.token_hex(4)}"))
+        staging.mkdir(mode=0o700)
+    except OSError as exc:
+        raise PackError(f"Cannot unpack into {root}: {exc.strerror or exc}.") from exc
+    try:
+        run_id = _extract(pack, staging)
+        return _move_into_place(staging / run_id, root, run_id)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def max_pack_bytes() -> int:
+    """The unpacked size limit: ``MLETUI_PACK_MAX_BYTES`` if it is a whole number, else 8 GiB."""
+    value = os.environ.get(ENV_MAX_BYTES, "")
+    return int(value) if value.strip().isdigit() else DEFAULT_MAX_BYTES
+
+
+def _extract(pack: Path, staging: Path) -> str:
+    """Write every member of ``pack`` under ``staging``; the run id (its one top folder)."""
+    limit = max_pack_bytes()
+    total = 0
+    run_id: str | None = None
     try:
         with tarfile.open(pack, "r:*") as tar:
-            members = tar.getmembers()
-            roots = {Path(m.name).parts[0] for m in members if m.name}
-            if len(roots) != 1 or not any(m.name.endswith("/run.json") for m in members):
-                raise PackError(f"{pack} is not an mletui run pack (made by `mletui pack`).")
-            run_id = roots.pop()
-            target = runs_root() / run_id
-            if not target.exists():
-                runs_root().mkdir(parents=True, exist_ok=True)
-                tar.extractall(runs_root(), filter="data")
-    except (tarfile.TarError, OSError) as exc:
+            for member in tar:  # one pass, streamed: a member is checked before it is written
+                parts = _member_parts(pack, member)
+                if run_id is None:
+                    run_id = _run_id(pack, parts[0])
+                elif parts[0] != run_id:
+                    raise PackError(
+                        f"{pack} holds {_shown(member.name)!r} outside its run folder {run_id!r}; "
+                        "nothing was unpacked."
+                    )
+                total += _BLOCK + (member.size if member.isreg() else 0)
+                if total > limit:
+                    raise PackError(
+                        f"{pack} unpacks to more than {limit:,} bytes (at "
+                        f"{_shown(member.name)!r}; set {ENV_MAX_BYTES} to allow more); "
+                        "nothing was unpacked."
+                    )
+                target = staging.joinpath(*parts)
+                if member.isdir():
+                    target.mkdir(mode=0o755, parents=True, exist_ok=True)
+                else:
+                    target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                    source = tar.extractfile(member)
+                    if source is None:
+                        raise PackError(_refused(pack, member, "has no contents"))
+                    _write_file(target, source, member)
+    except (tarfile.TarError, OSError, EOFError) as exc:
         raise PackError(f"Cannot read {pack}: {exc}.") from exc
-    return RunFolder(target)
+    if run_id is None or not (staging / run_id / "run.json").is_file():
+        raise PackError(f"{pack} is not an mletui run pack (made by `mletui pack`).")
+    return run_id
+
+
+def _member_parts(pack: Path, member: tarfile.TarInfo) -> tuple[str, ...]:
+    """The path parts of a member that may be written: a plain file or folder, by a relative
+    path that stays inside its top folder. Anything else is refused, naming the member."""
+    if member.issym() or member.islnk():
+        raise PackError(_refused(pack, member, f"is a link (to {_shown(member.linkname)!r})"))
+    if not (member.isreg() or member.isdir()):
+        raise PackError(_refused(pack, member, "is not a plain file or folder (a device or fifo)"))
+    name = member.name
+    if name.startswith("/") or PurePosixPath(name).is_absolute():
+        raise PackError(_refused(pack, member, "has an absolute path"))
+    parts = tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
+    if not parts or ".." in parts or any("\x00" in p for p in parts):
+        raise PackError(_refused(pack, member, "has a path outside its run folder"))
+    return parts
+
+
+def _run_id(pack: Path, name: str) -> str:
+    if not _RUN_ID.fullmatch(name):
+        raise PackError(f"{pack} is not an mletui run pack: {_shown(name)!r} is not a run id.")
+    return name
+
+
+def _write_file(target: Path, source: IO[bytes], member: tarfile.TarInfo) -> None:
+    """A new regular file (never through a link, never over one), at most the member's size."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(target, flags, 0o644)
+    try:
+        left = member.size
+        while left > 0:
+            chunk = source.read(min(_CHUNK, left))
+            if not chunk:
+                break
+            os.write(fd, chunk)
+            left -= len(chunk)
+        os.utime(fd, (member.mtime, member.mtime))
+    finally:
+        os.close(fd)
+
+
+def _move_into_place(extracted: Path, root: Path, run_id: str) -> RunFolder:
+    """Rename the checked folder into the runs folder, never over a run already there."""
+    try:
+        record = read_run_json(extracted / "run.json")
+    except (OSError, ValueError) as exc:
+        raise PackError(f"The pack's run {run_id!r} is not usable: {exc}.") from exc
+    if record.id != run_id:
+        raise PackError(
+            f"The pack's folder {run_id!r} holds the record of run {_shown(record.id)!r}; "
+            "nothing was unpacked."
+        )
+    for n in range(1, 1000):
+        new_id = run_id if n == 1 else f"{run_id}-{n}"
+        target = root / new_id
+        if os.path.lexists(target):
+            continue
+        if new_id != run_id:
+            record.id = new_id
+            RunFolder(extracted).write(record)
+        try:
+            os.rename(extracted, target)
+        except OSError as exc:
+            if os.path.lexists(target):
+                continue  # taken meanwhile (rename fills only an empty folder): the next id
+            raise PackError(f"Cannot move the run into {root}: {exc.strerror or exc}.") from exc
+        return RunFolder(target)
+    raise PackError(f"Runs {run_id} to {run_id}-999 are all here already; nothing was unpacked.")
+
+
+def _refused(pack: Path, member: tarfile.TarInfo, why: str) -> str:
+    return f"{pack} is refused: its member {_shown(member.name)!r} {why}; nothing was unpacked."
+
+
+def _shown(text: str) -> str:
+    return clean_text(text, 200)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_DISPLAY_CHARS", "clean_line", "clean_text", "cut_marker"]
+__all__ = ["MAX_DISPLAY_CHARS", "clean_field", "clean_line", "clean_text", "cut_marker"]
 
 MAX_DISPLAY_CHARS = 2000
 """Longest text shown for one line or value; the rest is replaced by :func:`cut_marker` (the log
@@ -65,6 +65,17 @@ _CONTROL_SEQUENCE = re.compile(
     rf"|{_SINGLES}"
     r")"
 )
+
+# Unicode format characters (category Cf: bidi marks, embeddings, overrides and isolates,
+# zero-width characters, the BOM, tags): invisible, and some reorder what is read. Every Cf
+# character of Unicode 14, as ranges.
+FORMAT_CHARS = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+)
+_UNWRITABLE = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff]")
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -145,3 +156,11 @@ def clean_text(s: str, max_chars: int = MAX_DISPLAY_CHARS) -> str:
     if len(text) > max_chars:
         return text[:max_chars] + cut_marker(len(s), "chars")
     return text
+
+
+def clean_field(s: str) -> str:
+    """An untrusted string as a field of a file mletui writes (an export): every C0 and C1
+    control character (ESC too, so no sequence survives), line separator, format character and
+    lone surrogate removed, nothing else changed. A reader of the file (a terminal's ``cat``, a
+    spreadsheet) then gets no control sequence and no invisible reordering."""
+    return s if s.isprintable() else _UNWRITABLE.sub("", s)

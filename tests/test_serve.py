@@ -36,7 +36,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def serving() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A real `mletui serve` on a free port: its address, and the process (its output piped)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mletui", "serve", "--port", str(port), "--token", TOKEN],
@@ -56,10 +57,15 @@ def server() -> Iterator[str]:
                 return s.connect_ex(("127.0.0.1", port)) == 0
 
         wait_for(listening, 30, "the server to listen")
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def server(serving: tuple[str, subprocess.Popen[str]]) -> str:
+    return serving[0]
 
 
 def status_of(url: str) -> int:
