@@ -76,6 +76,23 @@ FORMAT_CHARS = (
     "\U000e0020-\U000e007f"
 )
 _UNWRITABLE = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff]")
+_NOT_INERT = re.compile(rf"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff]")
+
+
+def _shown(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    return f"<U+{code:04X}>"
+
+
+def inert(text: str) -> str:
+    """``text`` as any pane shows it: control characters and lone surrogates as U+FFFD, and
+    format characters (bidi overrides and isolates, zero-width characters, the BOM, tags) as a
+    visible ``<U+202E>``, so that none can hide or reorder what the operator reads. Tabs are
+    kept (the caller expands them)."""
+    return _NOT_INERT.sub(_shown, text)
+
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 

@@ -172,3 +172,16 @@ def test_random_text_never_leaves_a_control_character() -> None:
         out = clean_text(s)
         _assert_safe(out)
         assert "\t" not in out
+
+
+def test_every_pane_shows_format_characters_inert() -> None:
+    # printable is what every pane draws agent text with (code, scores, hints, header, dialogs):
+    # a bidi override, a zero-width space, a BOM or a tag is shown, never acted on.
+    from mletui.tui.widgets.log_view import printable
+
+    hostile = "evil\u202efdp.py\u200b\ufeff\u2066x\u2069\U000e0041\x1b[2J\ud800\tend"
+    shown = printable(hostile)
+    assert shown == (
+        "evil<U+202E>fdp.py<U+200B><U+FEFF><U+2066>x<U+2069><U+E0041>\ufffd[2J\ufffd  end"
+    )
+    assert shown.isprintable()

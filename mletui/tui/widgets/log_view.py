@@ -43,7 +43,7 @@ from textual.worker import get_current_worker
 from mletui.collectors.log_search import LogQuery, LogSearch, QueryError, parse_time_target
 from mletui.collectors.logs import LogHistory
 from mletui.events import LogLine, Stream
-from mletui.sanitize import MAX_DISPLAY_CHARS, cut_marker
+from mletui.sanitize import MAX_DISPLAY_CHARS, cut_marker, inert
 
 MAX_LINES = 10_000
 """Lines kept in memory without a history (the oldest are dropped)."""
@@ -60,9 +60,6 @@ MAX_FILTER_LINES = 4_000_000
 FILTER_FOLLOW_S = 0.05
 """How often a filter that has caught up looks for new lines."""
 
-# C0 and C1 control characters (tab excepted, it is expanded) and DEL: an escape sequence from
-# the agent must never reach the operator's terminal.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _CUT_MARKER = re.compile(r" … \[cut: [\d,]+ (?:bytes|chars)\]$")
 _MARKER_ROOM = 40  # characters a cut marker may add to a line cut at MAX_LINE_CELLS
 
@@ -70,8 +67,9 @@ Kind = Literal["search", "filter", "time"]
 
 
 def printable(text: str) -> str:
-    """``text`` with tabs expanded and every control character shown as U+FFFD."""
-    return _CONTROL.sub("\ufffd", text.expandtabs(4))
+    """``text`` with tabs expanded, shown inert (:func:`mletui.sanitize.inert`): the one way
+    every pane turns the agent's text into what it draws."""
+    return inert(text.expandtabs(4))
 
 
 def component_style(widget: Widget, component: str) -> Style:
