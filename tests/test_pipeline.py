@@ -16,9 +16,10 @@ from tests.conftest import wait_ended
 @pytest.mark.parametrize("task_id", [t.id for t in bundled_tasks()])
 def test_a_baseline_run_to_its_end(task_id: str) -> None:
     task = resolve_task(task_id)
-    folder = start_run(
-        task, agent="baseline", extra_env={"MLETUI_BASELINE_MAX_STEPS": "3"}, time_limit_s=300
-    )
+    # Steps a second apart, so each step's code is its own snapshot (writes closer together
+    # than a scan may be recorded as one).
+    env = {"MLETUI_BASELINE_MAX_STEPS": "3", "MLETUI_BASELINE_STEP_DELAY": "1"}
+    folder = start_run(task, agent="baseline", extra_env=env, time_limit_s=300)
     wait_ended(folder, 240)
     record = folder.read()
     assert record.state == "exited" and record.exit_code == 0, folder.log_path.read_text()
