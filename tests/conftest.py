@@ -23,6 +23,20 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.docker_fixtures"]
 
 
+def unavailable(what: str, reason: str) -> None:
+    """Under CI every test must run: what it lacks fails it there; elsewhere, a skip that says
+    what was missing."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} cannot run under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_root(what: str) -> None:
+    """Tests that switch users or mount a file system need root (CI runs as root)."""
+    if os.geteuid() != 0:
+        unavailable(what, "it needs root")
+
+
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"

@@ -34,7 +34,7 @@ import pytest
 from mletui.runtimes.docker.engine import EngineAddress, EngineError, connect, resolve_engine
 from mletui.runtimes.docker.image import build_image, image_source_hash, source_hash
 from mletui.store import list_runs
-from tests.conftest import free_port
+from tests.conftest import free_port, unavailable
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_BASE = "mletui-test-base"
@@ -49,9 +49,7 @@ SECOND_PREFIX = "mletui-test-dockerd-"
 
 def _unavailable(reason: str) -> None:
     """Under CI the docker tests must run: a missing engine fails them; elsewhere, a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"docker tests cannot run under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("docker tests", reason)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from mletui.journal import read_journal
 from mletui.launcher import start_run
 from mletui.runtimes.local import kill_members, run_members
 from mletui.store import RunFolder, list_runs
-from tests.conftest import wait_for
+from tests.conftest import require_root, wait_for
 from tests.hostile.test_hostile_kill import alive, cli, recorded_pids
 from tests.hostile.test_hostile_kill import containment as containment  # both containments
 
@@ -76,19 +76,10 @@ AGENT = (
 )
 
 
-def require_root() -> None:
-    """Switching users takes root: under CI the test must run, elsewhere it is skipped."""
-    if os.geteuid() == 0:
-        return
-    if os.environ.get("CI"):
-        pytest.fail("the --agent-user tests need root under CI", pytrace=False)
-    pytest.skip("the --agent-user tests need root")
-
-
 @pytest.fixture
 def agent_user(open_home: Path) -> Iterator[str]:
     """A throwaway system user with no home, removed at the end (after what it left running)."""
-    require_root()
+    require_root("the --agent-user tests")
     name = f"mletui-t{secrets.token_hex(3)}"
     subprocess.run(
         ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],

@@ -26,7 +26,7 @@ from mletui.launcher import start_run
 from mletui.livestate import read_status
 from mletui.runtimes.cgroups import RunCgroup
 from mletui.store import RunFolder
-from tests.conftest import wait_ended, wait_for
+from tests.conftest import require_root, wait_ended, wait_for
 
 ESCAPES = {
     "setsid": "setsid sh -c 'echo $$ >> pids; exec sleep 1000' &",
@@ -185,6 +185,7 @@ def test_a_run_marked_ended_while_its_agent_lives_can_still_be_frozen_and_killed
 
 
 def test_kill_on_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_root("the full-disk test (it mounts a small tmpfs)")
     home = tmp_path / "tmpfs"
     home.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(home)], check=True)
