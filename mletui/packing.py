@@ -8,12 +8,14 @@ written, and only then is the whole folder renamed into place, under a new id if
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import secrets
 import shutil
 import stat
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
@@ -148,8 +150,15 @@ def _extract(pack: Path, staging: Path) -> str:
                     if source is None:
                         raise PackError(_refused(pack, member, "has no contents"))
                     _write_file(target, source, member)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise PackError(f"Cannot read {pack}: {exc}.") from exc
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # not a pack
+        raise PackError(
+            f"{pack} is not a pack that mletui can read (a .tar.gz that `mletui pack` writes); "
+            "nothing was unpacked."
+        ) from exc
+    except OSError as exc:
+        raise PackError(
+            f"Cannot unpack {pack}: {exc.strerror or exc}; nothing was unpacked."
+        ) from exc
     if run_id is None or not (staging / run_id / "run.json").is_file():
         raise PackError(f"{pack} is not an mletui run pack (made by `mletui pack`).")
     return run_id

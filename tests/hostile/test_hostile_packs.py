@@ -205,3 +205,16 @@ async def test_a_good_pack_still_replays_beside_its_original(tmp_path: Path) -> 
         await until(pilot, lambda: screen.replay.position >= screen.replay.duration)
         log = screen.query_one(LogView)
         await until(pilot, lambda: any("victim says hello" in x.text for x in log.lines))
+
+
+@pytest.mark.parametrize("content", [b"root:x:0:0:root:/root:/bin/bash\n", b"\x1f\x8b\x08\x00cut"])
+def test_a_file_that_is_not_a_pack_is_one_sentence(tmp_path: Path, content: bytes) -> None:
+    not_a_pack = tmp_path / "not-a-pack.tar.gz"
+    not_a_pack.write_bytes(content)
+    replay = _mletui("replay", str(not_a_pack))
+    assert replay.returncode == 1
+    assert replay.stderr == (
+        f"mletui: {not_a_pack} is not a pack that mletui can read (a .tar.gz that "
+        "`mletui pack` writes); nothing was unpacked.\n"
+    )
+    assert not runs_root().exists() or list(runs_root().iterdir()) == []
