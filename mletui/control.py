@@ -210,7 +210,7 @@ def refused_if_planted(name: str) -> Iterator[None]:
     try:
         yield
     except NotARegularFile as exc:
+        found = f"has {exc.what}" if exc.links > 1 else f"is {exc.what}, not a regular file"
         raise ActionError(
-            f"control/{name} of the run is {exc.what}, not a regular file; "
-            "nothing was written through it."
+            f"control/{name} of the run {found}; nothing was written through it."
         ) from exc

@@ -32,6 +32,14 @@ class NotARegularFile(ValueError):
         self.part = part
         self.what = what
         self.is_file = is_file  # False: a folder on the way was the problem
+        self.links = 1  # more: a regular file refused for its other names (see hard_links)
+
+    @classmethod
+    def hard_links(cls, part: str, links: int) -> NotARegularFile:
+        """A regular file with ``links`` names: one of them may be any file on the filesystem."""
+        refused = cls(part, f"{links} hard links", is_file=True)
+        refused.links = links
+        return refused
 
 
 def kind_of(mode: int) -> str:
@@ -112,7 +120,7 @@ def open_regular_at(dir_fd: int, name: str, *, single_link: bool = True) -> int:
         if not stat.S_ISREG(st.st_mode):
             raise NotARegularFile(name, kind_of(st.st_mode), is_file=True)
         if single_link and st.st_nlink > 1:
-            raise NotARegularFile(name, f"{st.st_nlink} hard links", is_file=True)
+            raise NotARegularFile.hard_links(name, st.st_nlink)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -227,8 +235,11 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_N
 def open_for_writing(path: Path, *, append: bool, readable: bool = False) -> int:
     """A descriptor to write the file ``path`` (made if missing), in a folder the agent may own:
     never through a link it planted there, never into a fifo or a device. ``path``'s folder is
-    trusted. Raises :class:`NotARegularFile` (nothing was written), ``OSError`` otherwise."""
-    flags = _WRITE_FLAGS | (os.O_APPEND if append else os.O_TRUNC)
+    trusted, and a file there with another name (a hard link the agent made to a file it could
+    not write itself) is refused too. Raises :class:`NotARegularFile` (nothing was written),
+    ``OSError`` otherwise."""
+    # Never O_TRUNC at open: a hard link would be emptied before it is seen; truncated below.
+    flags = _WRITE_FLAGS | (os.O_APPEND if append else 0)
     if readable:  # read back too (os.pread): the journal's writer checks its own tail
         flags = flags & ~os.O_WRONLY | os.O_RDWR
     try:
@@ -240,9 +251,13 @@ def open_for_writing(path: Path, *, append: bool, readable: bool = False) -> int
             raise NotARegularFile(path.name, "a named pipe (fifo)", is_file=True) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFile(path.name, kind_of(mode), is_file=True)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARegularFile(path.name, kind_of(st.st_mode), is_file=True)
+        if st.st_nlink > 1:
+            raise NotARegularFile.hard_links(path.name, st.st_nlink)
+        if not append:
+            os.ftruncate(fd, 0)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)

@@ -80,7 +80,7 @@ def refusal(exc: NotARegularFile, name: str) -> str:
     where = "only a regular file inside submission/ is graded"
     if not exc.is_file:
         return f"The submission folder {exc.part}/ is {exc.what}; {where}."
-    if exc.what.endswith("hard links"):
+    if exc.links > 1:
         return (
             f"The submission {name} has {exc.what}; only a file with one link is graded "
             "(a hard link can reach any file on the same filesystem, the private answers too)."

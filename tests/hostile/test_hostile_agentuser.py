@@ -218,3 +218,28 @@ def test_the_operator_never_writes_through_a_link_the_agent_user_planted(
     )
     assert target.read_text() == "untouched\n"
     assert cli("kill", folder.id, "--yes", "--grace", "1").returncode == 0
+
+
+def test_the_operator_never_writes_through_a_hard_link_in_control(
+    agent_user: str, open_home: Path
+) -> None:
+    # Where fs.protected_hardlinks is 0 the agent's user can hard-link any file it can see into
+    # control/, which it owns; the test plants the links itself (this machine protects them),
+    # exactly as such an agent would.
+    target = open_home / "root-only"
+    target.write_text("untouched\n")
+    folder = start_run(resolve_task("digits"), agent_cmd=HELLO + "sleep 60", agent_user=agent_user)
+    wait_for(lambda: (folder.control / "hello.json").exists(), 30, "the agent's hello")
+    for name in ("hints.jsonl", "pause"):
+        os.link(target, folder.control / name)
+    for command, name in (
+        (("hint", folder.id, "overwrite it"), "hints.jsonl"),
+        (("pause", folder.id), "pause"),
+    ):
+        done = cli(*command)
+        assert done.returncode == 1
+        assert done.stderr == (
+            f"mletui: control/{name} of the run has 3 hard links; nothing was written through it.\n"
+        )
+    assert target.read_text() == "untouched\n"
+    assert cli("kill", folder.id, "--yes", "--grace", "1").returncode == 0
