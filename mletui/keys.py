@@ -29,7 +29,8 @@ import secrets
 import stat
 from pathlib import Path
 
-ENV_CONFIG_DIR = "MLETUI_CONFIG_DIR"
+from mletui.store import config_dir
+
 KEY_FILE = "journal.key"
 ANCHORS = "anchors"
 KEY_BYTES = 32
@@ -37,15 +38,6 @@ KEY_BYTES = 32
 
 class KeyFileError(Exception):
     """The key file is there but cannot be trusted or read; the message says what to do."""
-
-
-def config_dir() -> Path:
-    env = os.environ.get(ENV_CONFIG_DIR)
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
-    return base / "mletui"
 
 
 def key_path() -> Path:
@@ -57,8 +49,12 @@ def anchor_path(run_id: str) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Make ``path`` (and its parents) if missing; the folder itself only its owner may enter."""
+    """Make ``path`` (and its parents) if missing; the folder itself, made now or found open,
+    only its owner may enter."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        os.chmod(path, 0o700)
     return path
 
 
@@ -137,10 +133,14 @@ def open_anchor(run_id: str, *, create: bool) -> int:
     A link in its place is refused (``ELOOP``), never followed."""
     path = anchor_path(run_id)
     flags = os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_RDWR | os.O_CREAT if create else os.O_RDONLY)
-    if create:
-        private_dir(path.parent)
     try:
-        return os.open(path, flags, 0o600)
+        try:
+            return os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the first anchor: its folders are made, private
+            if not create:
+                raise
+            private_dir(private_dir(path.parent.parent) / ANCHORS)
+            return os.open(path, flags, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise KeyFileError(f"The anchor {path} is a link: remove it.") from exc

@@ -7,12 +7,11 @@ import sys
 from typing import Any
 
 from mletui import keys
-from mletui.collectors.scores import config_dir
 from mletui.grading.tasks import Task
 from mletui.keys import KeyFileError
 from mletui.runtimes import get_runtime
 from mletui.runtimes.local import AgentIdentity, agent_identity, hand_over
-from mletui.store import RunFolder, create_run_folder, make_record, runs_root
+from mletui.store import RunFolder, config_dir, create_run_folder, make_record, runs_root
 
 AGENTS = {
     "baseline": [sys.executable, "-u", "-m", "mletui.agents.baseline"],
@@ -110,15 +109,8 @@ def other_user(user: str, runtime: str, task: Task) -> AgentIdentity:
                 f"User {user} cannot reach {what}, {path}: a folder above it is closed to "
                 "it. Set MLETUI_HOME to a folder it can reach (mletui keeps the rest closed)."
             )
-    close_config_dir()
+    keys.private_dir(config_dir())  # where the journal's key lives: for the operator alone
     return identity
-
-
-def close_config_dir() -> None:
-    """The operator's config folder (where the journal's key lives) for the operator alone."""
-    path = config_dir()
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
 
 
 def protect_umask() -> None:

@@ -27,6 +27,7 @@ from mletui.safefs import read_regular
 from mletui.sanitize import clean_text as displayable
 
 ENV_HOME = "MLETUI_HOME"
+ENV_CONFIG_DIR = "MLETUI_CONFIG_DIR"
 MAX_RUN_JSON_BYTES = 1 << 20  # a run.json is a few kB; anything this big is not one of ours
 
 
@@ -37,6 +38,15 @@ def mletui_home() -> Path:
 
 def runs_root() -> Path:
     return mletui_home() / "runs"
+
+
+def config_dir() -> Path:
+    """The operator's config folder (journal key, anchors, score patterns, themes):
+    ``$MLETUI_CONFIG_DIR``, else the platform's (``~/.config/mletui`` on Linux)."""
+    override = os.environ.get(ENV_CONFIG_DIR, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_config_dir("mletui"))
 
 
 @dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
 import threading
 import time
@@ -27,13 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from mletui import protocol
 from mletui.collectors.logs import LogFollower
 from mletui.events import Grade, GradingInfo, Score, Snapshot, Stream
 from mletui.journal import Entry, Journal, read_journal
-from mletui.store import RunFolder
+from mletui.store import RunFolder, config_dir
 
 GRADE_KIND = "grade"
 GRADING_KIND = "grading"
@@ -41,7 +38,6 @@ SCORELESS = ("the container's grading server",)  # checks validity, gives no sco
 REVEAL_ACTION = "reveal-grade"
 SUBMISSION_FILE = "submission.csv"
 PATTERNS_FILE = "patterns.toml"
-CONFIG_DIR_ENV = "MLETUI_CONFIG_DIR"
 
 POLL_S = 0.25
 SETTLE_S = 0.75  # a submission unchanged this long is complete (agents may write it in pieces)
@@ -51,14 +47,6 @@ _DIRECTIONS = {"higher": "higher", "max": "higher", "lower": "lower", "min": "lo
 
 
 # --- patterns: validation scores in the log ------------------------------------------------------
-
-
-def config_dir() -> Path:
-    """mletui's config folder: ``$MLETUI_CONFIG_DIR``, else the platform's (~/.config/mletui)."""
-    override = os.environ.get(CONFIG_DIR_ENV, "").strip()
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir("mletui"))
 
 
 def patterns_path() -> Path:

@@ -28,7 +28,6 @@ import psutil
 from mletui.collectors.logs import LineSplitter
 from mletui.collectors.resources import ProcessGroupSampler
 from mletui.events import Stream
-from mletui.keys import ENV_CONFIG_DIR
 from mletui.runtimes import AgentExit, LineSink, Probe, ResourceSampler, RuntimeFailure
 from mletui.runtimes.cgroups import (
     MARKER_ENV,
@@ -48,7 +47,7 @@ from mletui.runtimes.host import (
     spawn_supervisor,
     supervisor_alive,
 )
-from mletui.store import RunFolder, RunRecord
+from mletui.store import ENV_CONFIG_DIR, RunFolder, RunRecord
 
 __all__ = [
     "AGENT_FOLDERS",

@@ -8,7 +8,6 @@ one-line warning and the remaining themes still load.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -17,16 +16,16 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
+
+from mletui.store import config_dir
 
 DEFAULT_THEME = "mletui-dark"
 """Theme used when none is requested or the requested one is unknown."""
 
 BUNDLED_THEMES_PACKAGE = "mletui.themes"
-CONFIG_DIR_ENV = "MLETUI_CONFIG_DIR"
 THEME_ENV = "MLETUI_THEME"
 
 # Textual's own default, used only if the bundled default theme itself failed to load.
@@ -66,11 +65,7 @@ def user_theme_dir() -> Path:
     `$MLETUI_CONFIG_DIR/themes` when that variable is set, otherwise the platform's user
     config folder for mletui (e.g. `~/.config/mletui/themes` on Linux).
     """
-    override = os.environ.get(CONFIG_DIR_ENV, "").strip()
-    config_dir = (
-        Path(override).expanduser() if override else Path(platformdirs.user_config_dir("mletui"))
-    )
-    return config_dir / "themes"
+    return config_dir() / "themes"
 
 
 def theme_from_mapping(data: Mapping[str, Any]) -> Theme:

@@ -16,7 +16,7 @@ from mletui.audit import audit_journal
 from mletui.cli import main
 from mletui.grading.tasks import resolve_task
 from mletui.launcher import start_run
-from mletui.store import RunFolder, mletui_home
+from mletui.store import ENV_CONFIG_DIR, RunFolder, mletui_home
 from tests.conftest import wait_ended
 
 # Reports one score, waits until the supervisor journals it, then does its worst to the journal
@@ -186,9 +186,20 @@ def test_the_key_is_private_outside_every_run_folder_and_not_in_the_agent_s_envi
     assert not keys.anchor_path(folder.id).resolve().is_relative_to(folder.path.resolve())
     secret = key.read_text().strip()
     env = json.loads((folder.workspace / "env.json").read_text())
-    assert keys.ENV_CONFIG_DIR not in env
+    assert ENV_CONFIG_DIR not in env
     leaks = [k for k, v in env.items() if str(keys.config_dir()) in v or secret in v]
     assert leaks == []
+
+
+def test_a_config_folder_found_open_is_closed_before_the_key_goes_in(tamperer: Path) -> None:
+    """A config folder another tool made (or a user chmod-ed) 0755 holds the key all the same:
+    mletui closes it rather than trusting how it found it (the anchors inside are then out of
+    everyone else's reach too)."""
+    config = keys.config_dir()
+    config.mkdir(parents=True)
+    config.chmod(0o755)
+    start_tamperer(tamperer, "none")
+    assert stat.S_IMODE(config.stat().st_mode) == 0o700
 
 
 def test_a_journal_from_before_keys_audits_as_not_chained(
