@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from mletui import protocol
+from mletui import controlfiles, protocol
 from mletui.driving import DriverLock, current_driver
 from mletui.events import RunState, StatusUpdate
 from mletui.journal import Journal
@@ -150,7 +150,7 @@ class RunControl:
         hint_id = f"h-{int(time.time())}-{secrets.token_hex(2)}"
         self._record("hint", status, text, hint_id=hint_id)
         with refused_if_planted(protocol.HINTS):
-            protocol.append_jsonl(
+            controlfiles.append_jsonl(
                 self.folder.control / protocol.HINTS,
                 {"id": hint_id, "text": text, "ts": time.time()},
                 sync=True,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mletui import protocol
+from mletui import controlfiles, protocol
 from mletui.audit import INTERVENTIONS
 from mletui.collectors.resources import gpus_from_entry, run_gpu_text
 from mletui.collectors.scores import GradeSummary, summarize_grades
@@ -38,7 +38,7 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
     if record.heartbeat and state in (RunState.RUNNING, RunState.PAUSE_REQUESTED):
         active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
     left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
-    hello = protocol.read_hello(folder.control)
+    hello = controlfiles.read_hello(folder.control)
     driver = current_driver(folder)
     return StatusUpdate(
         state=state,
@@ -82,7 +82,7 @@ def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
     """Every hint sent, with what the agent said of it (received, used, ignored)."""
     answers: dict[str, tuple[str, str | None]] = {}
     order = {"sent": 0, "received": 1, "used": 2, "ignored": 2}
-    for ack in protocol.read_jsonl(control / protocol.ACKS):
+    for ack in controlfiles.read_jsonl(control / protocol.ACKS):
         if ack.get("kind") != "hint":
             continue
         hint_id, status = str(ack.get("id", "")), str(ack.get("status", ""))
@@ -92,7 +92,7 @@ def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
         if order[status] >= order[answers.get(hint_id, ("sent", None))[0]]:
             answers[hint_id] = (status, message)
     hints = []
-    for record in protocol.read_jsonl(control / protocol.HINTS):
+    for record in controlfiles.read_jsonl(control / protocol.HINTS):
         hint_id = str(record.get("id", ""))
         status, message = answers.get(hint_id, ("sent", None))
         hints.append(

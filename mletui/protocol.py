@@ -1,7 +1,7 @@
 """The agent's side of mletui's control protocol.
 
-Standard library only (besides :mod:`mletui.safefs`, itself standard library only), so these
-two files can be copied into any image. The protocol is plain files
+Standard library only, so this file can be copied into any image (mletui's own side, which
+never trusts what is in the folder, is :mod:`mletui.controlfiles`). The protocol is plain files
 in the folder named by ``MLETUI_CONTROL_DIR``:
 
 - ``hello.json``   written by the agent at start (protocol version, name, capabilities)
@@ -33,8 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
-
-from mletui.safefs import NotARegularFile, open_for_writing, read_regular
 
 PROTOCOL_VERSION = 1
 ENV_CONTROL_DIR = "MLETUI_CONTROL_DIR"
@@ -111,11 +109,20 @@ def loads_untrusted(data: bytes | str, max_bytes: int = MAX_LINE_BYTES) -> Any:
     return clean_value(value)
 
 
-def append_jsonl(path: Path, record: dict[str, Any], sync: bool = False) -> None:
-    """Append one JSON line in a single write, so concurrent appenders never interleave; never
-    through a link (:func:`~mletui.safefs.open_for_writing`: the agent may own the folder)."""
+def _open_to_append(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+
+def append_jsonl(
+    path: Path,
+    record: dict[str, Any],
+    sync: bool = False,
+    opener: Callable[[Path], int] = _open_to_append,
+) -> None:
+    """Append one JSON line in a single write, so concurrent appenders never interleave;
+    ``opener`` gives the descriptor (mletui's refuses a link in the file's place)."""
     data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-    fd = open_for_writing(path, append=True)
+    fd = opener(path)
     try:
         os.write(fd, data)
         if sync:
@@ -124,41 +131,19 @@ def append_jsonl(path: Path, record: dict[str, Any], sync: bool = False) -> None
         os.close(fd)
 
 
-MAX_FILE_BYTES = 16 << 20  # read of a protocol file at once (the newest part of a longer one)
-
-
-def load_hello(control: Path) -> dict[str, Any]:
-    """The agent's ``hello.json`` in the folder ``control``. Bytes that are not UTF-8 are kept
-    as escapes; every way it can be bad (a link, a fifo, too big, not a JSON object) is an
-    ``OSError`` or a ``ValueError`` with a short reason."""
-    data = read_regular(control / HELLO, MAX_LINE_BYTES, single_link=False)
-    value = loads_untrusted(data.decode("utf-8", "surrogateescape"))
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    return value
-
-
-def read_hello(control: Path) -> dict[str, Any] | None:
-    """:func:`load_hello`, or None when there is no usable hello."""
-    try:
-        return load_hello(control)
-    except (OSError, ValueError):
-        return None
-
-
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read complete JSON lines; a torn or malformed line is skipped, never fatal. Only the last
-    :data:`MAX_FILE_BYTES` of a longer file are read, and a file that is not a regular one
-    (the agent may have made it a link or a fifo) reads as empty."""
+    """Read complete JSON lines; a torn or malformed line is skipped, never fatal."""
     try:
-        raw = read_regular(path, MAX_FILE_BYTES, tail=True, single_link=False)
-    except (FileNotFoundError, NotARegularFile):
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return []
-    lines = raw.split(b"\n")
-    if len(raw) == MAX_FILE_BYTES:
-        lines = lines[1:]  # the first line may be cut off
+    return records_of(raw.split(b"\n")[:-1])  # the part after the last newline is being written
+
+
+def records_of(lines: list[bytes]) -> list[dict[str, Any]]:
+    """The lines that are JSON objects, parsed as untrusted; the others are skipped."""
     records = []
-    for line in lines[:-1]:  # the part after the last newline is still being written
+    for line in lines:
         try:
             value = loads_untrusted(line)
         except ValueError:

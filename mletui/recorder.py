@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mletui import protocol
+from mletui import controlfiles, protocol
 from mletui.collectors.resources import RunGpu, gpu_fields
 from mletui.collectors.scores import LiveScores, SnapshotClock, reported_at
 from mletui.collectors.stalls import RunStallWatch
@@ -246,7 +246,7 @@ class Recorder:
 
     def _record_hello(self, path: Path) -> None:
         try:
-            hello = protocol.load_hello(path.parent)
+            hello = controlfiles.load_hello(path.parent)
         except (OSError, ValueError) as exc:
             self._limits[protocol.HELLO].note(f"hello.json not read: {exc}")
             return

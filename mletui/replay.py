@@ -18,6 +18,7 @@ from typing import Any
 from mletui.collectors.logs import LogFollower
 from mletui.collectors.workspace import WorkspaceTimeline
 from mletui.control import RunControl
+from mletui.controlfiles import read_hello
 from mletui.events import (
     Event,
     HintStatus,
@@ -31,7 +32,6 @@ from mletui.events import (
     Stream,
 )
 from mletui.journal import read_journal
-from mletui.protocol import read_hello
 from mletui.session import WatchSession, event_from_entry
 from mletui.store import RunFolder
 

@@ -87,3 +87,31 @@ def test_untrusted_json_is_parsed_or_refused_with_a_reason() -> None:
     ):
         with pytest.raises(ValueError, match=reason):
             loads_untrusted(bad)
+
+
+def test_the_protocol_module_alone_runs_in_any_image(tmp_path: Path) -> None:
+    """protocol.py copied by itself beside an agent (no mletui installed) gives it the whole
+    agent side: hello, metrics, checkpoint with hints."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(protocol.__file__, tmp_path / "protocol.py")
+    control = tmp_path / "control"
+    control.mkdir()
+    protocol.append_jsonl(control / protocol.HINTS, {"id": "h1", "text": "more trees", "ts": 1.0})
+    agent = (
+        "import sys\n"
+        "sys.path.insert(0, '.')\n"
+        "import protocol\n"
+        "c = protocol.Control(protocol.Path('control'))\n"
+        "c.hello('copied', ('hints',))\n"
+        "c.report_metric('accuracy', 0.5, step=1)\n"
+        "print([h.text for h in c.checkpoint()])\n"
+    )
+    done = subprocess.run(  # -S: no site-packages, so no mletui to import
+        [sys.executable, "-I", "-S", "-c", agent], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['more trees']\n"
+    assert [m["value"] for m in protocol.read_jsonl(control / protocol.METRICS)] == [0.5]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mletui import protocol
+from mletui import controlfiles
 from mletui.collectors.logs import LogFollower
 from mletui.events import Grade, GradingInfo, Score, Snapshot, Stream
 from mletui.journal import Entry, Journal, read_journal
@@ -446,7 +446,7 @@ class LiveScores:
 
 
 def _hello_agent(control: Path) -> str | None:
-    hello = protocol.read_hello(control) or {}
+    hello = controlfiles.read_hello(control) or {}
     agent = hello.get("agent")
     return str(agent) if agent else None
 
