@@ -41,14 +41,15 @@ def genesis(key: bytes, run_id: str) -> str:
     return keys.mac(key, b"mletui journal of run " + run_id.encode("utf-8", "surrogateescape"))
 
 
-def sealed_line(body: Entry, key: bytes) -> bytes:
-    """One journal line whose last field is the HMAC of the exact bytes before it.
+def sealed_line(body: Entry, key: bytes) -> tuple[bytes, str]:
+    """One journal line whose last field is the HMAC of the exact bytes before it, and that mac.
 
     Sealing the bytes as written (not a re-serialisation) means any changed byte is noticed,
     even one that would parse back to the same value.
     """
     text = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
-    return text[:-1] + MAC_FIELD + keys.mac(key, text).encode() + b'"}\n'
+    mac = keys.mac(key, text)
+    return text[:-1] + MAC_FIELD + mac.encode() + b'"}\n', mac
 
 
 def split_sealed(line: bytes) -> tuple[bytes, bytes] | None:
@@ -137,16 +138,12 @@ class Journal:
             # Never through a link or into a fifo the agent put in the journal's place.
             journal = open_for_writing(self.path, append=True, readable=True)
             try:
-                anchor = self._anchor(fd, journal, key)
+                anchor, size = self._anchor(fd, journal, key)
                 body["prev"] = anchor.mac
-                line = sealed_line(body, key)
-                self._write(journal, line, sync)
-                size = os.fstat(journal).st_size
+                line, mac = sealed_line(body, key)
+                size = self._write(journal, line, size, sync)
             finally:
                 os.close(journal)
-            sealed = split_sealed(line)
-            assert sealed is not None
-            mac = sealed[1].decode()
             record = json.dumps({"count": anchor.count + 1, "mac": mac, "size": size}).encode()
             os.pwrite(fd, record, 0)
             os.ftruncate(fd, len(record))
@@ -156,9 +153,10 @@ class Journal:
             os.close(fd)  # and with it the lock
         return {**body, "mac": mac}
 
-    def _anchor(self, anchor_fd: int, journal: int, key: bytes) -> Anchor:
+    def _anchor(self, anchor_fd: int, journal: int, key: bytes) -> tuple[Anchor, int]:
         """The anchor to chain from: as written, moved past any entry a writer killed between
-        its line and its anchor left (so that such a crash is not read as tampering)."""
+        its line and its anchor left (so that such a crash is not read as tampering); and the
+        journal's size."""
         anchor = parse_anchor(os.pread(anchor_fd, ANCHOR_MAX_BYTES, 0))
         if anchor is None:
             anchor = Anchor(0, genesis(key, self.run_id))
@@ -169,17 +167,17 @@ class Journal:
         if not self._checked_tail:
             self._checked_tail = True
             if size and os.pread(journal, 1, size - 1) != b"\n":
-                os.write(journal, b"\n")  # a torn last line (a crash): ours starts a new one
-        return anchor
+                size += os.write(journal, b"\n")  # a torn last line (a crash): ours starts anew
+        return anchor, size
 
     def append_chained(self, kind: str, data: dict[str, Any]) -> Entry:
         """An operator entry: sealed like every other, and on disk before it is acted upon."""
         return self.append(kind, data, sync=True)
 
-    def _write(self, fd: int, line: bytes, sync: bool) -> None:
-        """Write one line whole, or leave the journal as it was (a full disk): the anchor is not
-        moved on, and no torn line is left for the audit to read as another hand's."""
-        size = os.fstat(fd).st_size
+    def _write(self, fd: int, line: bytes, size: int, sync: bool) -> int:
+        """Write one line whole at the end (``size``), and return the new size; or leave the
+        journal as it was (a full disk): the anchor is not moved on, and no torn line is left
+        for the audit to read as another hand's."""
         try:
             if os.write(fd, line) != len(line):
                 raise OSError(errno.ENOSPC, "journal line written in part", str(self.path))
@@ -189,6 +187,7 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)  # every writer holds the anchor's lock: this is ours
             raise
+        return size + len(line)
 
 
 @dataclass(frozen=True)

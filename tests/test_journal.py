@@ -65,7 +65,7 @@ def test_an_entry_written_by_a_writer_killed_before_its_anchor_still_chains(tmp_
     Journal(path).append("first")
     anchor = read_anchor("run1")
     assert anchor is not None
-    orphan = sealed_line({"ts": 1.0, "kind": "orphan", "prev": anchor.mac}, keys.journal_key())
+    orphan, _ = sealed_line({"ts": 1.0, "kind": "orphan", "prev": anchor.mac}, keys.journal_key())
     with path.open("ab") as f:
         f.write(orphan)
     Journal(path).append("after")
