@@ -744,14 +744,10 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from mletui.audit import INTERVENTIONS, NOT_CHAINED, audit_journal, operator_rights_warning
-    from mletui.keys import KeyFileError
     from mletui.sanitize import clean_text
 
     folder = _resolve(args.run_id)
-    try:
-        report = audit_journal(folder.journal_path)
-    except KeyFileError as exc:
-        raise UserError(str(exc)) from exc
+    report = audit_journal(folder.journal_path)  # a KeyFileError is main's sentence
     warning = operator_rights_warning(folder.read())
     if args.json:
         data = {

@@ -22,7 +22,7 @@ from mletui.events import RunState, StatusUpdate
 from mletui.journal import Journal
 from mletui.livestate import read_status
 from mletui.runtimes import RuntimeFailure, get_runtime
-from mletui.safefs import NotARegularFile, open_for_writing
+from mletui.safefs import NotARegularFile, write_file
 from mletui.store import RunFolder
 
 ACTIONS = ("pause", "resume", "freeze", "thaw", "hint", "kill")
@@ -196,11 +196,7 @@ class RunControl:
 
 
 def _touch(path: Path) -> None:
-    fd = open_for_writing(path, append=False)
-    try:
-        os.write(fd, str(time.time()).encode())
-    finally:
-        os.close(fd)
+    write_file(path, str(time.time()).encode())
 
 
 @contextlib.contextmanager

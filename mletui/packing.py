@@ -23,6 +23,7 @@ from mletui.safefs import NotARegularFile, open_regular_at, walk
 from mletui.sanitize import clean_text
 from mletui.store import RunFolder, read_run_json, runs_root
 
+# .journal.lock: the journal's lock in runs from before the anchor became the lock.
 SKIP_NAMES = {".run.lock", ".journal.lock", ".driver.lock", "driver.json", "kill-request.json"}
 
 ENV_MAX_BYTES = "MLETUI_PACK_MAX_BYTES"

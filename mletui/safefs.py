@@ -263,3 +263,13 @@ def open_for_writing(path: Path, *, append: bool, readable: bool = False) -> int
         os.close(fd)
         raise
     return fd
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Replace the contents of ``path`` with ``data`` through :func:`open_for_writing` (never
+    through a link the agent planted; raises what it raises)."""
+    fd = open_for_writing(path, append=False)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)

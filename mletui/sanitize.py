@@ -75,8 +75,11 @@ FORMAT_CHARS = (
     "\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
     "\U000e0020-\U000e007f"
 )
-_UNWRITABLE = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff]")
-_NOT_INERT = re.compile(rf"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff]")
+# What no reader is given: C0 but TAB, DEL, C1, line separators, format characters, lone
+# surrogates. A file mletui writes loses the TAB too.
+_NOT_INERT_CHARS = rf"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff"
+_NOT_INERT = re.compile(f"[{_NOT_INERT_CHARS}]")
+_UNWRITABLE = re.compile(f"[\t{_NOT_INERT_CHARS}]")
 
 
 def _shown(match: re.Match[str]) -> str:
@@ -91,7 +94,7 @@ def inert(text: str) -> str:
     format characters (bidi overrides and isolates, zero-width characters, the BOM, tags) as a
     visible ``<U+202E>``, so that none can hide or reorder what the operator reads. Tabs are
     kept (the caller expands them)."""
-    return _NOT_INERT.sub(_shown, text)
+    return text if text.isprintable() else _NOT_INERT.sub(_shown, text)
 
 
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")

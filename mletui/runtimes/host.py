@@ -16,7 +16,7 @@ import psutil
 
 from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
 from mletui.runtimes import RuntimeFailure
-from mletui.safefs import NotARegularFile, open_for_writing, read_regular
+from mletui.safefs import NotARegularFile, read_regular, write_file
 from mletui.store import RunFolder, RunRecord
 
 KILL_REQUEST = "kill-request.json"
@@ -71,11 +71,7 @@ def request_stop(folder: RunFolder, grace_s: float, reason: str) -> bool:
     record = folder.read()
     request = {"grace_s": grace_s, "reason": reason, "ts": time.time()}
     try:
-        fd = open_for_writing(folder.path / KILL_REQUEST, append=False)
-        try:
-            os.write(fd, json.dumps(request).encode())
-        finally:
-            os.close(fd)
+        write_file(folder.path / KILL_REQUEST, json.dumps(request).encode())
     except (OSError, NotARegularFile) as exc:
         # A full disk (or a link in its place): the supervisor could not be told why; the
         # caller stops the run itself (and the supervisor, told by SIGTERM alone, does too).
