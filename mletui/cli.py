@@ -467,13 +467,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
     table = Table(box=None, header_style="bold")
     from mletui.grade_command import grade_cell
+    from mletui.sanitize import plain_cells
 
     columns = ("ID", "TASK", "AGENT", "RUNTIME", "STATE", "ELAPSED", "BEST", "GRADE", "HINTS")
     for col in (*columns, "ASSISTED"):
         table.add_column(col)
     for s in summaries:
         best = "-" if s.best is None else f"{s.best:.4g}"
-        table.add_row(
+        cells = (
             s.record.id,
             s.record.task,
             s.record.agent,
@@ -485,6 +486,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             str(s.hints_sent),
             "yes" if s.assisted else "-",
         )
+        table.add_row(*plain_cells(cells))
     Console(highlight=False).print(table)
     if any(grade_cell(s).endswith("*") for s in summaries):
         print("* grade seen by an operator while the run was live (`mletui audit` says who)")
@@ -521,6 +523,7 @@ def _state_text(status: Any) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from mletui.grade_command import grade_rows
     from mletui.livestate import summarize
+    from mletui.sanitize import clean_text
 
     summary = summarize(_resolve(args.run_id))
     data = _summary_json(summary)
@@ -558,8 +561,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         ("folder", str(_resolve(r.id).path)),
     ]
     width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+    for key, value in rows:  # values hold what the agent named (a metric, the command)
+        print(f"{key:<{width}}  {clean_text(value)}")
     return 0
 
 

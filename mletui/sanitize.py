@@ -3,8 +3,10 @@
 Everything an agent prints is untrusted: a log line, a file name, a metric name, a hint ack. What
 comes out of this module holds no terminal control sequence (CSI, OSC, DCS/APC/PM/SOS strings, ESC
 sequences, 7-bit or 8-bit), no C0 or C1 control character, no lone surrogate (which the terminal
-writer could not encode) and no Unicode line separator or bidirectional override (which would
-break the one-line-per-row layout or reorder what the operator reads).
+writer could not encode) and no Unicode line separator (which would break the one-line-per-row
+layout). A format character (a bidi override or isolate, a zero-width character, a tag) is
+shown as a visible ``<U+202E>``: it could hide or reorder what the operator reads, and seeing
+it tells the operator that the agent tried.
 
 The result is plain text, never markup: a consumer builds ``rich.text.Text(s)`` (or
 ``Text.assemble``, ``Text.append``), never ``Text.from_markup(s)`` or a markup-enabled
@@ -28,8 +30,20 @@ Speed: this runs on every line of floods of millions. A clean line costs one dec
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["MAX_DISPLAY_CHARS", "clean_field", "clean_line", "clean_text", "cut_marker"]
+if TYPE_CHECKING:
+    from rich.text import Text
+
+__all__ = [
+    "MAX_DISPLAY_CHARS",
+    "clean_field",
+    "clean_line",
+    "clean_text",
+    "cut_marker",
+    "plain_cells",
+]
 
 MAX_DISPLAY_CHARS = 2000
 """Longest text shown for one line or value; the rest is replaced by :func:`cut_marker` (the log
@@ -48,12 +62,12 @@ _CSI = r"(?:\x1b\[|[\x9b\udc9b])"
 _STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f\udc90\udc98\udc9d\udc9e\udc9f])"
 _STRING_END = r"(?:\x07|\x1b\\|[\x9c\udc9c])"  # BEL, ST (ESC \), 8-bit ST
 # Single characters removed outright: C0 except TAB (\x09) and CR (\x0d, handled before), DEL,
-# C1, LINE/PARAGRAPH SEPARATOR, bidi embeddings/overrides (U+202A-E) and isolates (U+2066-9).
-_SINGLES = r"[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+# C1, LINE/PARAGRAPH SEPARATOR. (Format characters are shown instead: see _marked.)
+_SINGLES = r"[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]"
 
 _CONTROL_SEQUENCE = re.compile(
     # The lookahead lets the regex engine skip quickly to a character that can start a match.
-    r"(?=[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\udc90-\udc9f])"
+    r"(?=[\x00-\x08\x0a-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\udc90-\udc9f])"
     r"(?:"
     # CSI: parameters, intermediates, final byte; a sequence cut short loses what it has.
     rf"{_CSI}[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?"
@@ -80,6 +94,14 @@ FORMAT_CHARS = (
 _NOT_INERT_CHARS = rf"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029{FORMAT_CHARS}\ud800-\udfff"
 _NOT_INERT = re.compile(f"[{_NOT_INERT_CHARS}]")
 _UNWRITABLE = re.compile(f"[\t{_NOT_INERT_CHARS}]")
+
+
+_FORMAT = re.compile(f"[{FORMAT_CHARS}]")
+
+
+def _marked(text: str) -> str:
+    """Each format character of ``text`` as a visible ``<U+XXXX>``."""
+    return _FORMAT.sub(_shown, text)
 
 
 def _shown(match: re.Match[str]) -> str:
@@ -154,6 +176,9 @@ def _clean_segment(raw: bytes, max_chars: int | None) -> str:
             text = _CONTROL_SEQUENCE.sub("", text)
         if "\t" in text:
             text = text.expandtabs(TAB_SIZE)
+        if max_chars is not None and (cut or len(text) > max_chars):
+            return _marked(text[:max_chars]) + cut_marker(size)
+        return _marked(text)
     if max_chars is not None and (cut or len(text) > max_chars):
         return text[:max_chars] + cut_marker(size)
     return text
@@ -167,15 +192,14 @@ def clean_text(s: str, max_chars: int = MAX_DISPLAY_CHARS) -> str:
     Longer than ``max_chars`` characters: cut, with a marker counting the original characters.
     """
     if s.isprintable():
-        text = s
-    else:
-        text = s.translate(_BREAKS_TO_SPACE)
-        text = _CONTROL_SEQUENCE.sub("", text)
-        if not text.isascii():
-            text = _LONE_SURROGATE.sub("\ufffd", text)
+        return s[:max_chars] + cut_marker(len(s), "chars") if len(s) > max_chars else s
+    text = s.translate(_BREAKS_TO_SPACE)
+    text = _CONTROL_SEQUENCE.sub("", text)
+    if not text.isascii():
+        text = _LONE_SURROGATE.sub("\ufffd", text)
     if len(text) > max_chars:
-        return text[:max_chars] + cut_marker(len(s), "chars")
-    return text
+        return _marked(text[:max_chars]) + cut_marker(len(s), "chars")
+    return _marked(text)
 
 
 def clean_field(s: str) -> str:
@@ -184,3 +208,11 @@ def clean_field(s: str) -> str:
     lone surrogate removed, nothing else changed. A reader of the file (a terminal's ``cat``, a
     spreadsheet) then gets no control sequence and no invisible reordering."""
     return s if s.isprintable() else _UNWRITABLE.sub("", s)
+
+
+def plain_cells(values: Iterable[str]) -> list[Text]:
+    """Table cells for a command's output (a ``rich`` table): each value cleaned and plain
+    text, so ``[red]`` in a run's task or agent name is shown, never read as markup."""
+    from rich.text import Text
+
+    return [Text(clean_text(value)) for value in values]

@@ -58,9 +58,9 @@ HOSTILE: list[tuple[str, bytes, str]] = [
     ("crlf ending", b"windows line\r", "windows line"),
     ("only cr", b"\r\r\r", ""),
     ("tab stops", b"a\tbc\tdef", "a       bc      def"),
-    ("bidi override", "file\u202egnp.exe".encode(), "filegnp.exe"),
+    ("bidi override shown", "file\u202egnp.exe".encode(), "file<U+202E>gnp.exe"),
     ("line separator", "one\u2028two\u2029three".encode(), "onetwothree"),
-    ("zero width joiner kept", "👩\u200d💻".encode(), "👩\u200d💻"),
+    ("zero width joiner shown", "👩\u200d💻".encode(), "👩<U+200D>💻"),
 ]
 
 
@@ -90,8 +90,10 @@ def test_long_line_with_escapes_is_cut_and_clean() -> None:
 def test_cut_does_not_split_a_character() -> None:
     raw = "€".encode() * 100_000
     assert clean_line(raw) == "€" * MAX_DISPLAY_CHARS + " … [cut: 300,000 bytes]"
-    raw = "\u202e".encode() * 300_000  # all removed: nothing left but the marker
-    assert clean_line(raw) == " … [cut: 900,000 bytes]"
+    raw = "\u202e".encode() * 300_000  # each shown, up to the cut
+    assert clean_line(raw) == "<U+202E>" * MAX_DISPLAY_CHARS + " … [cut: 900,000 bytes]"
+    raw = b"\x07" * 300_000  # all removed: nothing left but the marker
+    assert clean_line(raw) == " … [cut: 300,000 bytes]"
 
 
 def test_a_cut_line_can_be_cleaned_whole() -> None:
@@ -148,7 +150,7 @@ TEXT_CASES: list[tuple[str, str, str]] = [
     ("c1 csi", "\x9b31mred", "red"),
     ("lone surrogate", "bad\ud800name", "bad\ufffdname"),
     ("markup", "[bold red]x[/]", "[bold red]x[/]"),
-    ("bidi", "model\u202etxt.py", "modeltxt.py"),
+    ("bidi", "model\u202etxt.py", "model<U+202E>txt.py"),
     ("bell nul", "a\x07b\x00c", "abc"),
 ]
 

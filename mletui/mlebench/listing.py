@@ -42,6 +42,8 @@ def print_runs(root: Path) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from mletui.sanitize import plain_cells
+
     runs = list_mlebench_runs(root)
     console = Console(highlight=False)
     if not runs:
@@ -55,6 +57,6 @@ def print_runs(root: Path) -> int:
         table.add_column(col, no_wrap=True)
     for run in runs:
         started = run.group.split("_run-group_", 1)[0]
-        table.add_row(run.id, run.state, _elapsed(run), run.agent, started)
+        table.add_row(*plain_cells((run.id, run.state, _elapsed(run), run.agent, started)))
     console.print(table)
     return len(runs)

@@ -11,10 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mletui.cli import main
 from mletui.sanitize import FORMAT_CHARS
 from mletui.store import RunFolder
-from tests.conftest import wait_ended, wait_for
+from mletui.tui.app import MletuiApp
+from tests.conftest import until, wait_ended, wait_for
 from tests.hostile.test_hostile_recorder import score_names, start
 from tests.test_serve import TOKEN, serving, status_of
 
@@ -98,6 +101,83 @@ def test_an_export_holds_no_formula_and_no_control_character(tmp_path: Path) -> 
         "accyrtnev31m",
     ]
     assert _control_free("".join(names))
+
+
+# --- the screen -------------------------------------------------------------------------------
+
+HIDING = "\u202e\u2066\u200b\ufeff\U000e0041"  # an override, an isolate, zero-width, a BOM, a tag
+SHOWN = "<U+202E><U+2066><U+200B><U+FEFF><U+E0041>"
+
+# Puts HIDING in every field the watch screen shows: its name (header), a log line, a file name
+# and its content (code pane), a metric name (scores), its model (budget line), a notice (a
+# notification), the answer to a hint (hints pane); then waits for hints.
+EVERYWHERE = f"""
+import json, os, pathlib, time
+control = pathlib.Path(os.environ["MLETUI_CONTROL_DIR"])
+work = pathlib.Path(os.environ["MLETUI_WORKSPACE"])
+BAD = {HIDING!r}
+def add(name, record):
+    with open(control / name, "a") as f:
+        f.write(json.dumps({{**record, "ts": time.time()}}) + "\\n")
+(control / "hello.json").write_text(json.dumps({{"protocol": 1, "agent": "agent" + BAD,
+    "capabilities": ["pause", "hints", "metrics", "events"]}}))
+print("log" + BAD + "line", flush=True)
+(work / ("evil" + BAD + "yp.txt")).write_text("content" + BAD + "here\\n")
+add("metrics.jsonl", {{"step": 1, "name": "acc" + BAD, "value": 0.5, "direction": "higher"}})
+add("events.jsonl", {{"kind": "budget", "max_cost": 5.0, "max_steps": 10, "model": "gpt" + BAD}})
+add("events.jsonl", {{"kind": "usage", "tokens_in": 10, "tokens_out": 5, "cost": 0.01,
+    "model": "gpt" + BAD}})
+seen = set()
+while True:
+    hints = control / "hints.jsonl"
+    for line in hints.read_text().splitlines() if hints.exists() else []:
+        hint = json.loads(line)
+        if hint["id"] not in seen:
+            seen.add(hint["id"])
+            add("acks.jsonl", {{"id": hint["id"], "kind": "hint", "status": "used",
+                "message": "ack" + BAD + "msg"}})
+            add("events.jsonl", {{"kind": "notice", "text": "notice" + BAD + "text"}})
+    time.sleep(0.1)
+"""
+
+
+def _screen_text(app: MletuiApp) -> str:
+    """Every cell of the screen as the terminal gets it, notifications included."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+async def test_no_pane_notification_or_command_shows_a_format_character_raw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(EVERYWHERE)
+    folder = start(f"{sys.executable} {script}")
+    wanted = {f"{word}{SHOWN}" for word in ("agent", "log", "evil", "content", "acc", "gpt")}
+    wanted |= {f"notice{SHOWN}text", f"ack{SHOWN}msg"}
+    seen: set[str] = set()
+
+    def look() -> bool:
+        text = _screen_text(app)
+        assert _control_free(text.replace("\n", "")), [
+            c for c in text if not c.isprintable() and c != "\n"
+        ]
+        seen.update(w for w in wanted if w[:12] in text)  # the header cuts the name's tail
+        return seen == wanted
+
+    app = MletuiApp(run_id=folder.id)
+    try:
+        async with app.run_test(size=(200, 50), notifications=True) as pilot:
+            await until(pilot, lambda: look() or len(seen) == len(wanted) - 2, 30)
+            assert main(["hint", folder.id, "more trees"]) == 0
+            await until(pilot, look, 30)
+        capsys.readouterr()
+        assert main(["show", folder.id]) == 0
+        assert main(["ls"]) == 0
+        out = capsys.readouterr().out
+        assert _control_free(out.replace("\n", "")), out
+        assert f"acc{SHOWN}" in out  # show's best validation names the metric
+    finally:
+        assert main(["kill", folder.id, "--yes", "--grace", "1"]) == 0
 
 
 # --- serve ------------------------------------------------------------------------------------
