@@ -180,6 +180,20 @@ async def test_no_pane_notification_or_command_shows_a_format_character_raw(
         assert main(["kill", folder.id, "--yes", "--grace", "1"]) == 0
 
 
+def test_ls_shows_markup_in_a_rewritten_run_json_as_text(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent with the operator's rights can rewrite run.json: its task name is shown as
+    the characters it holds, never rendered as rich markup."""
+    from mletui.store import create_run_folder, make_record
+
+    create_run_folder(make_record("[bold red]digits[/]", "/tmp/d", "cmd", ["true"], "local", 60))
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+    assert main(["ls"]) == 0
+    assert "[bold red]digits[/]" in capsys.readouterr().out
+
+
 # --- serve ------------------------------------------------------------------------------------
 
 
