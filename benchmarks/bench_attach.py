@@ -30,7 +30,7 @@ from common import (
 
 
 def child(run_id: str, target: str) -> None:
-    from mletui.store import resolve_run
+    from mletui.store.runs import resolve_run
 
     folder = resolve_run(run_id)
     probe = row_probe()
@@ -48,7 +48,7 @@ def child(run_id: str, target: str) -> None:
 
 
 def last_line(folder: object) -> str:
-    from mletui.collectors.logs import LogHistory
+    from mletui.store.spool import LogHistory
 
     history = LogHistory(folder.log_path)  # type: ignore[attr-defined]
     return history.poll()[-1].text

@@ -112,7 +112,7 @@ def measure(
     try:
         return asyncio.run(watch())
     finally:
-        from mletui.control import RunControl
+        from mletui.watch.control import RunControl
 
         RunControl(folder, "bench").kill(1.0)
         end_run(folder)

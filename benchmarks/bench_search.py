@@ -40,7 +40,7 @@ def raw_scan(path: object) -> float:
 
 def child(run_id: str, reps: int) -> None:
     """One watcher process: attach, then search again and again, the raw scan in between."""
-    from mletui.store import resolve_run
+    from mletui.store.runs import resolve_run
 
     folder = resolve_run(run_id)
     timings: dict[str, list[float]] = {"mletui": [], "raw": []}

@@ -88,7 +88,7 @@ def read_raw_docker(producer: Producer, image: str) -> float:
 def mletui_side(producer: Producer, runtime: str = "local") -> float:
     if runtime == "docker":
         from mletui.grading.tasks import resolve_task
-        from mletui.launcher import start_run
+        from mletui.run.launcher import start_run
 
         code = "/home/code"  # the run's workspace in the container
         command = (

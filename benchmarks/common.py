@@ -33,13 +33,13 @@ os.environ["MLETUI_HOME"] = os.environ["MLETUI_BENCH_HOME"]
 # The producer's buffering is its style's business (see producer.py), not this shell's.
 os.environ.pop("PYTHONUNBUFFERED", None)
 
-from mletui.collectors.logs import LogSpool  # noqa: E402
-from mletui.events import Stream  # noqa: E402
+from mletui.core.events import Stream  # noqa: E402
 from mletui.grading.tasks import resolve_task  # noqa: E402
-from mletui.launcher import start_run  # noqa: E402
-from mletui.livestate import read_status  # noqa: E402
-from mletui.store import RunFolder  # noqa: E402
+from mletui.run.launcher import start_run  # noqa: E402
+from mletui.store.runs import RunFolder  # noqa: E402
+from mletui.store.spool import LogSpool  # noqa: E402
 from mletui.tui.widgets.log_view import LogView  # noqa: E402
+from mletui.watch.livestate import read_status  # noqa: E402
 
 SIZE = (160, 48)
 
@@ -256,7 +256,7 @@ def end_run(folder: RunFolder, remove: bool = True) -> None:
     """Wait for a run to end (kill it after a while), then drop its folder (spools are big)."""
     import shutil
 
-    from mletui.control import RunControl
+    from mletui.watch.control import RunControl
 
     deadline = time.monotonic() + 60
     while not read_status(folder).state.ended:

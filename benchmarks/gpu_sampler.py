@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/gpu_sampler.py [--seconds 20] [--interval 1] [--replay FILE]
 
 The contract (issue 8): under 1% of one core at the default 1 Hz. It runs the recorder's path
-(:class:`mletui.collectors.resources.RunGpu`: NVML in a thread, every pid mapped to a run) on a
+(:class:`mletui.gpu.resources.RunGpu`: NVML in a thread, every pid mapped to a run) on a
 run whose processes are real, for ``--seconds``, and divides the process's CPU time by the wall
 time. It also times samples back to back, to give the cost of one sample.
 
@@ -26,8 +26,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mletui.collectors.gpu import GpuSampler, ReplayNvml  # noqa: E402
-from mletui.collectors.resources import RunGpu  # noqa: E402
+from mletui.gpu.nvml import GpuSampler, ReplayNvml  # noqa: E402
+from mletui.gpu.resources import RunGpu  # noqa: E402
 
 DEFAULT_REPLAY = ROOT / "tests" / "data" / "nvml_h100x2.json"
 LIMIT = 0.01  # of one core
@@ -65,7 +65,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as home:
         os.environ["MLETUI_HOME"] = home
-        from mletui.store import create_run_folder, make_record
+        from mletui.store.runs import create_run_folder, make_record
 
         # A run whose agent, a data loader and an unrelated process are real processes.
         agent = subprocess.Popen(["sleep", "3600"], start_new_session=True)

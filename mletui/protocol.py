@@ -1,8 +1,8 @@
 """The agent's side of mletui's control protocol.
 
-Standard library only, so this file can be copied into any image (mletui's own side, which
-never trusts what is in the folder, is :mod:`mletui.controlfiles`). The protocol is plain files
-in the folder named by ``MLETUI_CONTROL_DIR``:
+Standard library only, so this file can be copied into any image (mletui's own side, which never
+trusts what is in the folder, is :mod:`mletui.store.controlfiles`). The protocol is plain files in
+the folder named by ``MLETUI_CONTROL_DIR``:
 
 - ``hello.json``   written by the agent at start (protocol version, name, capabilities)
 - ``pause``        present while the operator asks for a soft pause

@@ -14,10 +14,10 @@ import time
 
 async def main(out: str, seconds: float) -> None:
     os.environ["MLETUI_HOME"] = tempfile.mkdtemp(prefix="mletui-shot-")
-    from mletui.control import RunControl
     from mletui.grading.tasks import resolve_task
-    from mletui.launcher import start_run
+    from mletui.run.launcher import start_run
     from mletui.tui.app import MletuiApp
+    from mletui.watch.control import RunControl
 
     folder = start_run(
         resolve_task("digits"),

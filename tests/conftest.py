@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mletui.livestate import read_status
-from mletui.store import RunFolder, list_runs
+from mletui.store.runs import RunFolder, list_runs
+from mletui.watch.livestate import read_status
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot

@@ -33,7 +33,7 @@ import pytest
 
 from mletui.runtimes.docker.engine import EngineAddress, EngineError, connect, resolve_engine
 from mletui.runtimes.docker.image import build_image, image_source_hash, source_hash
-from mletui.store import list_runs
+from mletui.store.runs import list_runs
 from tests.conftest import free_port, unavailable
 
 REPO = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from mletui.agents import baseline
-from mletui.grading.metrics import METRICS, score_submission
+from mletui.grading.metrics import METRICS
+from mletui.grading.submission import score_submission
 from mletui.grading.tasks import Task, bundled_tasks, resolve_task
 from mletui.protocol import read_jsonl
 

@@ -50,7 +50,7 @@ def test_the_runtimes_do_use_it() -> None:
 def test_reading_runs_does_not_load_the_sdk() -> None:
     code = (
         "import sys\n"
-        "import mletui.cli, mletui.livestate, mletui.session, mletui.tui.app\n"
+        "import mletui.cli, mletui.watch.livestate, mletui.watch.live, mletui.tui.app\n"
         "from mletui.runtimes import get_runtime\n"
         "get_runtime('docker')\n"
         "print('docker' in sys.modules)\n"

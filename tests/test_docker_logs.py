@@ -14,12 +14,12 @@ from collections.abc import Sequence
 import docker
 import pytest
 
-from mletui.collectors.logs import StampedLines
-from mletui.events import Stream
+from mletui.core.events import Stream
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
+from mletui.run.launcher import start_run
 from mletui.runtimes.docker.streams import ContainerLogStream, parse_engine_time
+from mletui.store.journal import read_journal
+from mletui.store.spool import StampedLines
 from tests.conftest import wait_ended, wait_for
 from tests.docker_fixtures import Engine, SecondEngine
 from tests.test_docker_runtime import engine_lines, spool

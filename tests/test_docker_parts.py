@@ -27,7 +27,7 @@ from mletui.runtimes.docker.container import (
 from mletui.runtimes.docker.engine import EngineAddress, EngineError, connect, resolve_engine
 from mletui.runtimes.docker.image import PythonTarget
 from mletui.runtimes.docker.streams import dechunk, frames, parse_engine_time, since_param
-from mletui.store import RunFolder, RunRecord
+from mletui.store.runs import RunFolder, RunRecord
 
 
 def test_options_are_read_as_docker_reads_them() -> None:

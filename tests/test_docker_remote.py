@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from mletui.events import RunState, Stream
-from mletui.livestate import read_status
-from mletui.store import RunFolder, resolve_run
+from mletui.core.events import RunState, Stream
+from mletui.store.runs import RunFolder, resolve_run
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
+from mletui.watch.livestate import read_status
 from tests.conftest import wait_for
 from tests.docker_fixtures import SecondEngine
 from tests.test_docker_runtime import spool

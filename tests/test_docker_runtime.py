@@ -12,17 +12,17 @@ import pytest
 
 from mletui import protocol
 from mletui.cli import _state_text
-from mletui.collectors.logs import LogFollower
-from mletui.control import ActionError, RunControl
-from mletui.events import RunState, Snapshot, Stream
-from mletui.grading.metrics import score_submission
+from mletui.core.events import RunState, Snapshot, Stream
+from mletui.grading.submission import score_submission
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.livestate import read_status
+from mletui.run.launcher import start_run
 from mletui.runtimes import RuntimeFailure
-from mletui.session import WatchSession
-from mletui.store import RunFolder, list_runs
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder, list_runs
+from mletui.store.spool import LogFollower
+from mletui.watch.control import ActionError, RunControl
+from mletui.watch.live import WatchSession
+from mletui.watch.livestate import read_status
 from tests.conftest import wait_ended, wait_for
 from tests.docker_fixtures import Engine
 

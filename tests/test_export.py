@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from mletui.cli import main
-from mletui.control import RunControl
-from mletui.export import ACTION_COLUMNS, RESOURCE_COLUMNS, RUN_COLUMNS, SCORE_COLUMNS
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
+from mletui.run.launcher import start_run
+from mletui.watch.control import RunControl
+from mletui.watch.export import ACTION_COLUMNS, RESOURCE_COLUMNS, RUN_COLUMNS, SCORE_COLUMNS
 from tests.conftest import wait_ended, wait_for
 
 COLUMNS = {

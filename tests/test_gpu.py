@@ -14,7 +14,8 @@ from typing import Any
 import pynvml
 import pytest
 
-from mletui.collectors.gpu import (
+from mletui.core.events import GpuDevice, GpuProcess
+from mletui.gpu.nvml import (
     RETRY_S,
     STATIC_TTL_S,
     GpuMonitor,
@@ -25,7 +26,6 @@ from mletui.collectors.gpu import (
     interval_from_env,
     merge_readings,
 )
-from mletui.events import GpuDevice, GpuProcess
 
 DATA = Path(__file__).parent / "data"
 GiB = 2**30

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from mletui.collectors.attribution import (
+from mletui.gpu.attribution import (
     PidAttributor,
     container_of,
     live_runs,
     remote_reason,
     run_processes,
 )
-from mletui.collectors.gpu import ReplayNvml
-from mletui.collectors.resources import ProcessGroupSampler, RunGpu, run_gpu_text
+from mletui.gpu.nvml import ReplayNvml
+from mletui.gpu.resources import ProcessGroupSampler, RunGpu, run_gpu_text
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.store import create_run_folder, make_record
+from mletui.run.launcher import start_run
+from mletui.store.runs import create_run_folder, make_record
 from tests.conftest import wait_for
 from tests.nvml_recordings import BUSY, one_l4
 

@@ -17,11 +17,11 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from mletui.collectors.gpu import ReplayNvml
-from mletui.collectors.stalls import GPU_IDLE, LOG_SILENT
-from mletui.events import GpuDevice, ResourceSample, RunState, StallFlag, StatusUpdate
-from mletui.journal import Journal
-from mletui.store import RunFolder, create_run_folder, make_record
+from mletui.core.events import GpuDevice, ResourceSample, RunState, StallFlag, StatusUpdate
+from mletui.gpu.nvml import ReplayNvml
+from mletui.run.stalls import GPU_IDLE, LOG_SILENT
+from mletui.store.journal import Journal
+from mletui.store.runs import RunFolder, create_run_folder, make_record
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.gpu import GpuScreen
 from mletui.tui.screens.overview import OverviewScreen

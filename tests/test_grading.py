@@ -28,9 +28,9 @@ from mletui.grading import (
 )
 from mletui.grading.medals import medal_positions
 from mletui.grading.report import MLEBENCH_FIELDS
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.store import RunFolder
+from mletui.run.launcher import start_run
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
 from tests.conftest import wait_ended, wait_for
 
 # --- metrics, against values worked out by hand --------------------------------------------------
@@ -538,7 +538,7 @@ def test_the_heavy_grading_modules_stay_out_of_the_cli_until_needed() -> None:
     import subprocess
 
     code = (
-        "import sys, mletui.grading, mletui.grade_command\n"
+        "import sys, mletui.grading, mletui.watch.grades\n"
         "heavy = {'sklearn', 'pandas', 'textual'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )

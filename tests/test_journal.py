@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mletui.journal import Journal, JournalFollower, read_journal
+from mletui.store.journal import Journal, JournalFollower, read_journal
 
 
 def test_append_and_read(tmp_path: Path) -> None:
@@ -56,9 +56,9 @@ def test_follower_returns_each_complete_line_once(tmp_path: Path) -> None:
 def test_an_entry_written_by_a_writer_killed_before_its_anchor_still_chains(tmp_path: Path) -> None:
     # A writer SIGKILLed between its line and its anchor leaves a sealed entry the anchor does
     # not know: the next writer chains after it, so the crash never reads as tampering.
-    from mletui import keys
-    from mletui.audit import audit_journal
-    from mletui.journal import read_anchor, sealed_line
+    from mletui.store import keys
+    from mletui.store.audit import audit_journal
+    from mletui.store.journal import read_anchor, sealed_line
 
     path = tmp_path / "run1" / "journal.jsonl"
     path.parent.mkdir()
@@ -77,7 +77,7 @@ def test_an_entry_written_by_a_writer_killed_before_its_anchor_still_chains(tmp_
 def test_a_forged_line_is_not_chained_after(tmp_path: Path) -> None:
     # What the agent appends (no key) is not taken for a killed writer's entry: it stays the one
     # break, and the entries after it chain from the last real one.
-    from mletui.audit import audit_journal
+    from mletui.store.audit import audit_journal
 
     path = tmp_path / "run1" / "journal.jsonl"
     path.parent.mkdir()
@@ -93,7 +93,7 @@ def test_a_forged_line_is_not_chained_after(tmp_path: Path) -> None:
 def test_the_journal_is_never_written_through_a_link(tmp_path: Path) -> None:
     import pytest
 
-    from mletui.safefs import NotARegularFile
+    from mletui.core.safefs import NotARegularFile
 
     victim = tmp_path / "victim"
     victim.write_bytes(b"untouched\n")

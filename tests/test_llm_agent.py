@@ -24,7 +24,7 @@ from textual.pilot import Pilot
 from mletui import protocol
 from mletui.agents import llm
 from mletui.cli import main as cli_main
-from mletui.events import (
+from mletui.core.events import (
     AgentStep,
     BudgetLimits,
     Notice,
@@ -32,16 +32,16 @@ from mletui.events import (
     StatusUpdate,
     TokenUsage,
 )
-from mletui.grading.metrics import score_submission
+from mletui.grading.submission import score_submission
 from mletui.grading.tasks import Task, resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.recorder import parse_agent_event
-from mletui.session import WatchSession, event_from_entry
-from mletui.store import RunFolder, list_runs
+from mletui.run.launcher import start_run
+from mletui.run.recorder import parse_agent_event
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder, list_runs
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.budget import BudgetLine
+from mletui.watch.live import WatchSession, event_from_entry
 from tests.conftest import wait_ended, wait_for
 from tests.fake_llm_server import (
     FOREST,

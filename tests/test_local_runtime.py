@@ -10,15 +10,15 @@ import time
 import psutil
 import pytest
 
-from mletui.collectors.logs import LogFollower
-from mletui.control import ActionError, RunControl
-from mletui.events import RunState
+from mletui.core.events import RunState
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.livestate import read_status
+from mletui.run.launcher import start_run
 from mletui.runtimes.local import group_pids
-from mletui.store import RunFolder, list_runs
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder, list_runs
+from mletui.store.spool import LogFollower
+from mletui.watch.control import ActionError, RunControl
+from mletui.watch.livestate import read_status
 from tests.conftest import wait_ended, wait_for
 
 

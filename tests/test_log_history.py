@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mletui.collectors.logs import (
+from mletui.core.events import LogLine, Stream
+from mletui.core.sanitize import MAX_DISPLAY_CHARS
+from mletui.grading.tasks import resolve_task
+from mletui.run.launcher import start_run
+from mletui.store.spool import (
     CHECKPOINT_BYTES,
     LineIndex,
     LogFollower,
@@ -16,10 +20,6 @@ from mletui.collectors.logs import (
     LogSpool,
     checkpoint_path,
 )
-from mletui.events import LogLine, Stream
-from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.sanitize import MAX_DISPLAY_CHARS
 from tests.conftest import wait_ended
 
 T0 = 1_700_000_000.0

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from mletui.collectors.log_search import (
+from mletui.core.events import Stream
+from mletui.store.log_search import (
     LogQuery,
     LogSearch,
     QueryError,
     _raw_search,
     parse_time_target,
 )
-from mletui.collectors.logs import LineIndex, LogHistory, LogSpool
-from mletui.events import Stream
+from mletui.store.spool import LineIndex, LogHistory, LogSpool
 
 T0 = 1_700_000_000.0
 
@@ -177,7 +177,7 @@ LOCAL_NOON = dt.datetime(2026, 11, 30, 12, 0, 0).timestamp()
         ("+0:45:00", LOCAL_NOON - 7200 + 2700),
         ("+1:30", LOCAL_NOON - 7200 + 5400),
         ("+90s", LOCAL_NOON - 7200 + 90),
-        ("+15", LOCAL_NOON - 7200 + 900),
+        ("+15", LOCAL_NOON - 7200 + 15),  # a bare number: seconds, as everywhere
         ("2h", LOCAL_NOON),
         ("-10m", LOCAL_NOON - 600),
         ("11:30", LOCAL_NOON - 1800),

@@ -12,8 +12,8 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.pilot import Pilot
 
-from mletui.collectors.logs import LogHistory, LogSpool
-from mletui.events import LogLine, Stream
+from mletui.core.events import LogLine, Stream
+from mletui.store.spool import LogHistory, LogSpool
 from mletui.tui.widgets.log_line import LogLineScreen, WrappedText
 from mletui.tui.widgets.log_search import LogPrompt
 from mletui.tui.widgets.log_view import HISTORY_TAIL_LINES, LogView
@@ -288,13 +288,13 @@ async def test_without_a_history_it_works_over_the_lines_in_memory() -> None:
 
 
 def log_query(text: str) -> object:
-    from mletui.collectors.log_search import LogQuery
+    from mletui.store.log_search import LogQuery
 
     return LogQuery(text)
 
 
 async def test_a_spool_without_checkpoints_says_it_is_being_read(spool: Path) -> None:
-    from mletui.collectors.logs import LineIndex, checkpoint_path
+    from mletui.store.spool import LineIndex, checkpoint_path
 
     checkpoint_path(spool).unlink()
     history = LogHistory(spool, index=LineIndex(spool, chunk_size=16 * 1024))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mletui.collectors.logs import LogHistory
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
+from mletui.run.launcher import start_run
+from mletui.store.spool import LogHistory
 from mletui.tui.app import MletuiApp
 from mletui.tui.widgets.log_search import LogPrompt
 from mletui.tui.widgets.log_view import LogView

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mletui.collectors.logs import (
+from mletui.core.events import LogLine, Stream
+from mletui.store.spool import (
     MALFORMED_PREFIX,
     LineBlock,
     LineIndex,
@@ -17,7 +18,6 @@ from mletui.collectors.logs import (
     read_lines,
     spool_path,
 )
-from mletui.events import LogLine, Stream
 
 SAMPLE = b"alpha\nbeta\r\n\ngamma \xe2\x82\xac\n\x1b[31mred\x1b[0m\nlast"
 SAMPLE_LINES = [b"alpha", b"beta\r", b"", b"gamma \xe2\x82\xac", b"\x1b[31mred\x1b[0m"]

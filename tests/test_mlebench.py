@@ -21,8 +21,7 @@ import pytest
 from textual.widgets import DataTable
 
 from mletui import cli
-from mletui.control import ActionError
-from mletui.events import (
+from mletui.core.events import (
     ActionRecord,
     Grade,
     LogBatch,
@@ -34,22 +33,23 @@ from mletui.events import (
     StatusUpdate,
     Stream,
 )
-from mletui.journal import JournalFollower
-from mletui.mlebench.aide import AideScores, TornJournal, parse_journal, read_journal
-from mletui.mlebench.runlog import RunLogFollower
-from mletui.mlebench.runs import (
+from mletui.integrations.mlebench.aide import AideScores, TornJournal, parse_journal, read_journal
+from mletui.integrations.mlebench.runlog import RunLogFollower
+from mletui.integrations.mlebench.runs import (
     MlebenchLookupError,
     list_mlebench_runs,
     read_run,
     resolve_mlebench_run,
     runs_folder,
 )
-from mletui.mlebench.session import NO_CONTAINER, MlebenchSession
+from mletui.integrations.mlebench.session import NO_CONTAINER, MlebenchSession
+from mletui.store.journal import JournalFollower
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.mlebench import MlebenchWatchScreen
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.control import ActionError
 from tests.conftest import until
 from tests.test_mlebench_grading import DATA as GRADING_DATA
 from tests.test_mlebench_grading import VALID
@@ -373,9 +373,9 @@ def test_live_code_and_scores_from_inside_the_container(
     mlebench_data: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mletui.mlebench import grading
-    from mletui.mlebench import session as session_module
-    from mletui.runtimes.docker.mlebench import MlebenchEngine
+    from mletui.integrations.mlebench import grading
+    from mletui.integrations.mlebench import session as session_module
+    from mletui.runtimes.docker.attached import AttachedEngine
 
     monkeypatch.setattr(session_module, "LIVE_EVERY_S", 0.0)
     monkeypatch.setattr(session_module, "CODE_EVERY_S", 0.0)
@@ -410,7 +410,7 @@ def test_live_code_and_scores_from_inside_the_container(
             },
             time.time() - 10,
         )
-        engine = MlebenchEngine(docker_engine.address)
+        engine = AttachedEngine(docker_engine.address)
         session = MlebenchSession(
             read_run(path),
             cache=tmp_path / "cache",
@@ -492,12 +492,14 @@ def test_live_code_and_scores_from_inside_the_container(
         container.exec_run(["sleep", "301"], user="nonroot", detach=True)
         assert session.engine is not None
         wait = time.monotonic() + 5
-        while session.engine.signal_agent(container.id, "0") < 2 and time.monotonic() < wait:
+        while (
+            session.engine.signal_user(container.id, "nonroot", "0") < 2 and time.monotonic() < wait
+        ):
             time.sleep(0.05)
         session.invalidate_status()
         session.poll()
         session.control.kill(grace_s=2)
-        assert session.engine.signal_agent(container.id, "0") == 0
+        assert session.engine.signal_user(container.id, "nonroot", "0") == 0
         container.reload()
         assert container.status == "running"  # the harness can still copy the outputs out
 

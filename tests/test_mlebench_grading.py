@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mletui.collectors.scores import grade_from_entry, grading_info_from_entry
-from mletui.journal import JournalFollower
-from mletui.mlebench.grading import (
+from mletui.integrations.mlebench.grading import (
     ENV_PYTHON,
     GRADER,
     SERVER,
@@ -25,6 +23,8 @@ from mletui.mlebench.grading import (
     ask_grading_server,
     data_folder,
 )
+from mletui.run.scores import grade_from_entry, grading_info_from_entry
+from mletui.store.journal import JournalFollower
 from tests.conftest import MLEBENCH_DATA as DATA
 from tests.conftest import free_port
 
@@ -131,7 +131,7 @@ def check_until(
 def test_each_new_submission_is_checked_once_and_scored(
     tmp_path: Path, mlebench_data: Path, server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mletui.mlebench import grading
+    from mletui.integrations.mlebench import grading
 
     monkeypatch.setattr(grading, "GRADING_PORT", server)
     monkeypatch.setattr(grading, "SETTLE_S", 0.1)
@@ -184,7 +184,7 @@ def test_each_new_submission_is_checked_once_and_scored(
 def test_without_answers_the_grading_server_says_valid_without_a_score(
     tmp_path: Path, server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mletui.mlebench import grading
+    from mletui.integrations.mlebench import grading
 
     monkeypatch.setattr(grading, "GRADING_PORT", server)
     monkeypatch.setattr(grading, "SETTLE_S", 0.1)
@@ -206,7 +206,7 @@ def test_without_answers_the_grading_server_says_valid_without_a_score(
 def test_a_submission_nothing_could_check_is_said_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mletui.mlebench import grading
+    from mletui.integrations.mlebench import grading
 
     monkeypatch.setattr(grading, "GRADING_PORT", free_port())  # nobody listens there
     monkeypatch.setattr(grading, "SETTLE_S", 0.0)
@@ -239,7 +239,7 @@ def test_a_submission_the_agent_made_a_link_is_not_read(
 ) -> None:
     """An agent's submission.csv that links to a host file: the file is never read, sent or
     graded, and one notice says why."""
-    from mletui.mlebench import grading
+    from mletui.integrations.mlebench import grading
 
     monkeypatch.setattr(grading, "SETTLE_S", 0.0)
     secret = tmp_path / "host-secret.csv"

@@ -11,16 +11,16 @@ import textwrap
 
 import pytest
 
-from mletui.audit import audit_journal
 from mletui.cli import main
-from mletui.control import ActionError, RunControl
-from mletui.driving import current_driver
-from mletui.events import ActionRecord
+from mletui.core.events import ActionRecord
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.livestate import summarize
-from mletui.session import WatchSession
-from mletui.store import RunFolder
+from mletui.run.launcher import start_run
+from mletui.store.audit import audit_journal
+from mletui.store.driverlock import current_driver
+from mletui.store.runs import RunFolder
+from mletui.watch.control import ActionError, RunControl
+from mletui.watch.live import WatchSession
+from mletui.watch.livestate import summarize
 from tests.conftest import wait_ended, wait_for
 
 
@@ -103,8 +103,8 @@ def test_removed_and_cut_off_entries_are_found() -> None:
 DRIVER_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from mletui.session import WatchSession
-    from mletui.store import RunFolder
+    from mletui.watch.live import WatchSession
+    from mletui.store.runs import RunFolder
     from pathlib import Path
     session = WatchSession(RunFolder(Path(sys.argv[1])), "bob")
     assert session.take_driver() is None
@@ -120,7 +120,7 @@ DRIVER_SCRIPT = textwrap.dedent(
 def test_one_driver_many_watchers_and_takeover_after_the_driver_dies(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("mletui.driving.STALE_S", 2.0)
+    monkeypatch.setattr("mletui.store.driverlock.STALE_S", 2.0)
     folder = protocol_agent()
     watcher = WatchSession(folder, "carol")
     driver = subprocess.Popen(

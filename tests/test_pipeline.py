@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from mletui.events import Snapshot
-from mletui.grading.metrics import score_submission
+from mletui.core.events import Snapshot
+from mletui.grading.submission import score_submission
 from mletui.grading.tasks import bundled_tasks, resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.session import WatchSession
+from mletui.run.launcher import start_run
+from mletui.store.journal import read_journal
+from mletui.watch.live import WatchSession
 from tests.conftest import wait_ended
 
 

@@ -6,11 +6,9 @@ import shutil
 from typing import Any
 
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.livestate import read_status
-from mletui.packing import pack_run, unpack_run
-from mletui.replay import load_bookmarks
-from mletui.store import RunFolder
+from mletui.run.launcher import start_run
+from mletui.store.pack import pack_run, unpack_run
+from mletui.store.runs import RunFolder
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.replay import ReplayScreen
 from mletui.tui.screens.watch import WatchScreen
@@ -19,6 +17,8 @@ from mletui.tui.widgets.header import RunHeader
 from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.livestate import read_status
+from mletui.watch.replay import load_bookmarks
 from tests.conftest import wait_ended, wait_for
 from tests.test_tui import SIZE, until
 
@@ -42,7 +42,7 @@ def recorded_run() -> RunFolder:
         agent="baseline",
         extra_env={"MLETUI_BASELINE_MAX_STEPS": "3", "MLETUI_BASELINE_STEP_DELAY": "1"},
     )
-    from mletui.control import RunControl
+    from mletui.watch.control import RunControl
 
     wait_for(lambda: (folder.control / "hello.json").exists(), 30, "hello")
     RunControl(folder, "tester").hint("use more trees")

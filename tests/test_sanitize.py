@@ -7,7 +7,7 @@ import random
 import pytest
 from rich.text import Text
 
-from mletui.sanitize import MAX_DISPLAY_CHARS, clean_line, clean_text, cut_marker
+from mletui.core.sanitize import MAX_DISPLAY_CHARS, clean_line, clean_text, cut_marker
 
 HOSTILE: list[tuple[str, bytes, str]] = [
     ("plain", b"epoch 1 loss 0.25", "epoch 1 loss 0.25"),

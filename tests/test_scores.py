@@ -13,20 +13,20 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import DataTable, Label
 
-from mletui.collectors.scores import SnapshotClock, load_patterns
-from mletui.collectors.workspace import WorkspaceTimeline
-from mletui.events import FileChange, Grade, GradingInfo, Score, Snapshot
+from mletui.core.events import FileChange, Grade, GradingInfo, Score, Snapshot
 from mletui.grading import resolve_task, score_submission
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.livestate import summarize
-from mletui.session import WatchSession
-from mletui.store import RunFolder
+from mletui.run.launcher import start_run
+from mletui.run.scores import SnapshotClock, load_patterns
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
+from mletui.store.snapshots import WorkspaceTimeline
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.score_chart import ScoreChart
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.live import WatchSession
+from mletui.watch.livestate import summarize
 from tests.conftest import until, wait_ended
 
 SIZE = (160, 48)

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Label
 
-from mletui.events import Grade, GradingInfo, Score
+from mletui.core.events import Grade, GradingInfo, Score
 from mletui.tui.widgets.score_chart import ScoreChart
 from mletui.tui.widgets.scores_pane import ScoresPane
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mletui import protocol
-from mletui.journal import read_journal
+from mletui.store.journal import read_journal
 from tests.conftest import free_port, wait_for
 from tests.test_oversight import protocol_agent
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mletui.collectors.stalls import (
+from mletui.core.events import GpuDevice, StallFlag
+from mletui.grading.tasks import resolve_task
+from mletui.run.launcher import start_run
+from mletui.run.stalls import (
     GPU_IDLE,
     LOG_SILENT,
     StallDetector,
@@ -19,14 +22,11 @@ from mletui.collectors.stalls import (
     stall_from_entry,
     track_stall,
 )
-from mletui.events import GpuDevice, StallFlag
-from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.livestate import summarize
+from mletui.store.journal import read_journal
 from mletui.tui.app import MletuiApp
 from mletui.tui.widgets import RunHeader
 from mletui.tui.widgets.gpu_view import GpuDevicesView
+from mletui.watch.livestate import summarize
 from tests.conftest import wait_ended, wait_for
 from tests.nvml_recordings import IDLE, one_l4
 

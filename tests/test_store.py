@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from mletui.launcher import parse_duration
-from mletui.store import RunLookupError, create_run_folder, make_record, resolve_run
+from mletui.core.clock import parse_duration
+from mletui.store.runs import RunLookupError, create_run_folder, make_record, resolve_run
 
 
 def _run(run_id: str) -> None:

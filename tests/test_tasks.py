@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mletui.grading.metrics import METRICS, get_metric, score_submission
+from mletui.grading.metrics import METRICS, get_metric
+from mletui.grading.submission import score_submission
 from mletui.grading.tasks import Task, TaskError, bundled_tasks, load_task, resolve_task
 
 BUNDLED_IDS = ["breast-cancer", "diabetes", "digits"]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from mletui import protocol
-from mletui.events import RunState
+from mletui.core.events import RunState
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.livestate import read_status
+from mletui.run.launcher import start_run
 from mletui.runtimes.local import group_pids
-from mletui.store import RunFolder
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
+from mletui.watch.livestate import read_status
 from tests.conftest import until
 
 SIZE = (160, 48)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
+from mletui.run.launcher import start_run
 from mletui.tui.app import MletuiApp
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.log_view import LogView

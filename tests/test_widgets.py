@@ -17,7 +17,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label, OptionList, Static
 from textual.worker import WorkerCancelled
 
-from mletui.events import (
+from mletui.core.events import (
     ActionRecord,
     FileChange,
     HintStatus,

@@ -8,9 +8,9 @@ from mletui.grading.medals import (
     load_thresholds,
     thresholds_from_scores,
 )
-from mletui.grading.metrics import METRICS, Metric, get_metric, score_submission
+from mletui.grading.metrics import METRICS, Metric, get_metric
 from mletui.grading.report import GradeReport, aggregate_reports, grade_submission
-from mletui.grading.submission import SubmissionError, check_submission
+from mletui.grading.submission import SubmissionError, check_submission, score_submission
 from mletui.grading.tasks import Task, TaskError, bundled_tasks, load_task, resolve_task
 
 __all__ = [

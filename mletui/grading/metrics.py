@@ -10,17 +10,12 @@ task (which checks its metric's name here) stays cheap for the CLI.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-
-if TYPE_CHECKING:
-    from mletui.grading.tasks import Task
 
 Array = NDArray[Any]
 MetricFn = Callable[[Array, Array], float]
@@ -152,31 +147,3 @@ def get_metric(name: str) -> Metric:
     except KeyError:
         known = ", ".join(sorted(METRICS))
         raise KeyError(f"Unknown metric {name!r}; known metrics: {known}.") from None
-
-
-def score_submission(
-    task: Task, submission_csv_path: str | Path, data: bytes | None = None
-) -> float:
-    """Grade a submission CSV against ``task``'s private answers with the task's metric.
-
-    Rows are matched on the task's id column (compared as text, so ``7`` and ``"7"`` agree).
-    Raises :class:`~mletui.grading.submission.SubmissionError` (a ``ValueError``) with one
-    sentence when the submission cannot be graded: see :func:`check_submission` for the checks
-    (and for ``data``, the file's bytes when the caller has read them).
-    The score is not rounded; :func:`mletui.grading.report.grade_submission` rounds as MLE-bench.
-    """
-    from mletui.grading.submission import SubmissionError, check_submission
-
-    metric = get_metric(task.metric)
-    checked = check_submission(task, submission_csv_path, data)
-    name = Path(submission_csv_path).name
-    try:
-        value = metric(checked.y_true, checked.y_pred)
-    except (ValueError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SubmissionError(
-            f"The {metric.name} of submission {name} cannot be computed ({reason.rstrip('.')})."
-        ) from None
-    if math.isnan(value):
-        raise SubmissionError(f"The {metric.name} of submission {name} is undefined (NaN).")
-    return value

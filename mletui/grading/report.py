@@ -132,7 +132,7 @@ def grade_submission(
     ``thresholds``: the result of :func:`task_thresholds`, when the caller already has it.
     ``reported_path``: the path the report names, when ``path`` is a copy of that file.
     """
-    from mletui.grading.metrics import score_submission
+    from mletui.grading.submission import score_submission
 
     path = Path(path)
     board, board_error = thresholds if thresholds is not None else task_thresholds(task)

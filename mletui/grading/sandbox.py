@@ -1,6 +1,6 @@
 """Grading a submission the agent wrote, without trusting the file or the grader's appetite.
 
-The file is opened through :mod:`mletui.safefs` (no link followed anywhere under the run
+The file is opened through :mod:`mletui.core.safefs` (no link followed anywhere under the run
 folder, a regular file with one link, checked on the descriptor) and copied, hashed on the way,
 into an anonymous temporary file: the bytes hashed are the bytes graded, whatever the agent does
 to its file meanwhile. A child process (``python -m mletui.grading.sandbox``) reads that copy on
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING
 
+from mletui.core.safefs import NotARegularFile, open_regular
 from mletui.grading.submission import SUBMISSION_SUFFIX, SubmissionError
-from mletui.safefs import NotARegularFile, open_regular
 
 if TYPE_CHECKING:
     from mletui.grading.medals import MedalThresholds
@@ -89,9 +89,9 @@ def refusal(exc: NotARegularFile, name: str) -> str:
 
 
 def open_submission(root: Path, relative: str | PurePath, shown: str | Path) -> int:
-    """A descriptor of the submission ``root/relative`` (see :func:`mletui.safefs.open_regular`);
-    :class:`SubmissionError` with one sentence when it is not a gradable file. ``shown``: the
-    path a "no file" sentence names."""
+    """A descriptor of the submission ``root/relative`` (see
+    :func:`mletui.core.safefs.open_regular`); :class:`SubmissionError` with one sentence when it is
+    not a gradable file. ``shown``: the path a "no file" sentence names."""
     name = PurePath(relative).name
     try:
         return open_regular(root, relative)
@@ -226,7 +226,7 @@ def _child(request: dict[str, object]) -> int:
     memory = int(str(request["memory_mb"])) << 20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
-        from mletui.grading.metrics import score_submission
+        from mletui.grading.submission import score_submission
         from mletui.grading.tasks import load_task
 
         task = load_task(str(request["task"]))

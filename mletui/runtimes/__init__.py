@@ -4,7 +4,7 @@ Two sides, one interface each:
 
 - :class:`Runtime` is what any mletui process uses on a run: check the options before the run
   folder exists, start the run's supervisor, freeze, thaw, stop, probe.
-- :class:`AgentSide` is what the run's supervisor (``mletui.supervisor``, one detached process
+- :class:`AgentSide` is what the run's supervisor (``mletui.run.supervisor``, one detached process
   per run, for every runtime) drives: launch the agent, pump its output into the log spool, tell
   when it is frozen or has ended, stop it, sample its resources.
 
@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mletui.events import ResourceSample, Stream
-from mletui.store import RunFolder, RunRecord
+from mletui.core.events import ResourceSample, Stream
+from mletui.store.runs import RunFolder, RunRecord
 
 
 class ResourceSampler(Protocol):

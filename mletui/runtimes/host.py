@@ -14,10 +14,10 @@ from collections.abc import Callable
 
 import psutil
 
+from mletui.core.safefs import NotARegularFile, read_regular, write_file
 from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
 from mletui.runtimes import RuntimeFailure
-from mletui.safefs import NotARegularFile, read_regular, write_file
-from mletui.store import RunFolder, RunRecord
+from mletui.store.runs import RunFolder, RunRecord
 
 KILL_REQUEST = "kill-request.json"
 
@@ -25,12 +25,12 @@ KILL_REQUEST = "kill-request.json"
 def spawn_supervisor(
     folder: RunFolder, wait_s: float = 15.0, ready: Callable[[RunRecord], bool] | None = None
 ) -> RunRecord:
-    """Start ``python -m mletui.supervisor RUN_DIR`` in a session of its own (it outlives the TUI
-    and this command) and wait until ``ready(record)`` (default: it has left "created")."""
+    """Start ``python -m mletui.run.supervisor RUN_DIR`` in a session of its own (it outlives the
+    TUI and this command) and wait until ``ready(record)`` (default: it has left "created")."""
     ready = ready or (lambda record: record.state != "created")
     with (folder.path / "supervisor.log").open("ab") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "mletui.supervisor", str(folder.path)],
+            [sys.executable, "-m", "mletui.run.supervisor", str(folder.path)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,

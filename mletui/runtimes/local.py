@@ -1,6 +1,6 @@
 """The local runtime: the agent runs in its own process group on this machine.
 
-The run's supervisor (:mod:`mletui.supervisor`) drives a :class:`LocalAgent`: the agent process
+The run's supervisor (:mod:`mletui.run.supervisor`) drives a :class:`LocalAgent`: the agent process
 started as the leader of a new process group, inside the run's containment
 (:mod:`mletui.runtimes.cgroups`: a cgroup, or a marker and a subreaper), optionally as another
 user (``--agent-user``); its stdout and stderr pumped into the log spool (one thread, in large
@@ -25,9 +25,8 @@ from typing import IO, Any
 
 import psutil
 
-from mletui.collectors.logs import LineSplitter
-from mletui.collectors.resources import ProcessGroupSampler
-from mletui.events import Stream
+from mletui.core.events import Stream
+from mletui.gpu.resources import ProcessGroupSampler
 from mletui.runtimes import AgentExit, LineSink, Probe, ResourceSampler, RuntimeFailure
 from mletui.runtimes.cgroups import (
     MARKER_ENV,
@@ -47,7 +46,8 @@ from mletui.runtimes.host import (
     spawn_supervisor,
     supervisor_alive,
 )
-from mletui.store import ENV_CONFIG_DIR, RunFolder, RunRecord
+from mletui.store.runs import ENV_CONFIG_DIR, RunFolder, RunRecord
+from mletui.store.spool import LineSplitter
 
 __all__ = [
     "AGENT_FOLDERS",

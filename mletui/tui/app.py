@@ -9,8 +9,8 @@ from pathlib import Path
 from textual.app import App
 from textual.binding import Binding
 
-from mletui.mlebench.runs import MlebenchRun
-from mletui.store import RunFolder, runs_root
+from mletui.integrations.mlebench.runs import MlebenchRun
+from mletui.store.runs import RunFolder, runs_root
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
@@ -103,7 +103,7 @@ class MletuiApp(App[None]):
         """What to print after the TUI closes: how to come back to a live run, or stop it."""
         if not self.run_id:
             return []
-        from mletui.livestate import read_status
+        from mletui.watch.livestate import read_status
 
         folder = RunFolder(runs_root() / self.run_id)
         try:

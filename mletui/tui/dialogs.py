@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.widgets.button import ButtonVariant
 
-from mletui.tui.widgets.log_view import printable
+from mletui.tui.format import printable
 
 MAX_HINT_CHARS = 4_000
 

@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from mletui.control import RunControl
 from mletui.tui.dialogs import ConfirmDialog
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.control import RunControl
 
 REVEAL_KEY = "R"
 REVEAL_DETAIL = "G in the watch screen"

@@ -1,9 +1,8 @@
 """Colour themes: TOML data files turned into Textual `Theme` objects.
 
-Bundled themes live in the `mletui.themes` package; users add or override themes by dropping
-`*.toml` files into `user_theme_dir()`. A broken file never stops the app: it becomes a
-one-line warning and the remaining themes still load.
-"""
+Bundled themes live in the top-level `themes/` folder (packaged into the wheel); users add or
+override themes by dropping `*.toml` files into `user_theme_dir()`. A broken file never stops the
+app: it becomes a one-line warning and the remaining themes still load."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +17,19 @@ from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
 
-from mletui.store import config_dir
+from mletui.store.runs import config_dir
 
 DEFAULT_THEME = "mletui-dark"
 """Theme used when none is requested or the requested one is unknown."""
 
-BUNDLED_THEMES_PACKAGE = "mletui.themes"
+
+def bundled_themes_dir() -> Path:
+    """The bundled themes: `mletui/themes/` in an installed wheel, `themes/` in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "themes"
+    return installed if installed.is_dir() else package.parent / "themes"
+
+
 THEME_ENV = "MLETUI_THEME"
 
 # Textual's own default, used only if the bundled default theme itself failed to load.
@@ -140,8 +144,7 @@ def load_themes(user_dir: Path | None) -> tuple[list[Theme], list[str]]:
     themes: dict[str, Theme] = {}
     warnings: list[str] = []
 
-    bundled = resources.files(BUNDLED_THEMES_PACKAGE)
-    bundled_files = [entry for entry in bundled.iterdir() if entry.name.endswith(".toml")]
+    bundled_files = list(bundled_themes_dir().glob("*.toml"))
     _load_files(
         sorted(bundled_files, key=lambda entry: entry.name),
         label=lambda entry: f"bundled theme {entry.name}",
@@ -201,9 +204,9 @@ def pick_theme(requested: str | None, available: set[str]) -> tuple[str, str | N
 
 
 def _load_files(
-    files: Iterable[Traversable],
+    files: Iterable[Path],
     *,
-    label: Callable[[Traversable], str],
+    label: Callable[[Path], str],
     themes: dict[str, Theme],
     warnings: list[str],
 ) -> None:

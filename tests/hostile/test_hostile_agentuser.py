@@ -17,15 +17,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mletui import keys
 from mletui.cli import main
-from mletui.collectors.scores import GRADE_KIND
-from mletui.control import RunControl
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
+from mletui.run.launcher import start_run
+from mletui.run.scores import GRADE_KIND
 from mletui.runtimes.local import kill_members, run_members
-from mletui.store import RunFolder, list_runs
+from mletui.store import keys
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder, list_runs
+from mletui.watch.control import RunControl
 from tests.conftest import require_root, wait_for
 from tests.hostile.test_hostile_kill import alive, cli, recorded_pids
 from tests.hostile.test_hostile_kill import containment as containment  # both containments

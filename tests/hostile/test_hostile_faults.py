@@ -18,12 +18,12 @@ import threading
 
 import pytest
 
-from mletui.control import default_operator
-from mletui.driving import DriverLock, current_driver
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.store import RunFolder
+from mletui.run.launcher import start_run
+from mletui.store.driverlock import DriverLock, current_driver
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
+from mletui.watch.control import default_operator
 from tests.conftest import wait_ended, wait_for
 from tests.docker_fixtures import SecondEngine
 from tests.hostile.test_hostile_kill import cli

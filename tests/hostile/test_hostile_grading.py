@@ -12,12 +12,12 @@ import psutil
 import pytest
 
 from mletui.cli import main
-from mletui.collectors.scores import GRADE_KIND
-from mletui.control import RunControl
 from mletui.grading.tasks import Task, load_task, resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.store import RunFolder
+from mletui.run.launcher import start_run
+from mletui.run.scores import GRADE_KIND
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
+from mletui.watch.control import RunControl
 from tests.conftest import wait_ended, wait_for
 
 SYMLINK_SENTENCE = (

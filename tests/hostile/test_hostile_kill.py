@@ -17,15 +17,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mletui.audit import audit_journal
-from mletui.control import RunControl
-from mletui.events import RunState
+from mletui.core.events import RunState
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.launcher import start_run
-from mletui.livestate import read_status
+from mletui.run.launcher import start_run
 from mletui.runtimes.cgroups import RunCgroup
-from mletui.store import RunFolder
+from mletui.store.audit import audit_journal
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
+from mletui.watch.control import RunControl
+from mletui.watch.livestate import read_status
 from tests.conftest import require_root, wait_ended, wait_for
 
 ESCAPES = {

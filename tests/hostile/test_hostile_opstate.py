@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from mletui.control import ActionError, RunControl, unavailable_reason
-from mletui.driving import LOCK_FILE, DriverLock, current_driver
-from mletui.events import RunState
+from mletui.core.events import RunState
 from mletui.grading.tasks import resolve_task
-from mletui.journal import read_journal
-from mletui.livestate import read_status
-from mletui.opstate import OperatorStateReader
 from mletui.runtimes.local import group_pids, is_stopped
-from mletui.store import RunFolder
+from mletui.store.driverlock import LOCK_FILE, DriverLock, current_driver
+from mletui.store.journal import read_journal
+from mletui.store.opstate import OperatorStateReader
+from mletui.store.runs import RunFolder
+from mletui.watch.control import ActionError, RunControl, unavailable_reason
+from mletui.watch.livestate import read_status
 from tests.conftest import wait_for
 from tests.docker_fixtures import Engine
 from tests.test_oversight import protocol_agent
@@ -68,7 +68,7 @@ while true; do sleep 0.2; done
 
 
 def start(script: str, time_limit_s: float | None = None) -> RunFolder:
-    from mletui.launcher import start_run
+    from mletui.run.launcher import start_run
 
     folder = start_run(resolve_task("digits"), agent_cmd=script, time_limit_s=time_limit_s)
     wait_for(lambda: folder.read().state == "running", 20, "the agent to start")
@@ -270,7 +270,7 @@ def test_a_lock_stamped_in_the_future_or_malformed_holds_nothing() -> None:
 def test_in_a_container_a_forged_pause_file_and_ack_stop_neither_state_nor_clock(
     docker_engine: Engine, agent_image: str
 ) -> None:
-    from mletui.launcher import start_run
+    from mletui.run.launcher import start_run
 
     folder = start_run(
         resolve_task("digits"),

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mletui.cli import main
-from mletui.sanitize import FORMAT_CHARS
-from mletui.store import RunFolder
+from mletui.core.sanitize import FORMAT_CHARS
+from mletui.store.runs import RunFolder
 from mletui.tui.app import MletuiApp
 from tests.conftest import until, wait_ended, wait_for
 from tests.hostile.test_hostile_recorder import score_names, start
@@ -185,7 +185,7 @@ def test_ls_shows_markup_in_a_rewritten_run_json_as_text(
 ) -> None:
     """An agent with the operator's rights can rewrite run.json: its task name is shown as
     the characters it holds, never rendered as rich markup."""
-    from mletui.store import create_run_folder, make_record
+    from mletui.store.runs import create_run_folder, make_record
 
     create_run_folder(make_record("[bold red]digits[/]", "/tmp/d", "cmd", ["true"], "local", 60))
     monkeypatch.setenv("COLUMNS", "200")

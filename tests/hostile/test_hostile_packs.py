@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.packing import pack_run, unpack_run
-from mletui.store import RunFolder, list_runs, runs_root
+from mletui.run.launcher import start_run
+from mletui.store.pack import pack_run, unpack_run
+from mletui.store.runs import RunFolder, list_runs, runs_root
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.replay import ReplayScreen
 from mletui.tui.widgets.log_view import LogView

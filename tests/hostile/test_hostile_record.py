@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from mletui import keys
-from mletui.audit import audit_journal
 from mletui.cli import main
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.store import ENV_CONFIG_DIR, RunFolder, mletui_home
+from mletui.run.launcher import start_run
+from mletui.store import keys
+from mletui.store.audit import audit_journal
+from mletui.store.runs import ENV_CONFIG_DIR, RunFolder, mletui_home
 from tests.conftest import wait_ended
 
 # Reports one score, waits until the supervisor journals it, then does its worst to the journal
@@ -205,7 +205,7 @@ def test_a_config_folder_found_open_is_closed_before_the_key_goes_in(tamperer: P
 def test_a_journal_from_before_keys_audits_as_not_chained(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from mletui.store import create_run_folder, make_record
+    from mletui.store.runs import create_run_folder, make_record
 
     folder = create_run_folder(make_record("digits", "/tmp/digits", "cmd", ["true"], "local", 60))
     old = [
@@ -224,6 +224,6 @@ def test_a_journal_from_before_keys_audits_as_not_chained(
 
 
 def _entries(folder: RunFolder) -> list[dict[str, object]]:
-    from mletui.journal import read_journal
+    from mletui.store.journal import read_journal
 
     return read_journal(folder.journal_path).entries

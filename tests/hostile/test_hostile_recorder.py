@@ -17,14 +17,14 @@ from typing import Any
 import psutil
 import pytest
 
-from mletui import recorder as recorder_module
-from mletui.collectors.resources import ProcessGroupSampler
-from mletui.events import ResourceSample
+from mletui.core.events import ResourceSample
+from mletui.gpu.resources import ProcessGroupSampler
 from mletui.grading.tasks import resolve_task
-from mletui.journal import Journal, read_journal
-from mletui.launcher import start_run
-from mletui.recorder import Recorder
-from mletui.store import RunFolder, create_run_folder, make_record
+from mletui.run import recorder as recorder_module
+from mletui.run.launcher import start_run
+from mletui.run.recorder import Recorder
+from mletui.store.journal import Journal, read_journal
+from mletui.store.runs import RunFolder, create_run_folder, make_record
 from tests.conftest import wait_ended, wait_for
 
 

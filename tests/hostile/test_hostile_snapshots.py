@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from mletui import safefs
-from mletui.collectors.workspace import SAMPLE_OVER_BYTES, WorkspaceTimeline, sampled_sha256
-from mletui.packing import pack_run
-from mletui.store import RunFolder, create_run_folder, make_record
+from mletui.core import safefs
+from mletui.store.pack import pack_run
+from mletui.store.runs import RunFolder, create_run_folder, make_record
+from mletui.store.snapshots import SAMPLE_OVER_BYTES, WorkspaceTimeline, sampled_sha256
 from tests.conftest import wait_for
 from tests.hostile.test_hostile_recorder import (
     LATER,

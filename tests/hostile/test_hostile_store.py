@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from mletui.grading.tasks import resolve_task
-from mletui.launcher import start_run
-from mletui.store import RunFolder, create_run_folder, make_record, runs_root
+from mletui.run.launcher import start_run
+from mletui.store.runs import RunFolder, create_run_folder, make_record, runs_root
 from mletui.tui.app import MletuiApp
 from tests.conftest import until, wait_ended, wait_for
 from tests.test_tui import SIZE

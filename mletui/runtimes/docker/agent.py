@@ -6,7 +6,7 @@
 - the Engine's events for this container (start, die, oom, pause, unpause, kill, destroy): the
   container's state, each change journalled with the Engine's time; on every (re)connection the
   container is inspected, so a change missed while disconnected is caught up;
-- the Engine's stats stream, fed to the recorder's sampler (:mod:`mletui.collectors.docker_stats`);
+- the Engine's stats stream, fed to the recorder's sampler (:mod:`mletui.runtimes.docker.stats`);
 - a watchdog that pings the Engine: the engine link's state goes into ``run.json`` and the log,
   and a link that went quiet has its streams cut, so they reconnect instead of hanging.
 """
@@ -24,9 +24,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from mletui.collectors.docker_stats import ContainerStatsSampler
-from mletui.events import Stream
-from mletui.journal import Journal
+from mletui.core.events import Stream
 from mletui.runtimes import AgentExit, LineSink, ResourceSampler, RuntimeFailure
 from mletui.runtimes.docker.container import agent_logs_dir, create_kwargs, describe_limits
 from mletui.runtimes.docker.engine import (
@@ -39,6 +37,7 @@ from mletui.runtimes.docker.engine import (
     is_connection_error,
     read_event,
 )
+from mletui.runtimes.docker.stats import ContainerStatsSampler
 from mletui.runtimes.docker.streams import (
     RETRY_S,
     ContainerLogStream,
@@ -46,7 +45,8 @@ from mletui.runtimes.docker.streams import (
     _is_transport_error,
     since_param,
 )
-from mletui.store import RunFolder, RunRecord
+from mletui.store.journal import Journal
+from mletui.store.runs import RunFolder, RunRecord
 
 PING_EVERY_S = 2.0
 INSPECT_EVERY_S = 10.0  # besides events: a safety net for a stream that went quietly wrong

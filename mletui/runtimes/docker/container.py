@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mletui.runtimes import RuntimeFailure
-from mletui.store import RunFolder, RunRecord
+from mletui.store.runs import RunFolder, RunRecord
 
 DATA = "/home/data"
 CODE = "/home/code"

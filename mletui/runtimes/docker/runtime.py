@@ -29,7 +29,7 @@ from mletui.runtimes.host import (
     spawn_supervisor,
     supervisor_alive,
 )
-from mletui.store import RunFolder
+from mletui.store.runs import RunFolder
 
 if TYPE_CHECKING:
     from mletui.runtimes.docker.agent import ContainerAgent

@@ -8,7 +8,7 @@ connection (each follower costs the Engine a pass over the whole log):
 
 - the body is read in large blocks; each block's frames are cut out in one pass, lines with
   their Engine times are handed on per stream, a block at a time (:class:`_FrameReader`); a line
-  longer than one message is put together with a :class:`~mletui.collectors.logs.LineSplitter`;
+  longer than one message is put together with a :class:`~mletui.store.spool.LineSplitter`;
 - every stream's last timestamp is kept: within one stream they never go back (pieces of one
   long line share the first piece's time; across streams the Engine's order and its times may
   disagree, which is why each stream has a cursor of its own);
@@ -35,10 +35,10 @@ import docker.errors
 import requests
 from docker.types.daemon import CancellableStream
 
-from mletui.collectors.logs import LineSplitter, StampedLines
-from mletui.events import Stream
+from mletui.core.events import Stream
 from mletui.runtimes import LineSink
 from mletui.runtimes.docker.engine import is_connection_error
+from mletui.store.spool import LineSplitter, StampedLines
 
 _HEADER = struct.Struct(">BxxxL")
 _READ = 1 << 16

@@ -21,17 +21,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from mletui.collectors.attribution import PidAttributor, live_runs
-from mletui.collectors.gpu import GpuReading, GpuSampler, interval_from_env
-from mletui.collectors.resources import share
-from mletui.collectors.stalls import flag_label, track_stall
-from mletui.events import GpuProcess, StallFlag
-from mletui.journal import JournalFollower
-from mletui.livestate import read_status
-from mletui.sanitize import clean_text
-from mletui.store import RunFolder, list_runs
-from mletui.tui.widgets.gpu_view import GpuDevicesView, gib, na
-from mletui.tui.widgets.resources_pane import human_bytes
+from mletui.core.events import GpuProcess, StallFlag
+from mletui.core.sanitize import clean_text
+from mletui.gpu.attribution import PidAttributor, live_runs
+from mletui.gpu.nvml import GpuReading, GpuSampler, interval_from_env
+from mletui.gpu.resources import share
+from mletui.run.stalls import flag_label, track_stall
+from mletui.store.journal import JournalFollower
+from mletui.store.runs import RunFolder, list_runs
+from mletui.tui.format import gib, human_bytes, na
+from mletui.tui.widgets.gpu_view import GpuDevicesView
+from mletui.watch.livestate import read_status
 
 RUNS_EVERY_S = 2.0  # run states, CPU and memory are read this often (they change slowly)
 PROCESS_COLUMNS = ("gpu", "pid", "process", "run", "memory", "util")

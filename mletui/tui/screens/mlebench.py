@@ -13,9 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from mletui.mlebench.grading import HostGrader, data_folder
-from mletui.mlebench.runs import MlebenchRun
-from mletui.mlebench.session import NO_CONTAINER, MlebenchSession
+from mletui.integrations.mlebench.grading import HostGrader, data_folder
+from mletui.integrations.mlebench.runs import MlebenchRun
+from mletui.integrations.mlebench.session import NO_CONTAINER, MlebenchSession
 from mletui.tui.dialogs import DIALOG_CSS
 from mletui.tui.screens.watch import WatchScreen
 

@@ -14,12 +14,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from mletui.collectors.stalls import flag_label
-from mletui.grade_command import grade_cell
-from mletui.livestate import RunSummary, summarize
-from mletui.mlebench.runs import MlebenchRun, list_mlebench_runs, read_run
-from mletui.sanitize import clean_text
-from mletui.store import RunFolder, scan_runs
+from mletui.core.clock import duration
+from mletui.core.sanitize import clean_text
+from mletui.integrations.mlebench.runs import MlebenchRun, list_mlebench_runs, read_run
+from mletui.run.stalls import flag_label
+from mletui.store.runs import RunFolder, scan_runs
+from mletui.watch.grades import grade_cell
+from mletui.watch.livestate import RunSummary, summarize
 
 REFRESH_S = 1.0
 COLUMNS = (
@@ -46,13 +47,6 @@ STATE_STYLE = {
     "killed": "red",
     "lost": "magenta",
 }
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 MLEBENCH_KEY = "mlebench:"  # the row key of an MLE-bench run: this, then its folder
@@ -142,8 +136,8 @@ class OverviewScreen(Screen[None]):
                 s.record.agent,
                 s.record.runtime,
                 Text(state_text, style=STATE_STYLE.get(state, "")),
-                _clock(s.status.wall_s),
-                _clock(s.status.active_s),
+                duration(s.status.wall_s),
+                duration(s.status.active_s),
                 s.gpu,
                 best,
                 Text(grade_cell(s)),  # hidden while the run lives, unless revealed
@@ -179,7 +173,7 @@ class OverviewScreen(Screen[None]):
 
             self.app.push_screen(MlebenchWatchScreen(read_run(Path(key[len(MLEBENCH_KEY) :]))))
         elif key:
-            from mletui.store import runs_root
+            from mletui.store.runs import runs_root
             from mletui.tui.screens.watch import WatchScreen
 
             self.app.push_screen(WatchScreen(RunFolder(runs_root() / key), self.app.operator))  # type: ignore[attr-defined]
@@ -195,14 +189,8 @@ class OverviewScreen(Screen[None]):
 
 def _mlebench_row(run: MlebenchRun) -> tuple[str | Text, ...]:
     """An MLE-bench run's row: what its folder tells (no scores or grades in the table)."""
-    if run.seconds is not None:
-        elapsed: float | None = run.seconds
-    elif run.started is not None:
-        elapsed = (run.ended or time.time()) - run.started
-    else:
-        elapsed = None
     state = Text(run.state, style=MLEBENCH_STATE_STYLE.get(run.state, ""))
-    return (run.id, run.competition, run.agent, "mle-bench", state, _clock(elapsed))
+    return (run.id, run.competition, run.agent, "mle-bench", state, duration(run.elapsed_s))
 
 
 def _flags(summary: RunSummary) -> Text:

@@ -7,8 +7,8 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from mletui.replay import ReplayClock, ReplayReset, ReplaySession
-from mletui.store import RunFolder
+from mletui.core.clock import duration
+from mletui.store.runs import RunFolder
 from mletui.tui.screens.watch import KEYS, SessionEvents, WatchScreen
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
@@ -16,6 +16,7 @@ from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.replay import ReplayClock, ReplayReset, ReplaySession
 
 REPLAY_KEYS = [
     ("Space", "pause / continue playback"),
@@ -26,11 +27,6 @@ REPLAY_KEYS = [
     ("Home", "back to the start"),
 ]
 ACTING = ("toggle_pause", "toggle_freeze", "hint", "kill")
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 class ReplayBar(Static):
@@ -56,7 +52,7 @@ class ReplayBar(Static):
         out = Text.assemble(
             (f"replay {state} ", "bold"),
             f"{clock.speed:g}x  ",
-            f"{_clock(clock.position_s)} / {_clock(clock.duration_s)}  ",
+            f"{duration(clock.position_s)} / {duration(clock.duration_s)}  ",
         )
         out.append_text(bar)
         self.update(out)

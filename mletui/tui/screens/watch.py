@@ -14,9 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from mletui.collectors.logs import LogHistory
-from mletui.control import ActionError, unavailable_reason
-from mletui.events import (
+from mletui.core.events import (
     ActionRecord,
     AgentStep,
     BudgetLimits,
@@ -34,9 +32,9 @@ from mletui.events import (
     StatusUpdate,
     TokenUsage,
 )
-from mletui.sanitize import clean_text
-from mletui.session import WatchSession
-from mletui.store import RunFolder
+from mletui.core.sanitize import clean_text
+from mletui.store.runs import RunFolder
+from mletui.store.spool import LogHistory
 from mletui.tui.dialogs import ConfirmKillDialog, HelpScreen, HintDialog
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
 from mletui.tui.widgets.budget import BudgetLine
@@ -46,6 +44,8 @@ from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.control import ActionError, unavailable_reason
+from mletui.watch.live import WatchSession
 
 POLL_S = 0.1
 POLL_FLOOD_S = 0.005  # while lines pour in
@@ -330,10 +330,10 @@ class WatchScreen(Screen[None]):
 
     def action_quit_watch(self) -> None:
         self.workers.cancel_group(self, "poll")
-        from mletui.tui.screens.overview import OverviewScreen
-
-        if any(isinstance(s, OverviewScreen) for s in self.app.screen_stack):
-            self.app.pop_screen()  # back to the runs overview
+        # Opened from the runs overview (the app's default screen, the overview, this one): go
+        # back to it; opened on its own: leave the app.
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
         else:
             self.app.exit()
 

@@ -11,9 +11,9 @@ from typing import ClassVar
 from rich.text import Text
 from textual.widget import Widget
 
-from mletui.events import AgentStep, BudgetLimits, StatusUpdate, TokenUsage
-from mletui.tui.widgets.header import append_time_left, clock, short_name
-from mletui.tui.widgets.log_view import component_style
+from mletui.core.clock import duration
+from mletui.core.events import AgentStep, BudgetLimits, StatusUpdate, TokenUsage
+from mletui.tui.format import append_time_left, component_style, short_name
 
 
 def tokens(count: int) -> str:
@@ -96,7 +96,9 @@ class BudgetLine(Widget):
             self.cost,
             self.steps,
             self.limits,
-            None if status is None else (clock(status.active_s), clock(status.time_left_s)),
+            None
+            if status is None
+            else (duration(status.active_s, "—"), duration(status.time_left_s, "—")),
             None if status is None else status.state.ended,
         )
 
@@ -114,7 +116,7 @@ class BudgetLine(Widget):
         status, limits = self.status, self.limits
         if status is not None:
             out.append(" time ", label)
-            out.append(clock(status.active_s))
+            out.append(duration(status.active_s, "—"))
             append_time_left(out, status, label)
         max_steps = limits.max_steps if limits else None
         out.append("  │ steps ", label)

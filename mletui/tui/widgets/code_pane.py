@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import ClassVar
@@ -18,9 +17,9 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from mletui.events import FileChange, Snapshot
-from mletui.tui.widgets.log_view import component_style, printable
-from mletui.tui.widgets.resources_pane import human_bytes
+from mletui.core.clock import wall_clock
+from mletui.core.events import FileChange, Snapshot
+from mletui.tui.format import component_style, human_bytes, printable
 
 DiffProvider = Callable[[Snapshot], list[tuple[str, str, str]]]
 """Returns ``(path, status, unified_diff_text)`` for each file a snapshot changed."""
@@ -29,10 +28,6 @@ MAX_DIFF_LINES = 5_000
 """A diff longer than this is cut: a generated file must not freeze the pane."""
 
 _DIFF_CACHE_SIZE = 32
-
-
-def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
 def _summary(snapshot: Snapshot) -> str:
@@ -227,7 +222,7 @@ class CodePane(Vertical):
                 Text.assemble(
                     (f"#{s.seq:<4}", "bold"),
                     " ",
-                    (_clock(s.ts), "dim"),
+                    (wall_clock(s.ts), "dim"),
                     " ",
                     printable(_summary(s)),
                     no_wrap=True,
@@ -317,7 +312,7 @@ class CodePane(Vertical):
         self._shown = (seq, files, error)
         snapshot = self._snapshots[self._seqs.index(seq)]
         out = Text(no_wrap=True, end="")
-        header = f"#{seq} · {_clock(snapshot.ts)} · {len(snapshot.changes)} file(s) changed"
+        header = f"#{seq} · {wall_clock(snapshot.ts)} · {len(snapshot.changes)} file(s) changed"
         out.append(header + "\n", self._style("code-pane--meta"))
         if error is not None:
             out.append(

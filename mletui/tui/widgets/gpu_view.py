@@ -8,7 +8,7 @@ show as "n/a".
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,22 +17,14 @@ from rich.text import Text
 from textual.containers import Vertical
 from textual.widget import Widget
 
-from mletui.events import GpuDevice
+from mletui.core.events import GpuDevice
+from mletui.tui.format import gib, na
 
 WINDOW_S = 300.0
 """How far back the sparklines reach."""
 
 BARS = "▁▂▃▄▅▆▇█"
 LABEL_WIDTH = 22
-
-
-def na(value: float | int | None, fmt: Callable[[float], str] = lambda v: f"{v:.0f}") -> str:
-    """``fmt(value)``, or "n/a" when the device cannot tell."""
-    return "n/a" if value is None else fmt(value)
-
-
-def gib(value: float | int | None) -> str:
-    return na(value, lambda v: f"{v / 2**30:.1f}")
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from mletui.collectors.stalls import flag_label
-from mletui.events import RunState, StallFlag, StatusUpdate
-from mletui.tui.widgets.log_view import component_style, printable
+from mletui.core.clock import duration
+from mletui.core.events import RunState, StallFlag, StatusUpdate
+from mletui.run.stalls import flag_label
+from mletui.tui.format import append_time_left, component_style, short_name
 
 # One component class per state colour; the theme decides the actual colours.
 _PILL_CLASS: dict[RunState, str] = {
@@ -25,18 +26,6 @@ _PILL_CLASS: dict[RunState, str] = {
     RunState.LOST: "run-header--lost",
 }
 
-_MAX_NAME = 40  # names from the agent (hello.json's, the model's) are its own text: keep them short
-
-
-def clock(seconds: float | None) -> str:
-    """``3723.4`` -> ``"1:02:03"``; ``None`` -> ``"—"``. Negative durations show as 0."""
-    if seconds is None:
-        return "—"
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
 
 def state_label(status: StatusUpdate) -> str:
     """The text of the state pill: ``"running"``, ``"exited (code 1)"``, ``"killed (operator)"``."""
@@ -46,20 +35,6 @@ def state_label(status: StatusUpdate) -> str:
     if state.ended and status.end_reason:
         return f"{state.value} ({status.end_reason})"
     return state.value
-
-
-def short_name(text: str) -> str:
-    """A name for one line: printable, and cut with ``…`` past 40 characters."""
-    text = printable(text)
-    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
-
-
-def append_time_left(out: Text, status: StatusUpdate, label: Style) -> None:
-    """`` left 0:12:00`` (or ``no limit``); nothing once the run is over, where it means nothing."""
-    if not status.state.ended:
-        out.append(" left ", label)
-        left = status.time_left_s
-        out.append(clock(left) if left is not None else "no limit")
 
 
 class RunHeader(Widget):
@@ -150,9 +125,9 @@ class RunHeader(Widget):
             self._runtime,
             state_label(status),
             status.state,
-            clock(status.wall_s),
-            clock(status.active_s),
-            clock(status.time_left_s),
+            duration(status.wall_s, "—"),
+            duration(status.active_s, "—"),
+            duration(status.time_left_s, "—"),
             status.observe_only,
             status.agent_name,
             status.driver,
@@ -206,9 +181,9 @@ class RunHeader(Widget):
         if status is not None:
             out.append("  │ ", label)
             out.append(" wall ", label)
-            out.append(clock(status.wall_s))
+            out.append(duration(status.wall_s, "—"))
             out.append(" active ", label)
-            out.append(clock(status.active_s))
+            out.append(duration(status.active_s, "—"))
             append_time_left(out, status, label)
             if status.observe_only:
                 out.append("  ")

@@ -11,8 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
-from mletui.events import ActionRecord, HintStatus, HintsUpdate
-from mletui.tui.widgets.log_view import clock, component_style, printable
+from mletui.core.clock import wall_clock
+from mletui.core.events import ActionRecord, HintStatus, HintsUpdate
+from mletui.tui.format import component_style, printable
 
 MAX_ACTIONS = 50
 """Recent operator actions kept on screen (the journal keeps them all)."""
@@ -147,7 +148,7 @@ class HintsPane(VerticalScroll):
         for number, hint in enumerate(self._hints):
             if number:
                 out.append("\n\n")
-            out.append(clock(hint.sent_ts) + "  ", muted)
+            out.append(wall_clock(hint.sent_ts) + "  ", muted)
             out.append_text(self._progress(hint))
             out.append("\n")
             out.append(printable(hint.text))
@@ -164,7 +165,7 @@ class HintsPane(VerticalScroll):
         for number, action in enumerate(reversed(self._actions)):
             if number:
                 out.append("\n")
-            out.append(clock(action.ts) + "  ", muted)
+            out.append(wall_clock(action.ts) + "  ", muted)
             style = self._style("hints-pane--kill") if action.action == "kill" else Style()
             out.append(f"{action.action:<6} ", style + Style(bold=True))
             out.append(printable(action.operator), muted)

@@ -22,8 +22,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Label
 
-from mletui.events import LogLine
-from mletui.tui.widgets.log_view import clock, printable, run_clock
+from mletui.core.clock import run_clock, wall_clock
+from mletui.core.events import LogLine
+from mletui.tui.format import printable
 
 MAX_HIGHLIGHTS = 100_000
 """Matches of the search highlighted in an opened line (a pathological one would have millions)."""
@@ -151,7 +152,7 @@ class LogLineScreen(ModalScreen[None]):
         body = WrappedText(self.text, self._pattern)
         parts = [f"line {self.line.number:,}", self.line.stream.name.lower()]
         if self.line.ts:
-            parts.append(clock(self.line.ts))
+            parts.append(wall_clock(self.line.ts))
             if self._run_started is not None:
                 parts.append(run_clock(self.line.ts - self._run_started))
         size = self._raw_bytes if self._raw_bytes is not None else len(self.text)

@@ -19,7 +19,7 @@ from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from mletui.collectors.log_search import TIME_HELP, LogQuery, QueryError
+from mletui.store.log_search import TIME_HELP, LogQuery, QueryError
 
 Kind = Literal["search", "filter", "time"]
 

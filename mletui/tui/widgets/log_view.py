@@ -1,6 +1,6 @@
 """The log pane: a run's whole log, rendered line by line through Textual's Line API.
 
-It is a view over the on-disk spool (:class:`~mletui.collectors.logs.LogHistory`) plus an
+It is a view over the on-disk spool (:class:`~mletui.store.spool.LogHistory`) plus an
 in-memory tail of the newest lines: only the rows on screen are read, parsed and rendered, and
 each rendered row is cached, so a flood of a million lines costs a few screenfuls of work per
 frame. It follows the tail until the operator scrolls up, then counts the lines arriving below.
@@ -40,10 +40,12 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.worker import get_current_worker
 
-from mletui.collectors.log_search import LogQuery, LogSearch, QueryError, parse_time_target
-from mletui.collectors.logs import LogHistory
-from mletui.events import LogLine, Stream
-from mletui.sanitize import MAX_DISPLAY_CHARS, cut_marker, inert
+from mletui.core.clock import run_clock, wall_clock
+from mletui.core.events import LogLine, Stream
+from mletui.core.sanitize import MAX_DISPLAY_CHARS, cut_marker
+from mletui.store.log_search import LogQuery, LogSearch, QueryError, parse_time_target
+from mletui.store.spool import LogHistory
+from mletui.tui.format import component_style, printable
 
 MAX_LINES = 10_000
 """Lines kept in memory without a history (the oldest are dropped)."""
@@ -64,35 +66,6 @@ _CUT_MARKER = re.compile(r" … \[cut: [\d,]+ (?:bytes|chars)\]$")
 _MARKER_ROOM = 40  # characters a cut marker may add to a line cut at MAX_LINE_CELLS
 
 Kind = Literal["search", "filter", "time"]
-
-
-def printable(text: str) -> str:
-    """``text`` with tabs expanded, shown inert (:func:`mletui.sanitize.inert`): the one way
-    every pane turns the agent's text into what it draws."""
-    return inert(text.expandtabs(4))
-
-
-def component_style(widget: Widget, component: str) -> Style:
-    """A component class's style for text inside ``widget``, without its background.
-
-    The colour comes from the full style, so that ``$foreground-muted`` (a colour with alpha)
-    is blended and stays muted; a partial style would drop the alpha.
-    """
-    full = widget.get_component_rich_style(component)
-    partial = widget.get_component_rich_style(component, partial=True)
-    return partial + Style(color=full.color, bgcolor=partial.bgcolor)
-
-
-def clock(ts: float) -> str:
-    """``14:05:03``: a wall-clock time, local."""
-    return time.strftime("%H:%M:%S", time.localtime(ts))
-
-
-def run_clock(seconds: float) -> str:
-    """``+1:02:03``: a time on the run clock (since the run started)."""
-    sign = "-" if seconds < 0 else "+"
-    s = int(abs(seconds))
-    return f"{sign}{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _binds(widget: Widget, key: str) -> bool:
@@ -494,7 +467,7 @@ class LogView(ScrollView, can_focus=True):
 
     def jump_to_time(self, text: str) -> None:
         """Go to the first line stamped at the time ``text`` means (see
-        :func:`~mletui.collectors.log_search.parse_time_target`)."""
+        :func:`~mletui.store.log_search.parse_time_target`)."""
         first, last = self._line(self._first), self._line(self._total)
         if first is None or last is None:
             self.notify("No lines yet.", markup=False)
@@ -966,7 +939,7 @@ class LogView(ScrollView, can_focus=True):
         line = self._line(number)
         if line is None:
             return label
-        label += f" · {clock(line.ts)}"
+        label += f" · {wall_clock(line.ts)}"
         started = self.run_started
         if started is None:
             first = self._line(self._first)

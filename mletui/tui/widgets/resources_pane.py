@@ -10,25 +10,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from mletui.events import ResourceSample
+from mletui.core.events import ResourceSample
+from mletui.tui.format import human_bytes
 from mletui.tui.widgets.gpu_view import GpuDevicesView
 
 WINDOW_S = 300.0
 """How far back the sparklines reach."""
-
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def human_bytes(size: int | float) -> str:
-    """``1536`` -> ``"1.5 KiB"``: binary units, three significant figures."""
-    value = float(max(size, 0))
-    for unit in _UNITS:
-        if value < 1024 or unit == _UNITS[-1]:
-            if unit == "B":
-                return f"{int(value)} B"
-            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 class ResourcesPane(Vertical):

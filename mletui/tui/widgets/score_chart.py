@@ -20,7 +20,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widget import Widget
 
-from mletui.tui.widgets.log_view import component_style
+from mletui.core.clock import short_duration
+from mletui.tui.format import component_style
 
 VALIDATION = "validation"
 GRADE = "grade"
@@ -48,13 +49,6 @@ def format_value(value: float) -> str:
     """A value in at most 7 cells: ``0.9815``, ``56.902``, ``1.2e+04``."""
     text = f"{value:.4g}"
     return text if len(text) <= 7 else f"{value:.1e}"
-
-
-def format_clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    if s >= 3600:
-        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
-    return f"{s // 60}:{s % 60:02d}"
 
 
 class ScoreChart(Widget, can_focus=True):
@@ -249,7 +243,7 @@ class ScoreChart(Widget, can_focus=True):
             )
 
         bottom = height - 1
-        start, end = "0:00", format_clock(t_max)
+        start, end = "0:00", short_duration(t_max)
         for i, ch in enumerate(start):
             put(label_width + i, bottom, ch, axis)
         for i, ch in enumerate(end):

@@ -13,7 +13,6 @@ Whether a submission is valid, and why not, is always shown: it says nothing abo
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -26,8 +25,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
-from mletui.events import Grade, GradingInfo, Score
-from mletui.tui.widgets.log_view import component_style, printable
+from mletui.core.clock import short_duration, wall_clock
+from mletui.core.events import Grade, GradingInfo, Score
+from mletui.tui.format import component_style, printable
 from mletui.tui.widgets.score_chart import (
     BEST_MARKS,
     BEST_SO_FAR,
@@ -38,7 +38,6 @@ from mletui.tui.widgets.score_chart import (
     VALIDATION,
     ChartPoint,
     ScoreChart,
-    format_clock,
 )
 
 BEST_MARK = "★"
@@ -383,8 +382,8 @@ class ScoresPane(Vertical):
 
     def _clock(self, ts: float) -> str:
         if self._origin is None:
-            return time.strftime("%H:%M:%S", time.localtime(ts))
-        return format_clock(ts - self._origin)
+            return wall_clock(ts)
+        return short_duration(ts - self._origin)
 
     def _metric(self) -> str | None:
         if self._grading is not None and self._grading.metric:

@@ -1,0 +1,370 @@
+"""Submissions of an MLE-bench run: checked by its container's grading server, graded on the host.
+
+MLE-bench's grading server runs inside the run's container (``0.0.0.0:5000``) and only says
+whether a submission is valid: ``POST /validate`` with the file as the multipart field ``file``
+answers ``{"result": "Submission is valid."}`` or ``{"result": "Submission invalid! ..."}`` (or
+500 with ``{"error", "details"}``). A score needs the competition's private answers: when they are
+in MLE-bench's data folder on this machine (``--mlebench-data``, ``$MLEBENCH_DATA``, else
+MLE-bench's default ``~/.cache/mle-bench/data``), MLE-bench's own grader (``grade_csv``) scores
+the submission in a child process of the Python that has MLE-bench installed
+(``$MLEBENCH_PYTHON``, else this one). Each result is a ``grade`` entry in mletui's journal for
+the run, so the scores pane shows it, hidden until revealed like any grade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mletui.core.safefs import NotARegularFile, read_regular
+from mletui.grading.sandbox import GradeLimits
+from mletui.run.scores import GRADE_KIND, GRADING_KIND, SCORELESS
+from mletui.store.journal import Journal, JournalFollower
+
+ENV_DATA = "MLEBENCH_DATA"
+ENV_PYTHON = "MLEBENCH_PYTHON"
+DEFAULT_DATA = "~/.cache/mle-bench/data"
+GRADING_PORT = 5000
+SERVER_TIMEOUT_S = 60.0
+GRADE_TIMEOUT_S = 900.0
+IMPORT_TIMEOUT_S = 120.0
+SETTLE_S = 1.0  # a file unchanged this long is taken as written
+CHILD = Path(__file__).with_name("grade_child.py")
+MARK = "MLETUI-REPORT "
+METRIC = "score"
+GRADER = "MLE-bench's grader"
+SERVER = SCORELESS[0]  # "the container's grading server": valid or not, no score
+
+
+def data_folder(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """MLE-bench's data folder: ``explicit``, else ``$MLEBENCH_DATA``, else MLE-bench's default
+    when it exists; None when there is none."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser()
+    default = Path(DEFAULT_DATA).expanduser()
+    return default if default.is_dir() else None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the grading server said about a submission."""
+
+    valid: bool | None  # None: it did not answer, or failed
+    text: str
+
+
+def ask_grading_server(
+    host: str, data: bytes, *, port: int | None = None, timeout: float = SERVER_TIMEOUT_S
+) -> Verdict:
+    """``POST /validate`` the submission's bytes to the grading server at ``host``."""
+    port = GRADING_PORT if port is None else port
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="submission.csv"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"http://{host}:{port}/validate",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            details = json.loads(exc.read()).get("details") or exc.reason
+        except (ValueError, AttributeError, OSError):
+            details = exc.reason
+        return Verdict(None, f"the grading server failed ({exc.code}): {_one_line(details)}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Verdict(None, f"the grading server did not answer ({_one_line(reason)})")
+    result = _one_line(payload.get("result", "") if isinstance(payload, dict) else "")
+    return Verdict(result.startswith("Submission is valid"), result or "no result")
+
+
+def _one_line(value: object, limit: int = 300) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class GradingFailure(Exception):
+    """MLE-bench's grader could not grade (not installed, data not prepared, it crashed)."""
+
+
+class HostGrader:
+    """MLE-bench's own grader, run on this machine with the competition's private answers."""
+
+    def __init__(self, data_dir: Path | None, python: str | None = None) -> None:
+        self.data_dir = data_dir
+        self.python = python or os.environ.get(ENV_PYTHON) or sys.executable
+        self._importable: bool | None = None
+
+    def private_dir(self, competition: str) -> Path | None:
+        if self.data_dir is None:
+            return None
+        return self.data_dir / competition / "prepared" / "private"
+
+    def availability(self, competition: str) -> tuple[bool, str]:
+        """Whether a submission can be scored here, and the sentence that says why (not)."""
+        private = self.private_dir(competition)
+        if private is None:
+            return False, (
+                "no MLE-bench data folder (--mlebench-data or $MLEBENCH_DATA): "
+                f"{SERVER} checks validity only"
+            )
+        if not private.is_dir():
+            return False, f"no private answers at {private}: {SERVER} checks validity only"
+        if not self._can_import():
+            return False, (
+                f"MLE-bench cannot be imported by {self.python} (set $MLEBENCH_PYTHON): "
+                f"{SERVER} checks validity only"
+            )
+        return True, f"scored on this machine by {GRADER} (answers in {private})"
+
+    def _can_import(self) -> bool:
+        if self._importable is None:
+            try:
+                done = subprocess.run(
+                    [self.python, "-c", "import mlebench.grade, mlebench.registry"],
+                    capture_output=True,
+                    timeout=IMPORT_TIMEOUT_S,
+                    stdin=subprocess.DEVNULL,
+                )
+                self._importable = done.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                self._importable = False
+        return self._importable
+
+    def grade(self, competition: str, submission: Path) -> dict[str, Any]:
+        """MLE-bench's ``CompetitionReport`` of ``submission``, as its ``to_dict()``."""
+        assert self.data_dir is not None
+        command = [self.python, str(CHILD), str(submission), competition, str(self.data_dir)]
+        try:
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                timeout=GRADE_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise GradingFailure(f"{GRADER} took over {GRADE_TIMEOUT_S:.0f} s") from exc
+        except OSError as exc:
+            raise GradingFailure(f"{GRADER} could not start ({exc})") from exc
+        lines = [ln for ln in done.stdout.splitlines() if ln.startswith(MARK)]
+        try:
+            answer = json.loads(lines[-1][len(MARK) :])
+        except (IndexError, ValueError) as exc:
+            tail = _one_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+            said = f"exit {done.returncode}; {tail}"
+            raise GradingFailure(f"{GRADER} gave no report ({said})") from exc
+        if "error" in answer:
+            raise GradingFailure(f"{GRADER} failed: {_one_line(answer['error'])}")
+        report = answer.get("report")
+        if not isinstance(report, dict):
+            raise GradingFailure(f"{GRADER} gave no report")
+        return report
+
+
+def medal_of(report: dict[str, Any]) -> str | None:
+    for medal in ("gold", "silver", "bronze"):
+        if report.get(f"{medal}_medal"):
+            return medal
+    return None
+
+
+class SubmissionChecker:
+    """Every new version of a run's ``submission.csv`` files, checked once each (by content):
+    by the grading server while the container answers, and scored by MLE-bench's grader when
+    the private answers are here. Work happens in a thread of its own; results are journaled."""
+
+    def __init__(
+        self,
+        journal_path: Path,
+        competition: str,
+        grader: HostGrader,
+        server: Callable[[], str | None],
+    ) -> None:
+        """``server``: the grading server's address now (None: not reachable, e.g. the run has
+        ended or its container is frozen)."""
+        self.journal = Journal(journal_path)
+        self.competition = competition
+        self.grader = grader
+        self.server = server
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlebench-grade")
+        self._lock = threading.Lock()
+        self._signatures: dict[Path, tuple[int, int]] = {}
+        self._changed_at: dict[Path, float] = {}
+        self._done: set[tuple[Path, tuple[int, int]]] = set()
+        self._shas: set[str] = set()
+        self._count = 0
+        self._available: bool | None = None
+        self._said: set[str] = set()
+        entries, _skipped = JournalFollower(journal_path).read_new()
+        for entry in entries:
+            if entry.get("kind") == GRADE_KIND:
+                self._count = max(self._count, int(entry.get("submission", 0) or 0))
+                self._shas.add(str(entry.get("sha256", "")))
+            elif entry.get("kind") == GRADING_KIND:
+                self._available = bool(entry.get("available"))
+        self._pool.submit(self._announce)
+
+    def check(self, files: list[tuple[str, Path]]) -> None:
+        """Look at ``files`` (label, path) now; queue the new, settled versions for checking."""
+        now = time.monotonic()
+        for label, path in files:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            signature = (st.st_mtime_ns, st.st_size)
+            if self._signatures.get(path) != signature:
+                self._signatures[path] = signature
+                self._changed_at[path] = now
+                continue
+            if (path, signature) in self._done or now - self._changed_at[path] < SETTLE_S:
+                continue
+            self._done.add((path, signature))
+            try:
+                # Not followed if the agent made it a link; never more than the grader's memory.
+                data = read_regular(path, GradeLimits.from_env().memory_mb << 20)
+            except (NotARegularFile, ValueError) as exc:
+                self._say_once(f"{label} not checked: {exc}")
+                continue
+            except OSError:
+                continue
+            self._pool.submit(self._check_one, label, data, st.st_mtime)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _announce(self) -> None:
+        available, note = self.grader.availability(self.competition)
+        if available == self._available:
+            return
+        with self._lock:
+            self._available = available
+            self.journal.append(
+                GRADING_KIND,
+                {
+                    "metric": METRIC,
+                    "direction": "higher",
+                    "available": available,  # scored here; else validity at most
+                    "note": note,
+                    "grader": GRADER if available else SERVER,
+                },
+            )
+
+    def _check_one(self, label: str, data: bytes, mtime: float) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            if digest in self._shas:
+                return
+            self._shas.add(digest)
+            self._count += 1
+            number = self._count
+        entry: dict[str, Any] = {
+            "submission": number,
+            "path": label,
+            "submission_ts": mtime,
+            "size": len(data),
+            "sha256": digest,
+            "metric": METRIC,
+            "direction": "higher",
+            "medal": None,
+            "above_median": False,
+        }
+        host = self.server()
+        verdict = ask_grading_server(host, data) if host else None
+        if verdict is not None:
+            entry["server"] = {"valid": verdict.valid, "text": verdict.text}
+        report = self._score(data, entry)
+        if report is not None:
+            entry.update(
+                valid=bool(report.get("valid_submission")) and report.get("score") is not None,
+                score=report.get("score"),
+                reason=None,
+                checked_by=GRADER,
+                direction="lower" if report.get("is_lower_better") else "higher",
+                medal=medal_of(report),
+                above_median=bool(report.get("above_median")),
+                report=report,
+            )
+            if not entry["valid"]:
+                entry["reason"] = (
+                    verdict.text if verdict and verdict.valid is False else f"{GRADER}: no score"
+                )
+            self._thresholds(report)
+        elif verdict is not None and verdict.valid is not None:
+            entry.update(valid=verdict.valid, score=None, checked_by=SERVER)
+            entry["reason"] = None if verdict.valid else verdict.text
+        else:  # nothing could check it: no row; checked if it changes again
+            with self._lock:
+                self._shas.discard(digest)
+                self._count -= 1
+            if verdict is not None:  # why, once: "the grading server failed ..."
+                self._say_once(f"{label} not checked: {verdict.text}")
+            return
+        with self._lock:
+            self.journal.append(GRADE_KIND, entry)
+
+    def _say_once(self, text: str) -> None:
+        with self._lock:
+            if text not in self._said:
+                self._said.add(text)
+                self.journal.append("notice", {"text": text})
+
+    def _score(self, data: bytes, entry: dict[str, Any]) -> dict[str, Any] | None:
+        available, _note = self.grader.availability(self.competition)
+        if not available:
+            return None
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="mletui-mlebench-") as tmp:
+            copy = Path(tmp) / "submission.csv"
+            copy.write_bytes(data)
+            try:
+                return self.grader.grade(self.competition, copy)
+            except GradingFailure as exc:
+                entry["grader_error"] = str(exc)
+                return None
+
+    def _thresholds(self, report: dict[str, Any]) -> None:
+        thresholds = {
+            name: report.get(f"{name}_threshold") for name in ("gold", "silver", "bronze", "median")
+        }
+        with self._lock:
+            self.journal.append(
+                GRADING_KIND,
+                {
+                    "metric": METRIC,
+                    "direction": "lower" if report.get("is_lower_better") else "higher",
+                    "available": True,
+                    "note": self.grader.availability(self.competition)[1],
+                    "grader": GRADER,
+                    "thresholds": thresholds,
+                },
+            )

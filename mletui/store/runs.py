@@ -1,0 +1,357 @@
+"""Run folders: where a run lives on disk, its ``run.json``, discovery and id prefixes.
+
+``$MLETUI_HOME/runs/<run_id>/`` holds ``run.json``, ``journal.jsonl``, ``logs/``, ``workspace/``,
+``snapshots/``, ``submission/`` and ``control/`` (DESIGN.md, "The run folder").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fcntl
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from mletui.core.safefs import read_regular
+from mletui.core.sanitize import clean_text as displayable
+from mletui.protocol import clean_text, loads_untrusted
+
+ENV_HOME = "MLETUI_HOME"
+ENV_CONFIG_DIR = "MLETUI_CONFIG_DIR"
+MAX_RUN_JSON_BYTES = 1 << 20  # a run.json is a few kB; anything this big is not one of ours
+
+
+def mletui_home() -> Path:
+    env = os.environ.get(ENV_HOME)
+    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("mletui"))
+
+
+def runs_root() -> Path:
+    return mletui_home() / "runs"
+
+
+def config_dir() -> Path:
+    """The operator's config folder (journal key, anchors, score patterns, themes):
+    ``$MLETUI_CONFIG_DIR``, else the platform's (``~/.config/mletui`` on Linux)."""
+    override = os.environ.get(ENV_CONFIG_DIR, "").strip()
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_config_dir("mletui"))
+
+
+@dataclass
+class RunRecord:
+    """The contents of ``run.json``. Written by the supervisor while the run lives."""
+
+    id: str
+    task: str
+    task_path: str
+    agent: str  # "baseline", or "cmd" for a bring-your-own agent
+    command: list[str]
+    runtime: str
+    created: float
+    host: str
+    time_limit_s: float | None = None
+    state: str = "created"  # created, starting, running, exited, killed
+    supervisor_pid: int | None = None
+    supervisor_started: float | None = None  # process create time, to tell a reused pid
+    agent_pid: int | None = None
+    started: float | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    end_reason: str | None = None  # "exited", "operator", "time limit", "supervisor error"
+    active_s: float = 0.0
+    heartbeat: float | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    # What the runtime was asked for, completed by it (docker: engine address, image, limits).
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+    docker_host: str | None = None  # docker: the Engine's address (unix://, tcp://, ssh://)
+    container_id: str | None = None  # docker: the run's container
+    container_state: str | None = None  # docker: as the Engine last said (running, paused, ...)
+    engine_status: str | None = None  # docker: None while the Engine answers; else what is wrong
+    oom_killed: bool = False  # the kernel's OOM killer ended the agent (a memory limit)
+    agent_user: str | None = None  # local: the user the agent ran as (None: the operator's own)
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        """The record in ``data``; ValueError saying what is wrong with it (not an object, a
+        field missing or of the wrong type). Unknown keys are ignored."""
+        if not isinstance(data, dict):
+            raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in data:
+                required = f.default is dataclasses.MISSING
+                if required and f.default_factory is dataclasses.MISSING:
+                    raise ValueError(f"it has no '{f.name}'")
+                continue
+            value = data[f.name]
+            expected = str(f.type)
+            if not _has_type(value, expected):
+                raise ValueError(f"its '{f.name}' is {_json_kind(value)}, not {expected}")
+            values[f.name] = value
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# The annotations of RunRecord's fields, each with the test a value from JSON must pass. A field
+# whose annotation is not here is taken as it comes.
+_TYPE_CHECKS: dict[str, Any] = {
+    "str": lambda v: isinstance(v, str),
+    "float": _is_number,
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+    "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    "dict[str, Any]": lambda v: isinstance(v, dict),
+}
+
+
+def _has_type(value: Any, annotation: str) -> bool:
+    base, optional = annotation, False
+    if annotation.endswith(" | None"):
+        base, optional = annotation[: -len(" | None")], True
+    if value is None:
+        return optional
+    check = _TYPE_CHECKS.get(base)
+    return check is None or bool(check(value))
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {clean_text(json.dumps(value[:40]))}"
+    return {"int": "a number", "float": "a number", "list": "a list", "dict": "an object"}.get(
+        type(value).__name__, type(value).__name__
+    )
+
+
+def read_run_json(path: Path) -> RunRecord:
+    """Read a ``run.json`` that anyone may have written: never through a symbolic link, only a
+    regular file, at most :data:`MAX_RUN_JSON_BYTES`. OSError when it cannot be opened
+    (missing); ValueError saying what is wrong with it (a link, a fifo, its contents)."""
+    data = read_regular(path, MAX_RUN_JSON_BYTES)
+    if not data.strip():
+        raise ValueError("run.json is empty")
+    try:
+        value = loads_untrusted(data, MAX_RUN_JSON_BYTES)
+    except ValueError as exc:
+        raise ValueError(f"run.json is cut short or not JSON ({exc})") from exc
+    try:
+        return RunRecord.from_json(value)
+    except ValueError as exc:
+        raise ValueError(f"run.json is not a run record: {exc}") from exc
+
+
+class RunFolder:
+    """One run's folder and the paths inside it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    run_json = property(lambda self: self.path / "run.json")
+    journal_path = property(lambda self: self.path / "journal.jsonl")
+    logs_dir = property(lambda self: self.path / "logs")
+    log_path = property(lambda self: self.path / "logs" / "output.log")
+    workspace = property(lambda self: self.path / "workspace")
+    snapshots = property(lambda self: self.path / "snapshots")
+    submission = property(lambda self: self.path / "submission")
+    control = property(lambda self: self.path / "control")
+
+    def read(self) -> RunRecord:
+        """This run's record (:func:`read_run_json`: OSError or ValueError with a reason)."""
+        return read_run_json(self.run_json)
+
+    def write(self, record: RunRecord) -> None:
+        tmp = self.path / f".run.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(record.to_json(), indent=2), encoding="utf-8")
+        os.replace(tmp, self.run_json)
+
+    @contextmanager
+    def updating(self) -> Iterator[RunRecord]:
+        """Read-modify-write ``run.json`` under a lock shared by every mletui process."""
+        with (self.path / ".run.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                record = self.read()
+                yield record
+                self.write(record)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def new_run_id(root: Path) -> str:
+    while True:
+        run_id = secrets.token_hex(4)
+        if not (root / run_id).exists():
+            return run_id
+
+
+def create_run_folder(record: RunRecord) -> RunFolder:
+    root = runs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    folder = RunFolder(root / record.id)
+    folder.path.mkdir()
+    for sub in ("logs", "workspace", "snapshots", "submission", "control"):
+        (folder.path / sub).mkdir()
+    folder.write(record)
+    return folder
+
+
+def make_record(
+    task: str,
+    task_path: str,
+    agent: str,
+    command: list[str],
+    runtime: str,
+    time_limit_s: float | None,
+    env: dict[str, str] | None = None,
+) -> RunRecord:
+    return RunRecord(
+        id=new_run_id(runs_root()),
+        task=task,
+        task_path=task_path,
+        agent=agent,
+        command=command,
+        runtime=runtime,
+        created=time.time(),
+        host=socket.gethostname(),
+        time_limit_s=time_limit_s,
+        env=env or {},
+    )
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    """An entry of the runs folder that is not a usable run, and why."""
+
+    path: Path
+    reason: str
+
+    def line(self) -> str:
+        """One line naming the entry, safe to print whatever its name's bytes."""
+        return f"skipped {_shown(self.path)}: {displayable(clean_text(self.reason))}."
+
+
+@dataclass
+class RunScan:
+    """What :func:`scan_runs` found: the usable runs, oldest first, and the rest."""
+
+    folders: list[RunFolder]
+    skipped: list[SkippedRun]
+
+
+def scan_runs() -> RunScan:
+    """Every entry of the runs folder: a folder whose ``run.json`` reads as a record of the run
+    it names is a run; anything else (a broken, partial or foreign folder, a stray file, a name
+    that is not UTF-8) is skipped with a reason. Entries starting with a dot are mletui's own."""
+    root = runs_root()
+    found: list[tuple[float, RunFolder]] = []
+    skipped: list[SkippedRun] = []
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        return RunScan([], [])
+    except OSError as exc:
+        return RunScan([], [SkippedRun(root, f"cannot list it ({exc.strerror or exc})")])
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.name.startswith("."):
+            continue
+        reason = _unusable(entry)
+        if reason is None:
+            try:
+                record = read_run_json(path / "run.json")
+            except FileNotFoundError:
+                reason = "it has no run.json"
+            except OSError as exc:
+                reason = f"cannot read its run.json ({exc.strerror or exc})"
+            except ValueError as exc:
+                reason = str(exc)
+            else:
+                if record.id != entry.name:
+                    reason = f"its run.json is the record of run {clean_text(record.id)!r}"
+                else:
+                    found.append((record.created, RunFolder(path)))
+                    continue
+        skipped.append(SkippedRun(path, reason))
+    found.sort(key=lambda pair: (pair[0], pair[1].id))
+    return RunScan([folder for _, folder in found], skipped)
+
+
+def _unusable(entry: os.DirEntry[str]) -> str | None:
+    """Why a runs-folder entry cannot be a run before its run.json is read; None if it can."""
+    if entry.is_symlink():
+        return "it is a symbolic link, not a run folder"
+    if not entry.is_dir(follow_symlinks=False):
+        return "it is a file, not a run folder"
+    if clean_text(entry.name) != entry.name:
+        return "its name is not UTF-8"
+    return None
+
+
+def _shown(path: Path) -> str:
+    """A path as it can be printed: undecodable bytes as ``\\xNN``, control characters gone."""
+    return displayable(clean_text(str(path)))
+
+
+def list_runs() -> list[RunFolder]:
+    """Every usable run folder, oldest first (:func:`scan_runs` says what was skipped)."""
+    return scan_runs().folders
+
+
+class RunLookupError(Exception):
+    """A run id or prefix that names no run, or more than one."""
+
+
+def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
+    """The run whose id starts with ``prefix`` (any unique prefix works, as with git). Broken
+    folders are never matched by a prefix; naming one exactly says what is wrong with it."""
+    prefix = prefix.strip()
+    scan = scan or scan_runs()
+    ids = [f.id for f in scan.folders]
+    for skip in scan.skipped:
+        if prefix and skip.path.name == prefix:
+            raise RunLookupError(
+                f"Run folder {_shown(skip.path)} is not usable: {displayable(skip.reason)}."
+            )
+    if not prefix:
+        raise RunLookupError("Give a run id (or a unique prefix of one); `mletui ls` lists them.")
+    if prefix in ids:
+        return RunFolder(runs_root() / prefix)
+    matches = [i for i in ids if i.startswith(prefix)]
+    if len(matches) == 1:
+        return RunFolder(runs_root() / matches[0])
+    if matches:
+        raise RunLookupError(
+            f"'{prefix}' matches {len(matches)} runs: {', '.join(sorted(matches))}. "
+            "Type more of the id."
+        )
+    if not ids:
+        raise RunLookupError(f"No run '{prefix}': there are no runs yet. Start one: mletui demo")
+    close = difflib.get_close_matches(prefix, ids, n=3, cutoff=0.4)
+    hint = f" Closest: {', '.join(close)}." if close else ""
+    raise RunLookupError(f"No run '{prefix}'.{hint} `mletui ls` lists them.")

@@ -1,1 +1,0 @@
-"""Bundled colour themes, one TOML file per theme (read by `mletui.tui.theming`)."""

@@ -1,0 +1,72 @@
+"""How the panes write what they show: agent text made inert, sizes, names, theme styles.
+
+Every widget takes these from here, never from a sibling widget; times and durations come from
+:mod:`mletui.core.clock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.style import Style
+from rich.text import Text
+from textual.widget import Widget
+
+from mletui.core.clock import duration
+from mletui.core.events import StatusUpdate
+from mletui.core.sanitize import inert
+
+_MAX_NAME = 40  # names from the agent (hello.json's, the model's) are its own text: keep them short
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def printable(text: str) -> str:
+    """``text`` with tabs expanded, shown inert (:func:`mletui.core.sanitize.inert`): the one way
+    every pane turns the agent's text into what it draws."""
+    return inert(text.expandtabs(4))
+
+
+def short_name(text: str) -> str:
+    """A name for one line: printable, and cut with ``…`` past 40 characters."""
+    text = printable(text)
+    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
+
+
+def component_style(widget: Widget, component: str) -> Style:
+    """A component class's style for text inside ``widget``, without its background.
+
+    The colour comes from the full style, so that ``$foreground-muted`` (a colour with alpha)
+    is blended and stays muted; a partial style would drop the alpha.
+    """
+    full = widget.get_component_rich_style(component)
+    partial = widget.get_component_rich_style(component, partial=True)
+    return partial + Style(color=full.color, bgcolor=partial.bgcolor)
+
+
+def append_time_left(out: Text, status: StatusUpdate, label: Style) -> None:
+    """`` left 0:12:00`` (or ``no limit``); nothing once the run is over, where it means nothing."""
+    if not status.state.ended:
+        out.append(" left ", label)
+        left = status.time_left_s
+        out.append(duration(left) if left is not None else "no limit")
+
+
+def human_bytes(size: int | float) -> str:
+    """``1536`` -> ``"1.5 KiB"``: binary units, three significant figures."""
+    value = float(max(size, 0))
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.3g} {unit}" if value < 1000 else f"{value:.0f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def na(value: float | int | None, fmt: Callable[[float], str] = lambda v: f"{v:.0f}") -> str:
+    """``fmt(value)``, or "n/a" when the device cannot tell."""
+    return "n/a" if value is None else fmt(value)
+
+
+def gib(value: float | int | None) -> str:
+    return na(value, lambda v: f"{v / 2**30:.1f}")

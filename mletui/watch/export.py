@@ -1,0 +1,193 @@
+"""Exports: runs, scores, operator actions and resource samples as four tables (pandas).
+
+Columns (also in the README):
+
+- ``runs``: run_id, task, agent, runtime, host, start, end, state, exit_code, end_reason,
+  wall_s, active_s, best_validation, metric, direction, grade, medal, valid_submission,
+  interventions, assisted, gpu_hours
+- ``scores``: run_id, ts, run_s, kind (validation | grade), step, name, value, direction,
+  snapshot_seq, valid
+- ``actions``: run_id, ts, run_wall_s, run_active_s, action, operator, detail, intervention, hash
+- ``resources``: run_id, ts, run_s, cpu_percent, rss_bytes, processes, gpus_held,
+  gpu_memory_bytes
+
+Times are UTC timestamps (``ts``, ``start``, ``end``) or seconds since the run started (``run_s``).
+
+Text comes from agents: every text cell loses its control and format characters in every format,
+and in CSV a cell that a spreadsheet would run as a formula starts with a ``'``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mletui.core.sanitize import clean_field
+from mletui.gpu.resources import gpus_from_entry
+from mletui.store.audit import INTERVENTIONS
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
+from mletui.watch.livestate import summarize
+
+FORMATS = ("parquet", "csv", "json")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a CSV cell as a formula (the OWASP list for CSV injection)."""
+RUN_COLUMNS = [
+    "run_id", "task", "agent", "runtime", "host", "start", "end", "state", "exit_code",
+    "end_reason", "wall_s", "active_s", "best_validation", "metric", "direction", "grade",
+    "medal", "valid_submission", "interventions", "assisted", "gpu_hours",
+]  # fmt: skip
+SCORE_COLUMNS = [
+    "run_id", "ts", "run_s", "kind", "step", "name", "value", "direction", "snapshot_seq", "valid",
+]  # fmt: skip
+ACTION_COLUMNS = [
+    "run_id", "ts", "run_wall_s", "run_active_s", "action", "operator", "detail",
+    "intervention", "mac",
+]  # fmt: skip
+RESOURCE_COLUMNS = [
+    "run_id", "ts", "run_s", "cpu_percent", "rss_bytes", "processes", "gpus_held",
+    "gpu_memory_bytes",
+]  # fmt: skip
+
+
+def _utc(ts: float | None) -> pd.Timestamp | None:
+    return None if ts is None else pd.Timestamp(ts, unit="s", tz="UTC")
+
+
+def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
+    runs: list[dict[str, Any]] = []
+    scores: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = []
+    for folder in folders:
+        summary = summarize(folder)
+        record = summary.record
+        start = record.started or record.created
+        grade: dict[str, Any] | None = None
+        gpu_seconds = 0.0
+        last_sample: float | None = None
+        for entry in read_journal(folder.journal_path).entries:
+            kind, ts = entry.get("kind"), float(entry.get("ts", 0.0))
+            if kind in ("score", "grade"):
+                scores.append(
+                    {
+                        "run_id": record.id,
+                        "ts": _utc(ts),
+                        "run_s": ts - start,
+                        "kind": "validation" if kind == "score" else "grade",
+                        "step": entry.get("step", entry.get("submission")),
+                        "name": entry.get("name", entry.get("metric")),
+                        "value": entry.get("value", entry.get("score")),
+                        "direction": entry.get("direction"),
+                        "snapshot_seq": entry.get("snapshot_seq"),
+                        "valid": entry.get("valid", True),
+                    }
+                )
+                if kind == "grade" and entry.get("valid"):
+                    grade = entry
+            elif kind == "action":
+                actions.append(
+                    {
+                        "run_id": record.id,
+                        "ts": _utc(ts),
+                        "run_wall_s": entry.get("run_wall_s"),
+                        "run_active_s": entry.get("run_active_s"),
+                        "action": entry.get("action"),
+                        "operator": entry.get("operator"),
+                        "detail": entry.get("detail", ""),
+                        "intervention": entry.get("action") in INTERVENTIONS,
+                        "mac": entry.get("mac"),
+                    }
+                )
+            elif kind == "resources":
+                try:
+                    devices = gpus_from_entry(entry)
+                except (ValueError, TypeError, KeyError):
+                    devices = ()
+                held = [d for d in devices if (d.run_memory or 0) > 0]
+                if last_sample is not None:
+                    gpu_seconds += len(held) * (ts - last_sample)
+                last_sample = ts
+                resources.append(
+                    {
+                        "run_id": record.id,
+                        "ts": _utc(ts),
+                        "run_s": ts - start,
+                        "cpu_percent": entry.get("cpu"),
+                        "rss_bytes": entry.get("rss"),
+                        "processes": entry.get("procs"),
+                        "gpus_held": len(held),
+                        "gpu_memory_bytes": sum(d.run_memory or 0 for d in held),
+                    }
+                )
+        runs.append(
+            {
+                "run_id": record.id,
+                "task": record.task,
+                "agent": record.agent,
+                "runtime": record.runtime,
+                "host": record.host,
+                "start": _utc(record.started),
+                "end": _utc(record.ended),
+                "state": summary.status.state.value,
+                "exit_code": record.exit_code,
+                "end_reason": record.end_reason,
+                "wall_s": summary.status.wall_s,
+                "active_s": summary.status.active_s,
+                "best_validation": summary.best,
+                "metric": summary.best_name,
+                "direction": summary.direction,
+                "grade": None if grade is None else grade.get("score"),
+                "medal": None if grade is None else grade.get("medal"),
+                "valid_submission": grade is not None,
+                "interventions": sum(n for a, n in summary.actions.items() if a in INTERVENTIONS),
+                "assisted": summary.assisted,
+                "gpu_hours": gpu_seconds / 3600,
+            }
+        )
+    return {
+        "runs": pd.DataFrame(runs, columns=RUN_COLUMNS),
+        "scores": pd.DataFrame(scores, columns=SCORE_COLUMNS),
+        "actions": pd.DataFrame(actions, columns=ACTION_COLUMNS),
+        "resources": pd.DataFrame(resources, columns=RESOURCE_COLUMNS),
+    }
+
+
+def write_tables(frames: dict[str, pd.DataFrame], out: Path, fmt: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in frames.items():
+        path = out / f"{name}.{fmt}"
+        frame = _inert(frame, fmt)
+        if fmt == "parquet":
+            frame.to_parquet(path, index=False)
+        elif fmt == "csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_json(path, orient="records", date_format="iso", indent=1)
+        written.append(path)
+    return written
+
+
+def _inert(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells are safe in a file of format ``fmt``."""
+    frame = frame.copy()
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
+            frame[column] = frame[column].map(lambda value: _inert_cell(value, fmt))
+    return frame
+
+
+def _inert_cell(value: Any, fmt: str) -> Any:
+    """A text cell without control characters; in CSV, one a spreadsheet would run as a formula
+    gets a leading ``'``, so it shows as text. Anything but text is left as it is."""
+    if not isinstance(value, str):
+        return value
+    text = clean_field(value)
+    if fmt == "csv" and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text

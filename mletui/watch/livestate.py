@@ -1,0 +1,178 @@
+"""The live state of a run, derived from the truth: run.json, the processes, the control folder.
+
+Nothing here is stored twice: "frozen" is the operator's freeze (journaled) while the runtime sees
+the run stopped, "paused" the operator's soft pause (journaled) with the agent's answer to it,
+never a file the agent writes (:mod:`mletui.store.opstate`); "lost" is a supervisor no longer there.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mletui import protocol
+from mletui.core.events import HintStatus, RunState, StallFlag, StatusUpdate
+from mletui.gpu.resources import gpus_from_entry, run_gpu_text
+from mletui.run.scores import GradeSummary, summarize_grades
+from mletui.run.stalls import track_stall
+from mletui.runtimes import get_runtime
+from mletui.store import controlfiles
+from mletui.store.audit import INTERVENTIONS
+from mletui.store.driverlock import current_driver
+from mletui.store.journal import read_journal
+from mletui.store.opstate import operator_state
+from mletui.store.runs import RunFolder, RunRecord
+
+# A run on another host is judged by its heartbeat: the supervisor writes it every tick.
+HEARTBEAT_STALE_S = 30.0
+
+
+def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpdate:
+    record = record or folder.read()
+    state = _state(folder, record)
+    now = time.time()
+    wall = 0.0 if record.started is None else (record.ended or now) - record.started
+    active = record.active_s
+    if record.heartbeat and state in (RunState.RUNNING, RunState.PAUSE_REQUESTED):
+        active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
+    left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
+    hello = controlfiles.read_hello(folder.control)
+    driver = current_driver(folder)
+    return StatusUpdate(
+        state=state,
+        wall_s=max(0.0, wall),
+        active_s=active,
+        time_left_s=left,
+        exit_code=record.exit_code,
+        end_reason=record.end_reason,
+        observe_only=hello is None,
+        agent_name=str(hello.get("agent")) if hello else None,
+        driver=driver.describe() if driver else None,
+        driver_token=driver.token if driver else None,
+        engine_status=None if state.ended else record.engine_status,
+    )
+
+
+def _state(folder: RunFolder, record: RunRecord) -> RunState:
+    if record.state == "exited":
+        return RunState.EXITED
+    if record.state == "killed":
+        return RunState.KILLED
+    if record.state in ("created", "starting"):
+        return RunState.STARTING
+    if record.host != socket.gethostname():
+        beat = record.heartbeat or 0.0
+        if time.time() - beat > HEARTBEAT_STALE_S:
+            return RunState.LOST
+        return RunState.RUNNING
+    probe = get_runtime(record.runtime).probe(folder)
+    if not probe.supervisor_alive:
+        return RunState.LOST
+    operator = operator_state(folder.journal_path)
+    if operator.frozen and probe.frozen:
+        return RunState.FROZEN
+    if operator.paused:
+        return RunState.PAUSED if operator.acknowledged else RunState.PAUSE_REQUESTED
+    return RunState.RUNNING
+
+
+def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
+    """Every hint sent, with what the agent said of it (received, used, ignored)."""
+    answers: dict[str, tuple[str, str | None]] = {}
+    order = {"sent": 0, "received": 1, "used": 2, "ignored": 2}
+    for ack in controlfiles.read_jsonl(control / protocol.ACKS):
+        if ack.get("kind") != "hint":
+            continue
+        hint_id, status = str(ack.get("id", "")), str(ack.get("status", ""))
+        if status not in order:
+            continue
+        message = str(ack.get("message", "")) if status != "received" else None
+        if order[status] >= order[answers.get(hint_id, ("sent", None))[0]]:
+            answers[hint_id] = (status, message)
+    hints = []
+    for record in controlfiles.read_jsonl(control / protocol.HINTS):
+        hint_id = str(record.get("id", ""))
+        status, message = answers.get(hint_id, ("sent", None))
+        hints.append(
+            HintStatus(
+                hint_id, str(record.get("text", "")), float(record.get("ts", 0.0)), status, message
+            )
+        )
+    return tuple(hints)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `ls`, `show` and the runs overview say about a run."""
+
+    record: RunRecord
+    status: StatusUpdate
+    best: float | None
+    best_name: str | None
+    direction: str | None
+    steps: int
+    actions: dict[str, int]
+    hints_sent: int
+    hints_unacknowledged: int
+    journal_skipped: int
+    grades: GradeSummary | None = None  # mletui's grades of the submissions, and who saw them
+    gpu: str = "-"  # the run's own GPU use for a table cell ("63% 12.1G"; "-": none; "n/a")
+    stalls: tuple[StallFlag, ...] = ()  # stall flags raised now (none once the run ended)
+
+    @property
+    def assisted(self) -> bool:
+        """An operator intervened (hint, soft pause, freeze, grade revealed): not a clean result."""
+        return any(action in INTERVENTIONS for action in self.actions)
+
+
+def summarize(folder: RunFolder) -> RunSummary:
+    record = folder.read()
+    status = read_status(folder, record)
+    journal = read_journal(folder.journal_path)
+    best: float | None = None
+    name = direction = None
+    steps = 0
+    actions: dict[str, int] = {}
+    resources: dict[str, Any] | None = None  # the latest resources entry
+    stalls: dict[str, StallFlag] = {}
+    for entry in journal.entries:
+        kind = entry.get("kind")
+        if kind == "score":
+            steps += 1
+            value, direction = float(entry["value"]), str(entry.get("direction", "higher"))
+            name = str(entry.get("name", "score"))
+            better = best is None or (value > best if direction == "higher" else value < best)
+            if better:
+                best = value
+        elif kind == "action":
+            action = str(entry.get("action"))
+            actions[action] = actions.get(action, 0) + 1
+        elif kind == "resources":
+            resources = entry
+        elif kind == "stall":
+            track_stall(stalls, entry)
+    gpu = "-"
+    if resources is not None and not status.state.ended:
+        try:
+            gpu = run_gpu_text(gpus_from_entry(resources), str(resources.get("gpu", "")))
+        except (KeyError, TypeError, ValueError):
+            gpu = "?"
+    hints = hint_statuses(folder.control)
+    return RunSummary(
+        record,
+        status,
+        best,
+        name,
+        direction,
+        steps,
+        actions,
+        len(hints),
+        sum(1 for h in hints if h.status == "sent"),
+        journal.skipped,
+        summarize_grades(journal.entries),
+        gpu,
+        () if status.state.ended else tuple(stalls.values()),
+    )
