@@ -1,4 +1,4 @@
-"""DESIGN.md's layer rule for Docker: nothing outside ``mletui/runtimes/`` imports the Docker SDK,
+"""The layer rule for Docker: nothing outside ``mletui/runtimes/`` imports the Docker SDK,
 and the commands that only read runs (``ls``, ``show``, the TUI) do not even load it."""
 
 from __future__ import annotations

@@ -348,7 +348,7 @@ def test_sample_submission_columns_are_the_contract(tmp_path: Path) -> None:
 # --- medals: MLE-bench's positions for each band of team counts, both directions ----------------
 
 # N -> (gold, silver, bronze) positions, worked out from Kaggle's progression rules as MLE-bench
-# codes them (mlebench/grade_helpers.py)
+# codes them (its Grader.rank_score)
 POSITIONS = {
     3: (1, 1, 1),  # max(1, int(0.3)) = 1 everywhere
     10: (1, 2, 4),

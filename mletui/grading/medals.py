@@ -1,4 +1,4 @@
-"""Medals, exactly as MLE-bench awards them (``mlebench/grade_helpers.py``, ``Grader.rank_score``).
+"""Medals, exactly as MLE-bench awards them (its ``Grader.rank_score``).
 
 A leaderboard is a CSV with a ``score`` column, one row per team, best first. From it:
 

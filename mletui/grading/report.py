@@ -1,4 +1,4 @@
-"""Grade reports shaped as MLE-bench's (``mlebench/grade_helpers.py``, ``CompetitionReport``).
+"""Grade reports shaped as MLE-bench's (its ``CompetitionReport``).
 
 :func:`grade_submission` never raises for a bad submission: it returns a report with
 ``valid_submission`` false and the sentence saying why in ``invalid_reason``. Its

@@ -8,7 +8,7 @@ Two sides, one interface each:
   per run, for every runtime) drives: launch the agent, pump its output into the log spool, tell
   when it is frozen or has ended, stop it, sample its resources.
 
-The Docker SDK is imported only below this package (DESIGN.md, "Layers").
+The Docker SDK is imported only under runtimes/docker/ (an import contract in pyproject.toml).
 """
 
 from __future__ import annotations

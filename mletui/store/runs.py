@@ -1,7 +1,7 @@
 """Run folders: where a run lives on disk, its ``run.json``, discovery and id prefixes.
 
 ``$MLETUI_HOME/runs/<run_id>/`` holds ``run.json``, ``journal.jsonl``, ``logs/``, ``workspace/``,
-``snapshots/``, ``submission/`` and ``control/`` (DESIGN.md, "The run folder").
+``snapshots/``, ``submission/`` and ``control/`` (docs/architecture.md, "The run folder").
 """
 
 from __future__ import annotations

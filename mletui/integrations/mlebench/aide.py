@@ -1,4 +1,4 @@
-"""AIDE's ``journal.json`` (thesofakillers/aideml, as MLE-bench installs it) as validation scores.
+"""AIDE's ``journal.json`` (the AIDE fork MLE-bench installs) as validation scores.
 
 AIDE rewrites the whole file in place after each step, not atomically: a read can catch it half
 written. A read that does not parse is tried again a few times, then at the next poll; what was

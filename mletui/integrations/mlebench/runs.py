@@ -1,6 +1,7 @@
 """MLE-bench run groups and runs under a runs folder, and each run's state from its ``run.log``.
 
-Layout (openai/mle-bench): ``runs/<%Y-%m-%dT%H-%M-%S-GMT>_run-group_<agent>/<competition>_<uuid4>/``
+Layout, as MLE-bench's harness writes it:
+``runs/<%Y-%m-%dT%H-%M-%S-GMT>_run-group_<agent>/<competition>_<uuid4>/``
 with ``run.log`` (written while the run lives), and ``submission/``, ``logs/``, ``code/`` (copied
 out of the container at the end). ``metadata.json`` in the group appears after the whole group.
 """

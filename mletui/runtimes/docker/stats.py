@@ -2,7 +2,7 @@
 
 Plain data in, :class:`~mletui.core.events.ResourceSample` out; the docker runtime reads the
 Engine's stats stream (about one document a second) and feeds it here, the recorder samples it. No
-Docker SDK here (DESIGN.md, "Layers")."""
+Docker SDK needed here."""
 
 from __future__ import annotations
 
