@@ -275,6 +275,26 @@ def test_retries_are_shown_and_bad_replies_are_failed_steps() -> None:
     assert [s["step"] for s in entries(folder, "score")] == [1, 4]
 
 
+def test_a_slow_reply_is_retried_and_retries_run_out(tmp_path: Path) -> None:
+    script = [
+        code_reply("Plan: too slow.", quick(0.2), delay=3.0),
+        error_reply(503, "overloaded"),
+    ]
+    with FakeChatServer(script) as server:
+        env = llm_env(
+            server,
+            **{llm.ENV_MAX_STEPS: "1", llm.ENV_RETRIES: "1", llm.ENV_REQUEST_TIMEOUT: "0.5"},
+        )
+        run = BareRun(resolve_task("digits"), tmp_path, env)
+        result = run.run(timeout=60)
+        assert len(server.completions) == 2
+    assert result.returncode == llm.EXIT_FAILED, result.stdout
+    [notice] = run.events("notice")
+    assert "model call for step 1: no reply within 0.5 s; retry 1 of 1 in " in notice["text"]
+    [step] = run.events("step")
+    assert step["outcome"] == "model call failed: server error (503); gave up after 1 retries"
+
+
 def test_pause_holds_the_agent_and_a_hint_reaches_the_next_prompt(tmp_path: Path) -> None:
     hold = threading.Event()
     script = [

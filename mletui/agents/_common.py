@@ -7,6 +7,7 @@ nothing of mletui but these files.
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import sys
@@ -70,6 +71,15 @@ def task_columns(environ: Mapping[str, str], sample_header: list[str]) -> tuple[
     id_column = environ.get(ENV_TASK_ID_COLUMN) or (sample_header[0] if sample_header else "id")
     named = [t.strip() for t in environ.get(ENV_TASK_TARGETS, "").split(",") if t.strip()]
     return id_column, named or sample_header[1:]
+
+
+def csv_header(path: Path) -> list[str]:
+    """A CSV file's first row; empty when the file is missing or unreadable."""
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as f:
+            return next(csv.reader(f), [])
+    except OSError:
+        return []
 
 
 def run_agent(label: str, read: Callable[[], Setup], run: Callable[[Setup], int]) -> int:

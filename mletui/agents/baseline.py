@@ -65,6 +65,7 @@ from mletui.agents._common import (
     SUBMISSION_FILE,
     SetupError,
     copy_atomic,
+    csv_header,
     read_folders,
     run_agent,
     say,
@@ -197,14 +198,14 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
         )
     recipe = METRIC_RECIPES[metric]
 
-    id_column, targets = task_columns(environ, _csv_header(data_dir / "sample_submission.csv"))
+    id_column, targets = task_columns(environ, csv_header(data_dir / "sample_submission.csv"))
     if len(targets) != 1:
         raise SetupError(
             f"The baseline predicts one target column, and this task has {len(targets)} "
             f"({', '.join(targets) or 'none found'})."
         )
     target = targets[0]
-    train_header = _csv_header(data_dir / "train.csv")
+    train_header = csv_header(data_dir / "train.csv")
     for column in (id_column, target):
         if column not in train_header:
             raise SetupError(f"train.csv has no column {column!r}.")
@@ -235,14 +236,6 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
         step_delay=max(step_delay, 0.0),
         max_steps=max_steps,
     )
-
-
-def _csv_header(path: Path) -> list[str]:
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            return next(csv.reader(f), [])
-    except FileNotFoundError:
-        return []
 
 
 def _distinct_values(path: Path, column: str) -> set[str]:

@@ -1,0 +1,161 @@
+"""The LLM agent's calls to the model server: one Chat Completions call a step, retried (with
+tenacity) when the server is busy or out of reach, each retry shown to the operator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+import tenacity
+
+from mletui import protocol
+from mletui.agents._common import say
+from mletui.agents.llm.config import ENV_API_KEY, LLMConfig
+from mletui.agents.llm.prompts import reply_text
+
+MAX_WAIT_S = 120.0  # the longest wait before a retry, the server's own back-off included
+
+Messages = list[dict[str, str]]
+
+
+class FatalModelError(Exception):
+    """The server refuses to work with us (a bad key, an unknown model); the run cannot go on."""
+
+
+class ModelCallFailed(Exception):
+    """One step's model call failed for good (retries used up, a refused prompt, a bad reply)."""
+
+
+class TransientModelError(Exception):
+    """A failure worth another try: a rate limit, a time-out, a server error, no connection."""
+
+    def __init__(self, problem: str, delay: float | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.delay = delay  # the server's own back-off, if it gave one
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    text: str
+    tokens_in: int
+    tokens_out: int
+
+
+class ModelClient:
+    """Asks the model; ``ask`` retries a transient failure after a back-off, ``config.retries``
+    times at most."""
+
+    def __init__(self, config: LLMConfig, client: Any = None) -> None:
+        self.config = config
+        # Anything with openai.OpenAI's chat.completions.create will do.
+        self.client: Any = client or openai.OpenAI(
+            # A local server needs no key, and the client insists on one.
+            api_key=config.api_key or "no-key",
+            base_url=config.base_url,
+            timeout=config.request_timeout_s,
+            max_retries=0,  # retried by ask, so that each retry is shown and a pause heard
+        )
+        self._backoff = tenacity.wait_exponential(multiplier=config.backoff_s, max=MAX_WAIT_S)
+
+    def ask(
+        self, build: Callable[[], Messages], step: int, between: Callable[[], None]
+    ) -> ModelReply:
+        """One model call for ``step``, retried with back-off; its reply.
+
+        ``build`` makes the messages afresh for each attempt and ``between`` runs before each
+        retry (the agent's checkpoint), so that a hint taken there is in the prompt that goes out.
+        """
+
+        def sleep(seconds: float) -> None:
+            time.sleep(seconds)
+            between()  # a retry is a model call too
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientModelError),
+            stop=tenacity.stop_after_attempt(self.config.retries + 1),
+            wait=self._wait,
+            before_sleep=lambda state: self._announce(step, state),
+            sleep=sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._call, build)
+        except TransientModelError as exc:
+            raise ModelCallFailed(
+                f"{exc.problem}; gave up after {self.config.retries} retries"
+            ) from exc
+
+    def _call(self, build: Callable[[], Messages]) -> ModelReply:
+        config = self.config
+        messages = build()
+        try:
+            response = self.client.chat.completions.create(model=config.model, messages=messages)
+            text = reply_text(response)
+        except openai.APIStatusError as exc:
+            status = exc.status_code
+            if status in (401, 403, 404):
+                raise FatalModelError(refusal(status, config)) from exc
+            if not (status in (408, 409, 429) or status >= 500):
+                raise ModelCallFailed(f"the server refused the prompt ({status})") from exc
+            problem = "rate limited (429)" if status == 429 else f"server error ({status})"
+            raise TransientModelError(problem, retry_after(exc)) from exc
+        except openai.APITimeoutError as exc:
+            raise TransientModelError(f"no reply within {config.request_timeout_s:g} s") from exc
+        except openai.APIConnectionError as exc:
+            raise TransientModelError(f"cannot reach the server ({exc.__cause__ or exc})") from exc
+        except (openai.APIResponseValidationError, ValueError, TypeError, LookupError) as e:
+            raise ModelCallFailed(f"malformed reply from the server ({e})") from e
+        tokens_in, tokens_out = reply_tokens(response, messages, text)
+        return ModelReply(text, tokens_in, tokens_out)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        delay = failure.delay if isinstance(failure, TransientModelError) else None
+        return min(delay, MAX_WAIT_S) if delay is not None else self._backoff(state)
+
+    def _announce(self, step: int, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        problem = failure.problem if isinstance(failure, TransientModelError) else str(failure)
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        message = (
+            f"model call for step {step}: {problem}; retry {state.attempt_number} of "
+            f"{self.config.retries} in {wait:.1f} s"
+        )
+        say(message)
+        protocol.report_notice(message)
+
+
+def reply_tokens(response: Any, messages: Messages, text: str) -> tuple[int, int]:
+    """The tokens in and out that the server counted, or an estimate where it did not."""
+    usage = getattr(response, "usage", None)
+    tokens_in = getattr(usage, "prompt_tokens", None)
+    tokens_out = getattr(usage, "completion_tokens", None)
+    if isinstance(tokens_in, int) and isinstance(tokens_out, int):
+        return tokens_in, tokens_out
+    # No usage in the reply (some local servers): about four characters a token.
+    return sum(len(m["content"]) for m in messages) // 4, len(text) // 4
+
+
+def refusal(status: int, config: LLMConfig) -> str:
+    where = config.base_url or "OpenAI"
+    if status == 404:
+        return (
+            f"{where} does not know the model {config.model!r} or the URL is wrong (404); "
+            "check --model and --base-url."
+        )
+    return f"{where} refused the credentials ({status}); check {ENV_API_KEY}."
+
+
+def retry_after(exc: openai.APIStatusError) -> float | None:
+    """The server's own back-off (``retry-after-ms`` or ``retry-after`` seconds), if any."""
+    headers = exc.response.headers
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers.get(name, "")) * scale)
+        except ValueError:
+            continue
+    return None
