@@ -43,13 +43,16 @@ from mletui.integrations.mlebench.runs import (
     runs_folder,
 )
 from mletui.integrations.mlebench.session import NO_CONTAINER, MlebenchSession
+from mletui.integrations.mlebench.source import MlebenchSource
 from mletui.store.journal import JournalFollower
 from mletui.tui.app import MletuiApp
-from mletui.tui.screens.mlebench import MlebenchWatchScreen
+from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.watch.control import ActionError
+from mletui.watch.session import Capability, Freezing, Killing
+from mletui.watch.sources import registry
 from tests.conftest import until
 from tests.test_mlebench_grading import DATA as GRADING_DATA
 from tests.test_mlebench_grading import VALID
@@ -319,14 +322,17 @@ def test_session_of_a_finished_run(tmp_path: Path) -> None:
     assert "+print('best solution')" in diffs["code/solution.py"]
     assert not (run.path / "snapshots").exists()  # MLE-bench's folder is never written
 
-    # No container: freeze and kill say so; soft pause and hints: observe-only.
-    for act in (session.control.freeze, session.control.kill):
+    # No container: freeze and kill say so; soft pause and hints: observe-only (not capabilities
+    # of the session, and the control has no such actions).
+    control = session.control
+    assert isinstance(control, Freezing) and isinstance(control, Killing)
+    for act in (control.freeze, control.kill):
         with pytest.raises(ActionError, match=NO_CONTAINER):
             act()
-    with pytest.raises(ActionError, match="observe-only"):
-        session.control.pause()
-    with pytest.raises(ActionError, match="observe-only"):
-        session.control.hint("try harder")
+    for capability in (Capability.SOFT_PAUSE, Capability.HINTS):
+        assert capability not in session.capabilities
+        assert "observe-only" in (session.unavailable(capability, None) or "")
+    assert not hasattr(control, "pause") and not hasattr(control, "hint")
 
 
 def test_session_follows_a_live_run_to_its_end(tmp_path: Path) -> None:
@@ -537,10 +543,11 @@ def test_live_code_and_scores_from_inside_the_container(
 async def test_watch_screen_shows_an_mlebench_run(tmp_path: Path) -> None:
     path = finished_run(tmp_path / "runs")
     (path / "run.log").write_text(START, encoding="utf-8")  # still running
-    app = MletuiApp(mlebench_run=read_run(path))
+    sources = registry().add(MlebenchSource(tmp_path / "runs"))
+    app = MletuiApp(run_id=read_run(path).id, sources=sources)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        assert isinstance(screen, MlebenchWatchScreen)
+        assert isinstance(screen, WatchScreen) and isinstance(screen.session, MlebenchSession)
         log = screen.query_one(LogView)
         await until(pilot, lambda: any(ln.text == "epoch 3 loss 0.3" for ln in log.lines), 10)
         system = [ln for ln in log.lines if ln.stream is Stream.SYSTEM]
@@ -567,7 +574,7 @@ async def test_watch_screen_shows_an_mlebench_run(tmp_path: Path) -> None:
 async def test_runs_overview_lists_mlebench_runs_and_opens_one(tmp_path: Path) -> None:
     root = tmp_path / "runs"
     done = finished_run(root)
-    app = MletuiApp(mlebench_root=root)
+    app = MletuiApp(sources=registry().add(MlebenchSource(root)))
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1, 10)
@@ -579,11 +586,12 @@ async def test_runs_overview_lists_mlebench_runs_and_opens_one(tmp_path: Path) -
             "done",
         ]
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, MlebenchWatchScreen), 10)
+        await until(pilot, lambda: isinstance(app.screen, WatchScreen), 10)
+        assert isinstance(app.screen.session, MlebenchSession)
         scores = app.screen.query_one(ScoresPane)
         await until(pilot, lambda: len(scores.scores) == 2, 10)
         await pilot.press("q")  # back to the overview
-        await until(pilot, lambda: not isinstance(app.screen, MlebenchWatchScreen), 10)
+        await until(pilot, lambda: not isinstance(app.screen, WatchScreen), 10)
 
 
 # --- the command line --------------------------------------------------------------------------
@@ -609,10 +617,12 @@ def test_ls_and_watch_find_mlebench_runs(
 
     opened: list[Any] = []
     monkeypatch.setattr(
-        MletuiApp, "run", lambda self: opened.append((self.mlebench_run, self.mlebench_root))
+        MletuiApp,
+        "run",
+        lambda self: opened.append((self.run_id, self.sources.get("mle-bench").root)),
     )
     assert cli.main(["watch", "spaceship", "--mlebench-runs", str(root)]) == 0
-    assert [r.path for r, _root in opened] == [done]
+    assert opened == [(done.name, root)]
     opened.clear()
     monkeypatch.setenv("MLEBENCH_RUNS", str(root))
     assert cli.main(["watch"]) == 0  # the overview, MLE-bench's runs listed too
@@ -624,7 +634,7 @@ def test_ls_and_watch_find_mlebench_runs(
 async def test_kill_asks_whether_the_agent_or_the_container() -> None:
     from textual.app import App
 
-    from mletui.tui.screens.mlebench import KillChoiceDialog
+    from mletui.tui.dialogs import KillChoiceDialog
 
     app: App[None] = App()
     chosen: list[str | None] = []

@@ -375,16 +375,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
         if run is not None:
             from mletui.tui.app import MletuiApp
 
-            MletuiApp(theme_name=args.theme, operator=args.operator, mlebench_run=run).run()
+            sources = _mlebench_sources(mlebench)
+            MletuiApp(
+                theme_name=args.theme, operator=args.operator, run_id=run.id, sources=sources
+            ).run()
             return 0
     run_id = _resolve(args.run_id).id if args.run_id else None
     if run_id is None:  # the runs overview: MLE-bench's runs too, when a runs folder is found
         from mletui.tui.app import MletuiApp
 
-        root = runs_folder(args.mlebench_runs)
-        MletuiApp(theme_name=args.theme, operator=args.operator, mlebench_root=root).run()
+        sources = _mlebench_sources(runs_folder(args.mlebench_runs))
+        MletuiApp(theme_name=args.theme, operator=args.operator, sources=sources).run()
         return 0
     return _watch(args, run_id, drive=args.drive)
+
+
+def _mlebench_sources(root: Path | None) -> Any:
+    """The app's sources, MLE-bench's runs read under ``root``."""
+    from mletui.integrations.mlebench.source import MlebenchSource
+    from mletui.watch.sources import registry
+
+    return registry().add(MlebenchSource(root))
 
 
 def _mlebench_run(args: argparse.Namespace, root: Any) -> Any:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import gc
 import os
-from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 
-from mletui.integrations.mlebench.runs import MlebenchRun
+import mletui.integrations  # noqa: F401  (each integration registers its source)
 from mletui.store.runs import RunFolder, runs_root
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
+from mletui.watch.sources import OpenRequest, Registry, ReplayOptions, SourceError, registry
 
 GC_THRESHOLD = 10_000
 """Allocations between two young-generation collections (Python's default: 700)."""
@@ -42,12 +42,11 @@ class MletuiApp(App[None]):
         skip_idle: bool = True,
         show_grades: bool = False,
         gpu_interval_s: float | None = None,
-        mlebench_run: MlebenchRun | None = None,
-        mlebench_root: Path | None = None,
+        sources: Registry | None = None,
     ) -> None:
         super().__init__()
-        self.mlebench_run = mlebench_run  # set: watch this run of MLE-bench's own harness
-        self.mlebench_root = mlebench_root  # the overview lists MLE-bench's runs under it too
+        # Where ids are looked up and runs opened (the overview lists every source's runs).
+        self.sources = sources or registry()
         self.gpu_interval_s = gpu_interval_s  # set: open the GPU screen alone (`mletui gpu`)
         self.show_grades = show_grades  # the demo: held-out grades shown without G
         self.replay_id = replay_id
@@ -69,28 +68,50 @@ class MletuiApp(App[None]):
             from mletui.tui.screens.gpu import GpuScreen
 
             self.push_screen(GpuScreen(interval_s=self.gpu_interval_s))
-        elif self.mlebench_run is not None:
-            from mletui.tui.screens.mlebench import MlebenchWatchScreen
-
-            self.push_screen(MlebenchWatchScreen(self.mlebench_run))
         elif self.replay_id:
-            from mletui.tui.screens.replay import ReplayScreen
-
             speed, skip_idle = self.replay_options
-            folder = RunFolder(runs_root() / self.replay_id)
-            self.push_screen(ReplayScreen(folder, speed=speed, skip_idle=skip_idle))
+            self.open_run(self.replay_id, ReplayOptions(speed, skip_idle), alone=True)
         elif self.run_id:
-            folder = RunFolder(runs_root() / self.run_id)
-            self.push_screen(
-                WatchScreen(folder, self.operator, drive=self.drive, show_grades=self.show_grades)
-            )
+            self.open_run(self.run_id, drive=self.drive, show_grades=self.show_grades, alone=True)
         else:
-            self.push_screen(OverviewScreen(self.mlebench_root))
+            self.push_screen(OverviewScreen(self.sources))
         # What start-up built lives as long as the app: keep it out of the garbage collector's
         # passes; and collect less often (a log flood makes short-lived objects by the thousand
         # a frame): each full pass would pause the keyboard for tens of ms.
         self.call_after_refresh(gc.freeze)
         gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+    def open_run(
+        self,
+        run_id: str,
+        replay: ReplayOptions | None = None,
+        *,
+        drive: bool = False,
+        show_grades: bool = False,
+        alone: bool = False,
+    ) -> None:
+        """Open the run ``run_id`` of any source: its watch screen, or its replay. ``alone``: the
+        app's only screen (quitting it leaves the app); an id no source opens is then said on the
+        way out, else in a notification."""
+        try:
+            session = self.sources.open(run_id, OpenRequest(self.operator, replay))
+        except SourceError as exc:
+            if alone:
+                self.exit(message=str(exc))
+            else:
+                self.notify(str(exc), severity="error", markup=False)
+            return
+        from mletui.watch.replay import ReplaySession
+
+        if isinstance(session, ReplaySession):
+            from mletui.tui.screens.replay import ReplayScreen
+
+            self.push_screen(ReplayScreen(session))
+        else:
+            self.push_screen(WatchScreen(session, drive=drive, show_grades=show_grades))
+
+    def on_overview_screen_open_run(self, message: OverviewScreen.OpenRun) -> None:
+        self.open_run(message.run_id)
 
     def action_explain(self, action: str) -> None:
         screen = self.screen

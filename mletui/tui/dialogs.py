@@ -1,4 +1,5 @@
-"""Modal dialogs of the watch screen: send a hint, confirm an action (a kill), list the keys."""
+"""Modal dialogs of the watch screen: send a hint, confirm an action (a kill), choose what to
+kill, list the keys."""
 
 from __future__ import annotations
 
@@ -179,6 +180,66 @@ class ConfirmKillDialog(ConfirmDialog):
             cancel="Cancel",
             focus_confirm=True,
         )
+
+
+AGENT, CONTAINER = "agent", "container"
+
+
+class KillChoiceDialog(ModalScreen[str | None]):
+    """Kill what? The agent's processes, or, as a separate choice, the container itself (for a
+    session that can kill its container). Dismisses with ``"agent"``, ``"container"`` or
+    ``None``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a,y", "choose('agent')", "Kill the agent"),
+        Binding("c", "choose('container')", "Kill the container"),
+        Binding("n,escape", "choose('')", "Cancel"),
+    ]
+
+    DEFAULT_CSS = (
+        "KillChoiceDialog {"
+        + DIALOG_CSS
+        + """
+    & > Vertical { border: thick $error 80%; }
+    & .dialog-title { color: $error; }
+}"""
+    )
+
+    def __init__(
+        self,
+        title: str = "Kill this run?",
+        choices: str = (
+            "a  the agent: SIGTERM to its processes in the container, SIGKILL after 10 s.\n"
+            "c  the container itself (docker kill).\n"
+            "Neither can be undone; the journal records who did it."
+        ),
+    ) -> None:
+        super().__init__()
+        self._title = title
+        self._choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Text(self._title), classes="dialog-title")
+            yield Static(Text(self._choices))
+            yield Label(
+                Text("a or Enter kills the agent · c kills the container · n or Esc cancels"),
+                classes="dialog-help",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="kill-cancel")
+                yield Button("Kill the container", variant="warning", id="kill-container")
+                yield Button("Kill the agent", variant="error", id="kill-agent")
+
+    def on_mount(self) -> None:
+        self.query_one("#kill-agent", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_choose((event.button.id or "").removeprefix("kill-"))
+
+    def action_choose(self, what: str) -> None:
+        self.dismiss(what if what in (AGENT, CONTAINER) else None)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from mletui.tui.dialogs import ConfirmDialog
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.scores_pane import ScoresPane
-from mletui.watch.control import RunControl
+from mletui.watch.session import Control
 
 REVEAL_KEY = "R"
 REVEAL_DETAIL = "G in the watch screen"
@@ -55,7 +55,7 @@ class RevealGradeDialog(ConfirmDialog):
         )
 
 
-def ask_to_reveal(screen: Screen[Any], pane: ScoresPane, control: RunControl) -> None:
+def ask_to_reveal(screen: Screen[Any], pane: ScoresPane, control: Control) -> None:
     """``R``: confirm, journal the reveal (in a thread), then show the grades."""
     if pane.grades_shown:
         screen.notify("Grades are already shown in this session.", markup=False)
@@ -73,7 +73,7 @@ def ask_to_reveal(screen: Screen[Any], pane: ScoresPane, control: RunControl) ->
 
 
 def journal_then_reveal(
-    screen: Screen[Any], pane: ScoresPane, control: RunControl, detail: str
+    screen: Screen[Any], pane: ScoresPane, control: Control, detail: str
 ) -> None:
     """Write the ``reveal-grade`` action (fsynced), and only then show the grades."""
 

@@ -70,15 +70,37 @@ def unavailable_reason(action: str, status: StatusUpdate, *, alive: bool = False
     return None
 
 
+class ActionJournal:
+    """Writes one operator's actions into a run's journal (chained, fsynced): shared by every
+    source's control, which journals an action before it applies it."""
+
+    def __init__(self, path: Path, operator: str | None = None) -> None:
+        self.operator = operator or default_operator()
+        self.journal = Journal(path)
+
+    def record(self, action: str, status: StatusUpdate, detail: str = "", **extra: object) -> None:
+        self.journal.append_chained(
+            "action",
+            {
+                "action": action,
+                "operator": self.operator,
+                "run_wall_s": round(status.wall_s, 3),
+                "run_active_s": round(status.active_s, 3),
+                "detail": detail,
+                **extra,
+            },
+        )
+
+
 class RunControl:
-    """Acts on one run on behalf of one operator."""
+    """Acts on one of mletui's own runs on behalf of one operator."""
 
     def __init__(
         self, folder: RunFolder, operator: str | None = None, *, driver: bool = False
     ) -> None:
         self.folder = folder
-        self.operator = operator or default_operator()
-        self.journal = Journal(folder.journal_path)
+        self.actions = ActionJournal(folder.journal_path, operator)
+        self.operator = self.actions.operator
         # A watcher drives (holds the lock while it watches); a one-shot command only checks.
         self.driver = DriverLock(folder, self.operator) if driver else None
 
@@ -109,38 +131,25 @@ class RunControl:
         except RuntimeFailure:
             return False
 
-    def _record(self, action: str, status: StatusUpdate, detail: str = "", **extra: object) -> None:
-        self.journal.append_chained(
-            "action",
-            {
-                "action": action,
-                "operator": self.operator,
-                "run_wall_s": round(status.wall_s, 3),
-                "run_active_s": round(status.active_s, 3),
-                "detail": detail,
-                **extra,
-            },
-        )
-
     def pause(self) -> None:
         status = self.check("pause")
-        self._record("pause", status)
+        self.actions.record("pause", status)
         with refused_if_planted(protocol.PAUSE):
             _touch(self.folder.control / protocol.PAUSE)
 
     def resume(self) -> None:
         status = self.check("resume")
-        self._record("resume", status)
+        self.actions.record("resume", status)
         (self.folder.control / protocol.PAUSE).unlink(missing_ok=True)
 
     def freeze(self) -> None:
         status = self.check("freeze")
-        self._record("freeze", status)
+        self.actions.record("freeze", status)
         self._runtime_call("freeze")
 
     def thaw(self) -> None:
         status = self.check("thaw")
-        self._record("thaw", status)
+        self.actions.record("thaw", status)
         self._runtime_call("thaw")
 
     def hint(self, text: str) -> str:
@@ -149,7 +158,7 @@ class RunControl:
             raise ActionError("A hint needs some text.")
         status = self.check("hint")
         hint_id = f"h-{int(time.time())}-{secrets.token_hex(2)}"
-        self._record("hint", status, text, hint_id=hint_id)
+        self.actions.record("hint", status, text, hint_id=hint_id)
         with refused_if_planted(protocol.HINTS):
             controlfiles.append_jsonl(
                 self.folder.control / protocol.HINTS,
@@ -164,7 +173,7 @@ class RunControl:
         status = self.check("kill")
         detail = f"grace {grace_s:g} s"
         try:
-            self._record("kill", status, detail)
+            self.actions.record("kill", status, detail)
             unrecorded = False
         except OSError as exc:
             unrecorded = True
@@ -181,12 +190,12 @@ class RunControl:
         finally:
             if unrecorded:
                 with contextlib.suppress(OSError):
-                    self._record("kill", status, detail + ", journaled after the kill")
+                    self.actions.record("kill", status, detail + ", journaled after the kill")
 
     def reveal_grade(self, detail: str = "") -> None:
         """Record that this operator sees the held-out grade (the leakage guard); no lock needed:
         it changes nothing in the run, but marks it as "grade seen by operator"."""
-        self._record("reveal-grade", self.status(), detail)
+        self.actions.record("reveal-grade", self.status(), detail)
 
     def _runtime_call(self, name: str) -> None:
         runtime = get_runtime(self.folder.read().runtime)

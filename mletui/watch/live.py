@@ -39,6 +39,7 @@ from mletui.store.snapshots import WorkspaceTimeline, snapshot_from_json
 from mletui.store.spool import LogHistory
 from mletui.watch.control import RunControl
 from mletui.watch.livestate import hint_statuses, read_status
+from mletui.watch.session import ActionNotes, Capability
 
 STATUS_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 3.0
@@ -49,6 +50,19 @@ FLOOD_LINES = 16
 
 
 class WatchSession:
+    """One of mletui's own runs, live: every action, through the run's runtime and its protocol
+    folder (what the agent cannot do, the run's state says: observe-only, ended)."""
+
+    capabilities = (
+        Capability.SOFT_PAUSE
+        | Capability.HINTS
+        | Capability.FREEZE
+        | Capability.KILL
+        | Capability.REVEAL_GRADES
+        | Capability.DRIVE
+    )
+    notes = ActionNotes()
+
     def __init__(self, folder: RunFolder, operator: str | None = None) -> None:
         self.folder = folder
         # The watcher takes the driver lock at its first action (or at once: take_driver()).
@@ -95,6 +109,9 @@ class WatchSession:
             self._hint_files = sizes
             events.append(HintsUpdate(hint_statuses(self.folder.control)))
         return events
+
+    def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
+        return None  # all of them: the run's state says when one cannot act now
 
     @property
     def driver_token(self) -> str | None:

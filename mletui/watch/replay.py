@@ -30,32 +30,18 @@ from mletui.core.events import (
 )
 from mletui.store.controlfiles import read_hello
 from mletui.store.journal import read_journal
-from mletui.store.runs import RunFolder
+from mletui.store.runs import RunFolder, RunRecord
 from mletui.store.snapshots import WorkspaceTimeline
 from mletui.store.spool import LogFollower
 from mletui.watch.control import RunControl
-from mletui.watch.live import WatchSession, event_from_entry
+from mletui.watch.live import event_from_entry
+from mletui.watch.session import ActionNotes, Capability, ReplayClock, ReplayReset
+
+REPLAY_ONLY = "this is a replay: keys that act on the run are disabled"
 
 BOOKMARKS = "bookmarks.json"
 IDLE_THRESHOLD_S = 30.0
 SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0)
-
-
-@dataclass(frozen=True)
-class ReplayReset:
-    """The panes must be emptied: what follows replays the run from its start."""
-
-
-@dataclass(frozen=True)
-class ReplayClock:
-    """Where playback is, for the timeline bar."""
-
-    position_s: float
-    duration_s: float
-    speed: float
-    playing: bool
-    bookmarks: tuple[tuple[float, str], ...]
-    finished: bool
 
 
 @dataclass
@@ -64,12 +50,17 @@ class _Timed:
     entry: dict[str, Any]
 
 
-class ReplaySession(WatchSession):
+class ReplaySession:
     """Plays a run's record back at ``speed`` times real time.
 
-    A :class:`WatchSession` to the watch screen; its ``control`` never drives (a replay's keys
-    that would act on the run are disabled).
+    A session like the live one to the watch screen, with playback instead of the keys that act
+    on the run; its ``control`` never drives, it only journals a grade reveal.
     """
+
+    capabilities = Capability.PLAYBACK | Capability.REVEAL_GRADES
+    notes = ActionNotes()
+    logs = None  # the lines come in the order of time, not from a live history
+    driver_token = None
 
     def __init__(
         self,
@@ -147,7 +138,17 @@ class ReplaySession(WatchSession):
 
     # --- the live session's interface -------------------------------------------------------
 
-    def poll(self) -> list[Event | ReplayReset | ReplayClock]:  # type: ignore[override]
+    @property
+    def record(self) -> RunRecord:
+        return self.folder.read()
+
+    def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
+        return None if capability in self.capabilities else REPLAY_ONLY
+
+    def take_driver(self) -> str | None:
+        return REPLAY_ONLY
+
+    def poll(self) -> list[Event | ReplayReset | ReplayClock]:
         with self._lock:
             now = time.monotonic()
             if self.playing:

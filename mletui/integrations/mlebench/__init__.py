@@ -6,4 +6,5 @@
 ``session``: a watch session over one MLE-bench run, for the same watch screen; its container is
 reached through :mod:`mletui.runtimes.docker.attached` (the Docker SDK stays under runtimes).
 ``listing``: ``mletui ls`` for these runs.
+``source``: these runs as a source of the watch registry (registered when it is imported).
 """

@@ -1,5 +1,5 @@
-"""A watch session over one MLE-bench run: the same ``poll()`` as :class:`WatchSession`, so the
-same watch screen shows it.
+"""A watch session over one MLE-bench run: a :class:`~mletui.watch.session.Session` like mletui's
+own, so the same watch screen shows it.
 
 What it reads: the host's ``run.log`` (followed like ``tail -F``, unwrapped into the agent's lines),
 AIDE's ``logs/journal.json`` (validation scores), and the run's code and submissions. MLE-bench
@@ -15,6 +15,7 @@ hints are unavailable (observe-only)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -40,8 +41,9 @@ from mletui.integrations.mlebench.runs import MlebenchRun, read_run
 from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, RunRecord, mletui_home
 from mletui.store.snapshots import WorkspaceTimeline
-from mletui.watch.control import ActionError, RunControl
-from mletui.watch.live import WatchSession, event_from_entry
+from mletui.watch.control import ActionError, ActionJournal, unavailable_reason
+from mletui.watch.live import event_from_entry
+from mletui.watch.session import ActionNotes, Capability
 
 if TYPE_CHECKING:
     from mletui.runtimes.docker.attached import (
@@ -55,6 +57,37 @@ READ_ONLY = "attach is read-only in this version"
 NO_CONTAINER = "the run's container was not found on the Docker Engine"
 KILL_GRACE_S = 10.0
 OBSERVE_ONLY = "MLE-bench's agents are observe-only (they do not speak mletui's protocol)"
+# What the watch screen says when a key cannot act on an MLE-bench run.
+NOT_SPOKEN = {
+    Capability.SOFT_PAUSE: "soft pause unavailable: MLE-bench's agents are observe-only",
+    Capability.HINTS: "hints unavailable: MLE-bench's agents are observe-only",
+}
+NOTES = ActionNotes(
+    frozen=(
+        "Frozen (docker pause): MLE-bench's grading server is frozen too, and the harness's wall "
+        "clock (its time limit) keeps counting."
+    ),
+    thawed="Thawed (docker unpause).",
+    killed=(
+        "Kill sent to the agent's processes in the container (SIGTERM, SIGKILL after 10 s); "
+        "MLE-bench still saves the outputs and removes the container."
+    ),
+    container_killed=(
+        "Container killed (docker kill). MLE-bench may not be able to copy the outputs out."
+    ),
+    kill_title="Kill this MLE-bench run?",
+    kill_choices=(
+        "a  the agent: SIGTERM to its processes in the container, SIGKILL after "
+        "10 s. MLE-bench then still copies code, logs and submission out.\n"
+        "c  the container itself (docker kill): the grading server stops too, and "
+        "MLE-bench may lose the outputs.\n"
+        "Neither can be undone; the journal records who did it."
+    ),
+)
+OPENING = (
+    "MLE-bench run. While it runs, code and AIDE's scores are read from its "
+    "container when the Docker Engine answers (else at the end)."
+)
 AGENT_USER = "nonroot"  # MLE-bench runs its agent as this user (docker exec --user nonroot)
 STATE_EVERY_S = 1.0
 CODE_EVERY_S = 2.0
@@ -131,30 +164,36 @@ class MlebenchFolder(RunFolder):
         raise ActionError(READ_ONLY)
 
 
-class MlebenchControl(RunControl):
+class MlebenchControl:
     """Freeze and thaw are ``docker pause`` / ``docker unpause`` of the run's container, once the
-    session has found it; soft pause and hints need mletui's protocol (no MLE-bench agent speaks
-    it); kill stops the agent's processes inside the container (not the container: MLE-bench then
-    still saves the outputs). Actions are journaled in mletui's cache folder."""
+    session has found it; kill stops the agent's processes inside the container (not the
+    container: MLE-bench then still saves the outputs), or on a second choice the container.
+    Soft pause and hints need mletui's protocol, which no MLE-bench agent speaks: this control
+    has neither. Actions are journaled in mletui's cache folder."""
 
-    def __init__(self, folder: MlebenchFolder) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: MlebenchFolder, operator: str | None = None) -> None:
+        self.folder = folder
+        self.actions = ActionJournal(folder.journal_path, operator)
         self.engine: AttachedEngine | None = None
         self.container: AttachedContainer | None = None
 
     def status(self) -> StatusUpdate:
         folder = self.folder
-        assert isinstance(folder, MlebenchFolder)
         state = None
         if self.engine is not None and self.container is not None:
             state = self.engine.status(self.container.id)
         return status_of(read_run(folder.run.path), container_state=state)
 
-    def pause(self) -> None:
-        raise ActionError(f"soft pause unavailable: {OBSERVE_ONLY}")
+    def check(self, action: str) -> StatusUpdate:
+        status = self.status()
+        reason = unavailable_reason(action, status)
+        if reason:
+            raise ActionError(f"Cannot {action} run {self.folder.id}: {reason}.")
+        return status
 
-    def resume(self) -> None:
-        raise ActionError(f"soft pause unavailable: {OBSERVE_ONLY}")
+    def reveal_grade(self, detail: str = "") -> None:
+        """Record that this operator sees the held-out grade (as for mletui's own runs)."""
+        self.actions.record("reveal-grade", self.status(), detail)
 
     def freeze(self) -> None:
         self._container_call("freeze")
@@ -175,10 +214,9 @@ class MlebenchControl(RunControl):
                 self.engine.unpause(self.container.id)
         except RuntimeFailure as exc:
             raise ActionError(str(exc)) from exc
-        self._record(action, status, f"docker {'pause' if action == 'freeze' else 'unpause'}")
-
-    def hint(self, text: str) -> str:
-        raise ActionError(f"hints unavailable: {OBSERVE_ONLY}")
+        self.actions.record(
+            action, status, f"docker {'pause' if action == 'freeze' else 'unpause'}"
+        )
 
     def kill(self, grace_s: float = KILL_GRACE_S) -> None:
         """Stop the agent's processes inside the container (SIGTERM, SIGKILL after ``grace_s``),
@@ -190,7 +228,7 @@ class MlebenchControl(RunControl):
         status = self.check("kill")
         try:
             count = self.engine.signal_user(self.container.id, AGENT_USER, "TERM")
-            self._record("kill", status, f"SIGTERM to the agent's {count} process(es)")
+            self.actions.record("kill", status, f"SIGTERM to the agent's {count} process(es)")
             deadline = time.monotonic() + grace_s
             while count and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -208,15 +246,22 @@ class MlebenchControl(RunControl):
         if self.engine is None or self.container is None:
             raise ActionError(f"Cannot kill the container: {NO_CONTAINER}.")
         status = self.check("kill")
-        self._record("kill", status, "docker kill of the container", target="container")
+        self.actions.record("kill", status, "docker kill of the container", target="container")
         try:
             self.engine.kill(self.container.id)
         except RuntimeFailure as exc:
             raise ActionError(str(exc)) from exc
 
 
-class MlebenchSession(WatchSession):
-    """Watches one MLE-bench run; never writes into MLE-bench's folders."""
+class MlebenchSession:
+    """Watches one MLE-bench run; never writes into MLE-bench's folders. Nobody drives it: its
+    actions go to the container through the Docker Engine."""
+
+    capabilities = (
+        Capability.FREEZE | Capability.KILL | Capability.KILL_CONTAINER | Capability.REVEAL_GRADES
+    )
+    logs = None  # run.log is followed, not spooled: the log pane keeps what it was given
+    driver_token = None
 
     def __init__(
         self,
@@ -227,19 +272,22 @@ class MlebenchSession(WatchSession):
         engine: AttachedEngine | None = None,
         grader: HostGrader | None = None,
         nvml: object | None = None,
+        operator: str | None = None,
     ) -> None:
         """``live``: while the run lives, read its container through the Docker Engine
         (``engine``; default: the usual address). ``grader``: MLE-bench's grader on this machine
         (default: none found, validity from the grading server only). ``nvml``: an NVML stand-in
-        (tests)."""
+        (tests). ``operator``: who the journal says acted."""
         self.run = run
         self.folder = MlebenchFolder(run, cache)
         self.folder.snapshots.mkdir(parents=True, exist_ok=True)
         self.live_dir = self.folder.path / "live"
         self.tree = self.live_dir / "tree"  # the code timeline's folder (see LIVE_PATHS)
         self.tree.mkdir(parents=True, exist_ok=True)
-        self.container_control = MlebenchControl(self.folder)
+        self.container_control = MlebenchControl(self.folder, operator)
         self.control = self.container_control
+        opening = OPENING if run.state in ("queued", "running") else None
+        self.notes = dataclasses.replace(NOTES, opening=opening)
         self.actions = JournalFollower(self.folder.journal_path)
         self.timeline = WorkspaceTimeline(self.tree, self.folder.snapshots)
         self.log = RunLogFollower(run.log_path)
@@ -437,6 +485,23 @@ class MlebenchSession(WatchSession):
         self._state_at = 0.0
         self._live_at = 0.0
         self._status = None
+
+    @property
+    def record(self) -> RunRecord:
+        return self.folder.read()
+
+    def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
+        return self.timeline.diff(snapshot)
+
+    def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
+        if capability in NOT_SPOKEN:
+            return NOT_SPOKEN[capability]
+        ended = status is not None and status.state.ended  # then the run's state says why
+        container_needed = (Capability.FREEZE, Capability.KILL, Capability.KILL_CONTAINER)
+        if capability in container_needed and self.container is None and not ended:
+            what = "freeze" if capability is Capability.FREEZE else "kill"
+            return f"{what} unavailable: {NO_CONTAINER}"
+        return None if capability in self.capabilities else READ_ONLY
 
     def take_driver(self) -> str | None:
         return READ_ONLY

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -15,12 +14,10 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from mletui.core.clock import duration
-from mletui.core.sanitize import clean_text
-from mletui.integrations.mlebench.runs import MlebenchRun, list_mlebench_runs, read_run
 from mletui.run.stalls import flag_label
-from mletui.store.runs import RunFolder, scan_runs
 from mletui.watch.grades import grade_cell
-from mletui.watch.livestate import RunSummary, summarize
+from mletui.watch.livestate import RunSummary
+from mletui.watch.sources import Registry, RunListing
 
 REFRESH_S = 1.0
 COLUMNS = (
@@ -49,24 +46,31 @@ STATE_STYLE = {
 }
 
 
-MLEBENCH_KEY = "mlebench:"  # the row key of an MLE-bench run: this, then its folder
-MLEBENCH_STATE_STYLE = {"running": "bold green", "queued": "dim", "done": "dim", "failed": "red"}
+# Another source's run: the states its harness knows.
+LISTED_STATE_STYLE = {"running": "bold green", "queued": "dim", "done": "dim", "failed": "red"}
 
 
 class RunsUpdated(Message):
     def __init__(
         self,
         summaries: list[RunSummary],
-        mlebench: list[MlebenchRun] | None = None,
+        listed: list[RunListing] | None = None,
         skipped: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.summaries = summaries
-        self.mlebench = mlebench or []
+        self.listed = listed or []  # the runs of other sources: what they list, no more
         self.skipped = skipped or []  # one line per broken run folder
 
 
 class OverviewScreen(Screen[None]):
+    class OpenRun(Message):
+        """Open this run (any source's id): the app knows how to watch it."""
+
+        def __init__(self, run_id: str) -> None:
+            super().__init__()
+            self.run_id = run_id
+
     DEFAULT_CSS = """
     OverviewScreen #title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
     OverviewScreen DataTable { height: 1fr; }
@@ -78,9 +82,10 @@ class OverviewScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, mlebench_root: Path | None = None) -> None:
+    def __init__(self, sources: Registry) -> None:
         super().__init__()
-        self.mlebench_root = mlebench_root  # also list the MLE-bench runs under it
+        self.sources = sources
+        self._opens: dict[str, str] = {}  # row key -> the id that opens its run
         self._skips_said: set[str] = set()  # broken run folders already noticed
 
     def compose(self) -> ComposeResult:
@@ -99,18 +104,10 @@ class OverviewScreen(Screen[None]):
     def _refresh(self) -> None:
         worker = get_current_worker()
         while not worker.is_cancelled:
-            summaries = []
-            scan = scan_runs()
-            skipped = [skip.line() for skip in scan.skipped]
-            for folder in scan.folders:
-                try:
-                    summaries.append(summarize(folder))
-                except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
-                    reason = clean_text(str(exc) or type(exc).__name__)
-                    skipped.append(f"skipped {clean_text(str(folder.path))}: {reason}.")
-            root = self.mlebench_root
-            mlebench = list_mlebench_runs(root) if root is not None else []
-            self.post_message(RunsUpdated(summaries, mlebench, skipped))
+            found = self.sources.listings()
+            summaries = [run.summary for run in found.runs if run.summary is not None]
+            listed = [run for run in found.runs if run.summary is None]
+            self.post_message(RunsUpdated(summaries, listed, found.skipped))
             time.sleep(REFRESH_S)
 
     def on_runs_updated(self, message: RunsUpdated) -> None:
@@ -119,7 +116,7 @@ class OverviewScreen(Screen[None]):
                 self._skips_said.add(line)
                 self.notify(line, title="Run folder skipped", severity="warning", markup=False)
         table = self.query_one(DataTable)
-        self.query_one("#empty").display = not message.summaries and not message.mlebench
+        self.query_one("#empty").display = not message.summaries and not message.listed
         seen = set()
         for s in reversed(message.summaries):  # newest first
             state = s.status.state.value
@@ -145,20 +142,22 @@ class OverviewScreen(Screen[None]):
                 _flags(s),
             )
             seen.add(s.record.id)
+            self._opens[s.record.id] = s.record.id
             if s.record.id in table.rows:
                 for col, value in zip(COLUMNS, row, strict=True):
                     table.update_cell(s.record.id, col, value)
             else:
                 table.add_row(*row, key=s.record.id)
-        for run in reversed(message.mlebench):
-            mle_key = MLEBENCH_KEY + str(run.path)
-            seen.add(mle_key)
-            cells = (*_mlebench_row(run), "-", "-", "-", "-", "-", Text(""))
-            if mle_key in table.rows:
+        for run in reversed(message.listed):
+            row_key = f"{run.source}:{run.id}"
+            seen.add(row_key)
+            self._opens[row_key] = run.id
+            cells = (*_listed_row(run), "-", "-", "-", "-", "-", Text(""))
+            if row_key in table.rows:
                 for col, value in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(mle_key, col, value)
+                    table.update_cell(row_key, col, value)
             else:
-                table.add_row(*cells, key=mle_key)
+                table.add_row(*cells, key=row_key)
         for key in list(table.rows):
             if key.value not in seen:
                 table.remove_row(key)
@@ -168,15 +167,8 @@ class OverviewScreen(Screen[None]):
         if table.row_count == 0:
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        if key and key.startswith(MLEBENCH_KEY):
-            from mletui.tui.screens.mlebench import MlebenchWatchScreen
-
-            self.app.push_screen(MlebenchWatchScreen(read_run(Path(key[len(MLEBENCH_KEY) :]))))
-        elif key:
-            from mletui.store.runs import runs_root
-            from mletui.tui.screens.watch import WatchScreen
-
-            self.app.push_screen(WatchScreen(RunFolder(runs_root() / key), self.app.operator))  # type: ignore[attr-defined]
+        if key in self._opens:
+            self.post_message(self.OpenRun(self._opens[key]))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -187,10 +179,10 @@ class OverviewScreen(Screen[None]):
         self.app.push_screen(GpuScreen())
 
 
-def _mlebench_row(run: MlebenchRun) -> tuple[str | Text, ...]:
-    """An MLE-bench run's row: what its folder tells (no scores or grades in the table)."""
-    state = Text(run.state, style=MLEBENCH_STATE_STYLE.get(run.state, ""))
-    return (run.id, run.competition, run.agent, "mle-bench", state, duration(run.elapsed_s))
+def _listed_row(run: RunListing) -> tuple[str | Text, ...]:
+    """Another source's run: what it lists (no scores or grades in the table)."""
+    state = Text(run.state, style=LISTED_STATE_STYLE.get(run.state, ""))
+    return (run.id, run.task, run.agent, run.runtime, state, duration(run.elapsed_s))
 
 
 def _flags(summary: RunSummary) -> Text:

@@ -1,4 +1,7 @@
-"""The replay screen: the watch screen fed by a recorded run, with a timeline and playback keys."""
+"""The replay screen: the watch screen fed by a recorded run, with a timeline and playback keys.
+
+The keys that would act on the run are the watch screen's, off because a replay's session lacks
+their capabilities (pressing one says so)."""
 
 from __future__ import annotations
 
@@ -8,15 +11,15 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from mletui.core.clock import duration
-from mletui.store.runs import RunFolder
-from mletui.tui.screens.watch import KEYS, SessionEvents, WatchScreen
+from mletui.tui.screens.watch import KEYS, PlaybackEvents, WatchScreen
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
-from mletui.watch.replay import ReplayClock, ReplayReset, ReplaySession
+from mletui.watch.replay import ReplaySession
+from mletui.watch.session import ReplayClock, ReplayReset
 
 REPLAY_KEYS = [
     ("Space", "pause / continue playback"),
@@ -26,7 +29,6 @@ REPLAY_KEYS = [
     ("m", "jump to the next bookmark"),
     ("Home", "back to the start"),
 ]
-ACTING = ("toggle_pause", "toggle_freeze", "hint", "kill")
 
 
 class ReplayBar(Static):
@@ -59,7 +61,7 @@ class ReplayBar(Static):
 
 
 class ReplayScreen(WatchScreen):
-    """The watch screen over a :class:`ReplaySession`; keys that would act on the run are off."""
+    """The watch screen over a :class:`ReplaySession`, with its timeline bar and playback keys."""
 
     BINDINGS = [
         Binding("space", "play_pause", "Play/Pause", priority=True),
@@ -72,37 +74,23 @@ class ReplayScreen(WatchScreen):
         Binding("home", "seek_start", "Start", show=False, priority=True),
     ]
 
-    def __init__(self, folder: RunFolder, speed: float = 10.0, skip_idle: bool = True) -> None:
-        self.replay = ReplaySession(folder, speed=speed, skip_idle=skip_idle)
-        super().__init__(folder, session=self.replay)
+    def __init__(self, session: ReplaySession) -> None:
+        self.replay = session
+        super().__init__(session)
 
     def on_mount(self) -> None:
         super().on_mount()
         self.mount(ReplayBar(id="replay-bar"), before=self.query_one(Footer))
         self.query_one(LogView).border_title = "logs (replay)"
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ACTING:
-            return False  # hidden from the footer; pressing the key says why (the app's fallback)
-        return super().check_action(action, parameters)
-
-    def reason_unavailable(self, action: str) -> str | None:
-        if action in ACTING:
-            return "this is a replay: keys that act on the run are disabled"
-        return super().reason_unavailable(action)
-
-    async def on_session_events(self, message: SessionEvents) -> None:  # type: ignore[override]
-        message.prevent_default()  # WatchScreen's handler gets only what is left, below
-        rest = []
+    async def on_playback_events(self, message: PlaybackEvents) -> None:
+        # Handled before the session's events that follow in the queue: a reset empties the
+        # panes first.
         for event in message.events:
             if isinstance(event, ReplayReset):
                 await self._reset_panes()
             elif isinstance(event, ReplayClock):
                 self.query_one(ReplayBar).show(event)
-            else:
-                rest.append(event)
-        if rest:
-            super().on_session_events(SessionEvents(rest))
 
     async def _reset_panes(self) -> None:
         """Fresh panes: what follows replays the run from its start up to the new position."""
@@ -116,7 +104,9 @@ class ReplayScreen(WatchScreen):
         ]
         for kind, widget in fresh:
             for old in self.query(kind):
-                await old.parent.mount(widget, after=old)  # type: ignore[union-attr]
+                parent = old.parent
+                assert isinstance(parent, Widget)  # a pane sits in the screen's containers
+                await parent.mount(widget, after=old)
                 await old.remove()
 
     def action_play_pause(self) -> None:

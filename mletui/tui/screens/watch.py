@@ -33,9 +33,14 @@ from mletui.core.events import (
     TokenUsage,
 )
 from mletui.core.sanitize import clean_text
-from mletui.store.runs import RunFolder
-from mletui.store.spool import LogHistory
-from mletui.tui.dialogs import ConfirmKillDialog, HelpScreen, HintDialog
+from mletui.tui.dialogs import (
+    AGENT,
+    CONTAINER,
+    ConfirmKillDialog,
+    HelpScreen,
+    HintDialog,
+    KillChoiceDialog,
+)
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
@@ -45,7 +50,18 @@ from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.watch.control import ActionError, unavailable_reason
-from mletui.watch.live import WatchSession
+from mletui.watch.session import (
+    Capability,
+    ContainerKilling,
+    Freezing,
+    Hinting,
+    Killing,
+    PlaybackEvent,
+    ReplayClock,
+    ReplayReset,
+    Session,
+    SoftPausing,
+)
 
 POLL_S = 0.1
 POLL_FLOOD_S = 0.005  # while lines pour in
@@ -72,6 +88,25 @@ KEYS = [
     ("?", "this help"),
     ("q", "quit the watcher; the run goes on untouched"),
 ]
+
+
+# The keys that need a capability of the session, and which one.
+NEEDS = {
+    "toggle_pause": Capability.SOFT_PAUSE,
+    "toggle_freeze": Capability.FREEZE,
+    "hint": Capability.HINTS,
+    "kill": Capability.KILL,
+    "reveal_grade": Capability.REVEAL_GRADES,
+}
+ACTING = ("toggle_pause", "toggle_freeze", "hint", "kill")
+
+
+class PlaybackEvents(Message):
+    """Where a replay's playback is, or that its panes start over: for a screen with a timeline."""
+
+    def __init__(self, events: Sequence[PlaybackEvent]) -> None:
+        super().__init__()
+        self.events = events
 
 
 class SessionEvents(Message):
@@ -107,18 +142,10 @@ class WatchScreen(Screen[None]):
         Binding("q", "quit_watch", "Quit"),
     ]
 
-    def __init__(
-        self,
-        folder: RunFolder,
-        operator: str | None = None,
-        drive: bool = False,
-        session: WatchSession | None = None,
-        show_grades: bool = False,
-    ) -> None:
+    def __init__(self, session: Session, drive: bool = False, show_grades: bool = False) -> None:
         super().__init__()
-        self.folder = folder
-        self.session = session or WatchSession(folder, operator)
-        self.drive = drive
+        self.session = session
+        self.drive = drive and Capability.DRIVE in session.capabilities
         self.show_grades = show_grades  # grades openly, without G (the demo; replays)
         self.status: StatusUpdate | None = None
 
@@ -128,7 +155,7 @@ class WatchScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 # A replay's session has no live history: its lines come in the order of time.
-                yield LogView(getattr(self.session, "logs", None))
+                yield LogView(self.session.logs)
             with Vertical(id="right"):
                 yield CodePane(self.session.diff)
                 yield ScoresPane(grades_shown=self.show_grades)
@@ -137,7 +164,7 @@ class WatchScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        record = self.folder.read()
+        record = self.session.record
         self.query_one(RunHeader).set_run(record.id, record.task, record.agent, record.runtime)
         self.query_one(LogView).border_title = "logs"
         self.query_one(LogView).run_started = record.started
@@ -147,6 +174,8 @@ class WatchScreen(Screen[None]):
         if self.show_grades and record.state not in ("exited", "killed"):
             scores = self.query_one(ScoresPane)
             journal_then_reveal(self, scores, self.session.control, OPEN_DETAIL)
+        if self.session.notes.opening:
+            self.notify(self.session.notes.opening, markup=False, timeout=10)
         if self.drive:
             self._take_driver()
         self._poll()
@@ -165,7 +194,7 @@ class WatchScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="poll", name="session-poll")
     def _poll(self) -> None:
         worker = get_current_worker()
-        live_log = isinstance(getattr(self.session, "logs", None), LogHistory)
+        live_log = self.session.logs is not None
         held: LogBatch | None = None  # a flood's newest lines, waiting for the next log frame
         posted = 0.0
         while not worker.is_cancelled:
@@ -173,6 +202,11 @@ class WatchScreen(Screen[None]):
                 events = self.session.poll()
             except Exception as exc:  # keep watching: a bad read is a notice, never a crash
                 events = [Notice(time.time(), f"reading the run failed: {exc}")]
+            playback = [e for e in events if isinstance(e, ReplayReset | ReplayClock)]
+            if playback:  # before the events that follow a reset, in the queue's order
+                events = [e for e in events if not isinstance(e, ReplayReset | ReplayClock)]
+                if not worker.is_cancelled:
+                    self.post_message(PlaybackEvents(playback))
             batches = [event for event in events if isinstance(event, LogBatch)]
             # A flood in a live log: look again soon, so its end shows at once, but hand the
             # pane its newest lines once a log frame (the rest is in the spool); anything else
@@ -249,6 +283,13 @@ class WatchScreen(Screen[None]):
     # --- which keys can act -------------------------------------------------------------------
 
     def reason_unavailable(self, action: str) -> str | None:
+        needs = NEEDS.get(action)
+        if needs is not None and (why := self.session.unavailable(needs, self.status)):
+            return why
+        if needs is not None and needs not in self.session.capabilities:
+            return "this run's source cannot do that"
+        if action not in ACTING:
+            return None
         if self.status is None:
             return "the run's state is not known yet"
         if action in ("toggle_pause", "toggle_freeze", "hint", "kill") and (
@@ -272,39 +313,66 @@ class WatchScreen(Screen[None]):
         return f"{status.driver} drives this run; you are watching"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("toggle_pause", "toggle_freeze", "hint", "kill"):
+        needs = NEEDS.get(action)
+        if needs is not None and needs not in self.session.capabilities:
+            return False  # hidden from the footer; pressing the key says why (the app's fallback)
+        if action in ACTING:
             # None: shown greyed out in the footer; the key then reaches the app, which says why.
             return None if self.reason_unavailable(action) else True
         return True
 
     # --- actions ------------------------------------------------------------------------------
 
+    # A key runs its action only when the session has its capability (check_action), and a
+    # session's control has the actions its capabilities name.
+
     def action_toggle_pause(self) -> None:
         assert self.status is not None
+        control = self.session.control
+        assert isinstance(control, SoftPausing)
         paused = self.status.state in (RunState.PAUSE_REQUESTED, RunState.PAUSED)
         if paused:
-            self._act(self.session.control.resume, "Soft pause lifted.")
+            self._act(control.resume, "Soft pause lifted.")
         else:
-            self._act(self.session.control.pause, "Soft pause requested: at the next checkpoint.")
+            self._act(control.pause, "Soft pause requested: at the next checkpoint.")
 
     def action_toggle_freeze(self) -> None:
         assert self.status is not None
+        control, notes = self.session.control, self.session.notes
+        assert isinstance(control, Freezing)
         if self.status.state is RunState.FROZEN:
-            self._act(self.session.control.thaw, "Thawed.")
+            self._act(control.thaw, notes.thawed)
         else:
-            self._act(self.session.control.freeze, "Frozen: the run is stopped until thawed.")
+            self._act(control.freeze, notes.frozen)
 
     def action_hint(self) -> None:
+        control = self.session.control
+        assert isinstance(control, Hinting)
+
         def send(text: str | None) -> None:
             if text:
-                self._act(lambda: self.session.control.hint(text), "Hint sent.")
+                self._act(lambda: control.hint(text), "Hint sent.")
 
         self.app.push_screen(HintDialog(), send)
 
     def action_kill(self) -> None:
+        control, notes = self.session.control, self.session.notes
+        assert isinstance(control, Killing)
+        if Capability.KILL_CONTAINER in self.session.capabilities:
+            assert isinstance(control, ContainerKilling)
+
+            def chosen(what: str | None) -> None:
+                if what == AGENT:
+                    self._act(control.kill, notes.killed)
+                elif what == CONTAINER:
+                    self._act(control.kill_container, notes.container_killed)
+
+            self.app.push_screen(KillChoiceDialog(notes.kill_title, notes.kill_choices), chosen)
+            return
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self._act(self.session.control.kill, "Kill sent: SIGTERM now, SIGKILL after 10 s.")
+                self._act(control.kill, notes.killed)
 
         self.app.push_screen(ConfirmKillDialog(), confirmed)
 

@@ -1,0 +1,159 @@
+"""What a watch screen needs from a run, whatever its source: the Session and Control protocols.
+
+A session says what it can do as :class:`Capability` flags; a key whose capability is missing is
+explained with the session's own sentence, never by an action that raises. Actions beyond the
+journal's are small protocols of their own (:class:`SoftPausing`, :class:`Freezing`, ...), which a
+session's control implements only when its capabilities say so.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from mletui.core.events import Event, Snapshot, StatusUpdate
+from mletui.store.runs import RunFolder, RunRecord
+from mletui.store.spool import LogHistory
+
+
+class Capability(enum.Flag):
+    """What a session can do; the watch screen shows and explains its keys from these."""
+
+    NONE = 0
+    SOFT_PAUSE = enum.auto()  # ask the agent to stop at its next checkpoint
+    HINTS = enum.auto()
+    FREEZE = enum.auto()  # stop the run at once, through its runtime
+    KILL = enum.auto()
+    KILL_CONTAINER = enum.auto()  # a second kind of kill: the container itself
+    REVEAL_GRADES = enum.auto()  # journal that the operator saw the held-out grade
+    DRIVE = enum.auto()  # hold the driver lock while watching
+    PLAYBACK = enum.auto()  # a recorded run: play, seek, bookmarks
+
+    @classmethod
+    def acting(cls) -> Capability:
+        """The capabilities that act on the run itself."""
+        return cls.SOFT_PAUSE | cls.HINTS | cls.FREEZE | cls.KILL | cls.KILL_CONTAINER
+
+
+@dataclass(frozen=True)
+class ReplayReset:
+    """The panes must be emptied: what follows replays the run from its start."""
+
+
+@dataclass(frozen=True)
+class ReplayClock:
+    """Where playback is, for the timeline bar."""
+
+    position_s: float
+    duration_s: float
+    speed: float
+    playing: bool
+    bookmarks: tuple[tuple[float, str], ...]
+    finished: bool
+
+
+PlaybackEvent = ReplayReset | ReplayClock
+SessionEvent = Event | PlaybackEvent
+
+
+@dataclass(frozen=True)
+class ActionNotes:
+    """What the watch screen says after an action; a source whose actions differ says its own."""
+
+    frozen: str = "Frozen: the run is stopped until thawed."
+    thawed: str = "Thawed."
+    killed: str = "Kill sent: SIGTERM now, SIGKILL after 10 s."
+    container_killed: str = "Container killed."
+    kill_title: str = "Kill this run?"  # the kill choice (agent or container), when there is one
+    kill_choices: str = ""
+    opening: str | None = None  # said once when the screen opens
+
+
+@runtime_checkable
+class Control(Protocol):
+    """Acts on one run for one operator; every session's control can journal a grade reveal."""
+
+    @property
+    def folder(self) -> RunFolder: ...
+
+    def status(self) -> StatusUpdate: ...
+
+    def reveal_grade(self, detail: str = "") -> None: ...
+
+
+@runtime_checkable
+class SoftPausing(Protocol):
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+
+@runtime_checkable
+class Hinting(Protocol):
+    def hint(self, text: str) -> str: ...
+
+
+@runtime_checkable
+class Freezing(Protocol):
+    def freeze(self) -> None: ...
+
+    def thaw(self) -> None: ...
+
+
+@runtime_checkable
+class Killing(Protocol):
+    def kill(self, grace_s: float = ...) -> None: ...
+
+
+@runtime_checkable
+class ContainerKilling(Protocol):
+    def kill_container(self) -> None: ...
+
+
+@runtime_checkable
+class Session(Protocol):
+    """One watched run as a stream of events, with what its source lets the operator do.
+
+    ``poll()`` does file I/O and is called from a worker thread, never from the UI thread."""
+
+    @property
+    def capabilities(self) -> Capability: ...
+
+    @property
+    def control(self) -> Control: ...
+
+    @property
+    def notes(self) -> ActionNotes: ...
+
+    @property
+    def record(self) -> RunRecord: ...
+
+    @property
+    def logs(self) -> LogHistory | None:
+        """The live log's whole history (the log pane reads back from it), when there is one."""
+        ...
+
+    @property
+    def driver_token(self) -> str | None: ...
+
+    def poll(self) -> Sequence[SessionEvent]: ...
+
+    def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]: ...
+
+    def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
+        """Why this session cannot do ``capability`` (beyond the run's state), or None."""
+        ...
+
+    def take_driver(self) -> str | None:
+        """Ask for the driver lock; None when granted, else who drives or why not."""
+        ...
+
+    def invalidate_status(self) -> None:
+        """Read the state again at the next poll (after an action changed it)."""
+        ...
+
+    def close(self) -> None:
+        """Stop reading; the run itself is never touched."""
+        ...

@@ -1,0 +1,173 @@
+"""Where runs come from: a source knows its runs' ids, lists them for the overview, and opens a
+:class:`~mletui.watch.session.Session` on one; the registry asks each source in turn.
+
+mletui's own runs (live or replayed) are the first source; an integration registers its own with
+:func:`register` when it is imported, so that nothing here knows it by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mletui.core.sanitize import clean_text
+from mletui.store.runs import RunFolder, RunLookupError, resolve_run, runs_root, scan_runs
+from mletui.watch.live import WatchSession
+from mletui.watch.livestate import RunSummary, summarize
+from mletui.watch.replay import ReplaySession
+from mletui.watch.session import Session
+
+OWN = "mletui"
+
+
+class SourceError(Exception):
+    """An id that no source knows, or a run that cannot be opened so; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    speed: float = 10.0
+    skip_idle: bool = True
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """How to open a run: as whom, and whether to replay its record instead of watching it."""
+
+    operator: str | None = None
+    replay: ReplayOptions | None = None
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One run as its source lists it in the overview."""
+
+    source: str
+    id: str
+    task: str
+    agent: str
+    runtime: str
+    state: str
+    elapsed_s: float | None
+    summary: RunSummary | None = None  # mletui's own runs: everything the overview shows
+
+
+@dataclass
+class Listings:
+    runs: list[RunListing] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # a sentence per run that could not be read
+
+
+class Source(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def find(self, run_id: str) -> str:
+        """The id of the run ``run_id`` names (any unique prefix); SourceError saying why not."""
+        ...
+
+    def listings(self) -> Listings: ...
+
+    def open(self, run_id: str, request: OpenRequest) -> Session: ...
+
+
+class OwnRuns:
+    """mletui's own runs under its runs folder: watched live, or replayed from their record."""
+
+    name = OWN
+
+    def find(self, run_id: str) -> str:
+        try:
+            return resolve_run(run_id).id
+        except RunLookupError as exc:
+            raise SourceError(str(exc)) from exc
+
+    def listings(self) -> Listings:
+        scan = scan_runs()
+        found = Listings(skipped=[skip.line() for skip in scan.skipped])
+        for folder in scan.folders:
+            try:
+                s = summarize(folder)
+            except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+                reason = clean_text(str(exc) or type(exc).__name__)
+                found.skipped.append(f"skipped {clean_text(str(folder.path))}: {reason}.")
+                continue
+            record = s.record
+            found.runs.append(
+                RunListing(
+                    OWN,
+                    record.id,
+                    record.task,
+                    record.agent,
+                    record.runtime,
+                    s.status.state.value,
+                    s.status.wall_s,
+                    s,
+                )
+            )
+        return found
+
+    def open(self, run_id: str, request: OpenRequest) -> Session:
+        folder = RunFolder(runs_root() / run_id)
+        if request.replay is not None:
+            options = request.replay
+            return ReplaySession(folder, speed=options.speed, skip_idle=options.skip_idle)
+        return WatchSession(folder, request.operator)
+
+
+class Registry:
+    """The sources one app or command reads, asked in order."""
+
+    def __init__(self, sources: Iterable[Source] = ()) -> None:
+        self._sources: dict[str, Source] = {}
+        for source in sources:
+            self.add(source)
+
+    def add(self, source: Source) -> Registry:
+        """Add ``source``, in place of the one of the same name if there is one."""
+        self._sources[source.name] = source
+        return self
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return tuple(self._sources.values())
+
+    def get(self, name: str) -> Source | None:
+        return self._sources.get(name)
+
+    def find(self, run_id: str) -> tuple[Source, str]:
+        """The first source that knows ``run_id``, and the run's whole id there."""
+        reasons = []
+        for source in self._sources.values():
+            try:
+                return source, source.find(run_id)
+            except SourceError as exc:
+                reasons.append(str(exc))
+        raise SourceError(" ".join(reasons) or f"No run '{run_id}'.")
+
+    def open(self, run_id: str, request: OpenRequest | None = None) -> Session:
+        source, found = self.find(run_id)
+        return source.open(found, request or OpenRequest())
+
+    def listings(self) -> Listings:
+        merged = Listings()
+        for source in self._sources.values():
+            found = source.listings()
+            merged.runs += found.runs
+            merged.skipped += found.skipped
+        return merged
+
+
+_FACTORIES: list[Callable[[], Source]] = [OwnRuns]
+
+
+def register(factory: Callable[[], Source]) -> None:
+    """Make every registry built from now on ask this source too (an integration, on import)."""
+    if factory not in _FACTORIES:
+        _FACTORIES.append(factory)
+
+
+def registry() -> Registry:
+    """A registry of every registered source, each with its defaults."""
+    return Registry(factory() for factory in _FACTORIES)
