@@ -22,6 +22,7 @@ from mletui.core.events import (
     RunState,
     Score,
     StatusUpdate,
+    Stream,
 )
 from mletui.integrations.inspect.client import ControlClient, ControlError
 from mletui.integrations.inspect.discovery import EvalProcess, pid_alive
@@ -117,6 +118,8 @@ class InspectSession:
         self._retry_at = 0.0
         self._scores: set[tuple[str, str]] = set()
         self._said: set[str] = set()
+        self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
+        self._started: set[str] = set()  # running tool calls whose call line was shown
 
     @property
     def live(self) -> bool:
@@ -158,38 +161,65 @@ class InspectSession:
     def _read_transcript(self, events: list[Event]) -> list[LogLine]:
         if self.transcript_done:
             return []
-        raw: list[Any] = []
+        lines: list[LogLine] = []
         if self.client is not None:
             try:
                 for _ in range(PAGES_PER_POLL):
-                    page = self.client.events(
-                        self.row.eval_id, self.row.sample_id, self.row.epoch, self.cursor
-                    )
-                    page_events = page.get("events")
-                    raw.extend(page_events if isinstance(page_events, list) else [])
-                    cursor = page.get("next")
-                    if isinstance(cursor, str):
-                        self.cursor = cursor
-                    if page.get("done") is True:
-                        self.transcript_done = True
-                        break
-                    if not page_events:
+                    if not self._read_page(self.client, lines):
                         break
             except ControlError as exc:
                 self._lost(exc, events)
         elif self.row.log_path:
             self.transcript_done = True
+            row = self.row
             try:
-                row = self.row
-                raw = list(logged_events(Path(row.log_path or ""), row.sample_id, row.epoch))
+                for event in logged_events(Path(row.log_path or ""), row.sample_id, row.epoch):
+                    self._add_lines(lines, event_lines(event))
             except LogFileError as exc:
                 events.extend(self._say(str(exc)))
-        lines = []
-        for event in raw:
-            for ts, stream, text in event_lines(event):
-                self._number += 1
-                lines.append(LogLine(ts or time.time(), stream, text, self._number))
         return lines
+
+    def _read_page(self, client: ControlClient, lines: list[LogLine]) -> bool:
+        """One page of events after the cursor; True when there may be more at once.
+
+        Inspect appends an event when it begins (``pending``: a tool still running, a model call
+        under way) and completes it in place. The cursor is moved on only past completed events:
+        a page with a pending one is read again from the same cursor at the next poll, and the
+        events already shown (by uuid) are skipped; a running tool call shows its call at once
+        and its output when it ends."""
+        row = self.row
+        page = client.events(row.eval_id, row.sample_id, row.epoch, self.cursor)
+        raw = page.get("events")
+        raw = raw if isinstance(raw, list) else []
+        for event in raw:
+            uuid = event.get("uuid") if isinstance(event, dict) else None
+            if not isinstance(uuid, str):
+                self._add_lines(lines, event_lines(event))
+                continue
+            if uuid in self._done:
+                continue
+            pending = bool(event.get("pending"))
+            if pending:
+                if uuid not in self._started and event.get("event") == "tool":
+                    self._started.add(uuid)
+                    self._add_lines(lines, event_lines(event))
+                return False  # read again from the same cursor once it has ended
+            self._add_lines(lines, event_lines(event, call_shown=uuid in self._started))
+            self._started.discard(uuid)
+            self._done.add(uuid)
+        cursor = page.get("next")
+        if isinstance(cursor, str) and cursor != self.cursor:
+            self.cursor = cursor
+            self._done.clear()  # the cursor is past them: they are never served again
+        if page.get("done") is True:
+            self.transcript_done = True
+            return False
+        return bool(raw)
+
+    def _add_lines(self, lines: list[LogLine], new: list[tuple[float, Stream, str]]) -> None:
+        for ts, stream, text in new:
+            self._number += 1
+            lines.append(LogLine(ts or time.time(), stream, text, self._number))
 
     def _refresh(self, events: list[Event]) -> None:
         """The sample's row and its task's pause latches, from the channel (or the log file)."""

@@ -15,9 +15,10 @@ MAX_LINES_PER_EVENT = 200
 Line = tuple[float, Stream, str]
 
 
-def event_lines(event: Any) -> list[Line]:
+def event_lines(event: Any, *, call_shown: bool = False) -> list[Line]:
     """The lines for one event in the channel's compact form (``content=true``: truncated text,
-    a dict per event); an event of a type not shown gives none, one that is not a dict a note."""
+    a dict per event); an event of a type not shown gives none, one that is not a dict a note.
+    ``call_shown``: a tool call's own line was given while it ran; give its outcome only."""
     if not isinstance(event, dict):
         return [(0.0, Stream.SYSTEM, "[inspect] an event that is not a JSON object was skipped")]
     ts = event.get("timestamp")
@@ -43,8 +44,11 @@ def event_lines(event: Any) -> list[Line]:
             add(Stream.STDOUT, f"[model {model}]{suffix}", event.get("completion") or "")
     elif kind == "tool":
         function = _word(event.get("function")) or "tool"
-        add(Stream.STDOUT, f"[tool {function}]", _arguments(event.get("arguments")))
-        if event.get("has_error") or event.get("error"):
+        if not call_shown:
+            add(Stream.STDOUT, f"[tool {function}]", _arguments(event.get("arguments")))
+        if event.get("pending"):
+            pass  # its outcome comes when it ends
+        elif event.get("has_error") or event.get("error"):
             add(Stream.STDERR, f"[tool {function} error]", event.get("error") or "")
         elif event.get("result") not in (None, ""):
             add(Stream.STDOUT, f"[tool {function} output]", event.get("result"))
