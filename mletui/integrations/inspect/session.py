@@ -1,0 +1,445 @@
+"""A watch session over one Inspect sample: its transcript as log lines, its state, its scores,
+and Inspect's own pause, resume, cancel and limits as the operator's actions.
+
+It reads through the eval process's control channel while the eval lives (the transcript through
+the channel's exactly-once cursor), and from the eval's ``.eval`` log file once it has ended.
+Every action is journaled first (flushed and fsynced) in mletui's own folder for the sample,
+under mletui's data folder; Inspect's folders are never written."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mletui.core.events import (
+    ActionRecord,
+    Event,
+    LogBatch,
+    LogLine,
+    Notice,
+    RunState,
+    Score,
+    StatusUpdate,
+    Stream,
+)
+from mletui.integrations.inspect.client import ControlClient, ControlError
+from mletui.integrations.inspect.discovery import EvalProcess, pid_alive
+from mletui.integrations.inspect.logfile import LogFileError, logged_events, rows_of
+from mletui.integrations.inspect.rows import (
+    SampleRow,
+    TaskInfo,
+    parse_sample,
+    parse_task,
+    score_number,
+)
+from mletui.integrations.inspect.transcript import event_lines
+from mletui.store.journal import Journal, JournalFollower
+from mletui.store.runs import RunFolder, RunRecord, mletui_home
+from mletui.watch.control import ActionError, default_operator
+
+STATUS_EVERY_S = 1.0
+PAGES_PER_POLL = 5
+RETRY_AFTER_S = 5.0
+SCOPES = ("task", "model", "process")
+CANCEL_ACTIONS = {"score": "scored on what it has", "error": "as an error", "cancel": "unscored"}
+LIMITS = ("time_limit", "token_limit", "message_limit")
+READ_ONLY = "an Inspect sample's record is mletui's journal; Inspect's own log is never written"
+_STATES = {
+    "queued": RunState.STARTING,
+    "pending": RunState.STARTING,
+    "running": RunState.RUNNING,
+    "completed": RunState.EXITED,
+    "error": RunState.EXITED,
+    "cancelled": RunState.KILLED,
+}
+
+
+def cache_dir(row: SampleRow) -> Path:
+    """mletui's own folder for one Inspect sample (its journal)."""
+    return mletui_home() / "inspect" / row.id
+
+
+class InspectFolder(RunFolder):
+    """mletui's folder for an Inspect sample: ``read()`` describes the sample as a run record."""
+
+    def __init__(self, row: SampleRow, path: Path | None = None) -> None:
+        super().__init__(path or cache_dir(row))
+        self.row = row
+
+    def read(self) -> RunRecord:
+        row = self.row
+        return RunRecord(
+            id=row.id,
+            task=row.task,
+            task_path=row.log_path or "",
+            agent=row.model,
+            command=[],
+            runtime="inspect",
+            created=time.time() - (row.elapsed_s or 0.0),
+            host="",
+            state={"running": "running", "queued": "created", "pending": "created"}.get(
+                row.state, "exited"
+            ),
+        )
+
+    def write(self, record: RunRecord) -> None:
+        raise ActionError(READ_ONLY)
+
+
+class InspectSession:
+    """Watches one sample of an Inspect eval; acts on it through Inspect's control channel."""
+
+    def __init__(
+        self,
+        row: SampleRow,
+        process: EvalProcess | None,
+        *,
+        cache: Path | None = None,
+        operator: str | None = None,
+        client: ControlClient | None = None,
+    ) -> None:
+        """``process``: the live eval serving ``row`` (None: it has ended; read its log)."""
+        self.row = row
+        self.process = process
+        self.client = client or (ControlClient(process.socket_path) if process else None)
+        self.operator = operator or default_operator()
+        self.folder = InspectFolder(row, cache)
+        self.folder.path.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.folder.journal_path)
+        self.actions = JournalFollower(self.folder.journal_path)
+        self.task: TaskInfo | None = None
+        self.cursor: str | None = None  # the channel's events cursor: each event read once
+        self.transcript_done = False
+        self._number = 0
+        self._status: StatusUpdate | None = None
+        self._status_at = 0.0
+        self._retry_at = 0.0
+        self._scores: set[tuple[str, str]] = set()
+        self._said: set[str] = set()
+        self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
+        self._started: set[str] = set()  # running tool calls whose call line was shown
+
+    @property
+    def live(self) -> bool:
+        return self.client is not None
+
+    def poll(self) -> list[Event]:
+        events: list[Event] = []
+        now = time.monotonic()
+        if now >= self._retry_at:
+            lines = self._read_transcript(events)
+            if lines:
+                events.append(LogBatch(tuple(lines)))
+        if now - self._status_at >= STATUS_EVERY_S:
+            self._status_at = now
+            self._refresh(events)
+            status = status_of(self.row, self.task, live=self.live)
+            if status != self._status:
+                self._status = status
+                events.append(status)
+            for name, value in self.row.scores:
+                if (name, value) in self._scores:
+                    continue
+                self._scores.add((name, value))
+                number = score_number(value)
+                if number is None:
+                    events.extend(self._say(f"Inspect's score {name}: {value}"))
+                else:
+                    events.append(_score(name, number))
+        entries, skipped = self.actions.read_new()
+        if skipped:
+            events.append(Notice(time.time(), f"skipped {skipped} malformed journal line(s)"))
+        for entry in entries:
+            event = _event_from_entry(entry)
+            if event is not None:
+                events.append(event)
+        return events
+
+    # Reading.
+    def _read_transcript(self, events: list[Event]) -> list[LogLine]:
+        if self.transcript_done:
+            return []
+        lines: list[LogLine] = []
+        if self.client is not None:
+            try:
+                for _ in range(PAGES_PER_POLL):
+                    if not self._read_page(self.client, lines):
+                        break
+            except ControlError as exc:
+                self._lost(exc, events)
+        elif self.row.log_path:
+            self.transcript_done = True
+            row = self.row
+            try:
+                for event in logged_events(Path(row.log_path or ""), row.sample_id, row.epoch):
+                    self._add_lines(lines, event_lines(event))
+            except LogFileError as exc:
+                events.extend(self._say(str(exc)))
+        return lines
+
+    def _read_page(self, client: ControlClient, lines: list[LogLine]) -> bool:
+        """One page of events after the cursor; True when there may be more at once.
+
+        Inspect appends an event when it begins (``pending``: a tool still running, a model call
+        under way) and completes it in place. The cursor is moved on only past completed events:
+        a page with a pending one is read again from the same cursor at the next poll, and the
+        events already shown (by uuid) are skipped; a running tool call shows its call at once
+        and its output when it ends."""
+        row = self.row
+        page = client.events(row.eval_id, row.sample_id, row.epoch, self.cursor)
+        raw = page.get("events")
+        raw = raw if isinstance(raw, list) else []
+        for event in raw:
+            uuid = event.get("uuid") if isinstance(event, dict) else None
+            if not isinstance(uuid, str):
+                self._add_lines(lines, event_lines(event))
+                continue
+            if uuid in self._done:
+                continue
+            pending = bool(event.get("pending"))
+            if pending:
+                if uuid not in self._started and event.get("event") == "tool":
+                    self._started.add(uuid)
+                    self._add_lines(lines, event_lines(event))
+                return False  # read again from the same cursor once it has ended
+            self._add_lines(lines, event_lines(event, call_shown=uuid in self._started))
+            self._started.discard(uuid)
+            self._done.add(uuid)
+        cursor = page.get("next")
+        if isinstance(cursor, str) and cursor != self.cursor:
+            self.cursor = cursor
+            self._done.clear()  # the cursor is past them: they are never served again
+        if page.get("done") is True:
+            self.transcript_done = True
+            return False
+        return bool(raw)
+
+    def _add_lines(self, lines: list[LogLine], new: list[tuple[float, Stream, str]]) -> None:
+        for ts, stream, text in new:
+            self._number += 1
+            lines.append(LogLine(ts or time.time(), stream, text, self._number))
+
+    def _refresh(self, events: list[Event]) -> None:
+        """The sample's row and its task's pause latches, from the channel (or the log file)."""
+        if self.client is None:
+            self._refresh_from_log(events)
+            return
+        try:
+            tasks = [t for t in map(parse_task, self.client.tasks()) if t is not None]
+            task = next((t for t in tasks if t.eval_id == self.row.eval_id), None)
+            if task is None:
+                raise ControlError(f"the eval {self.row.eval_id} is no longer in this process")
+            listing = self.client.samples(task.eval_id).get("samples")
+            for item in listing if isinstance(listing, list) else []:
+                row = parse_sample(item, task, self.row.pid)
+                if row is not None and (row.sample_id, row.epoch) == (
+                    self.row.sample_id,
+                    self.row.epoch,
+                ):
+                    self.row = self.folder.row = row
+                    break
+            if self.task is not None and task.paused != self.task.paused:
+                what = ", ".join(task.paused) or "nothing"
+                text = f"Inspect's pause latches: {what}"
+                events.append(Notice(time.time(), text, "information"))
+            self.task = task
+        except ControlError as exc:
+            self._lost(exc, events)
+
+    def _refresh_from_log(self, events: list[Event]) -> None:
+        if not self.row.log_path or not Path(self.row.log_path).is_file():
+            return
+        try:
+            rows = rows_of(Path(self.row.log_path))
+        except LogFileError as exc:
+            events.extend(self._say(str(exc)))
+            return
+        for row in rows:
+            if (row.sample_id, row.epoch) == (self.row.sample_id, self.row.epoch):
+                self.row = self.folder.row = row
+
+    def _lost(self, exc: ControlError, events: list[Event]) -> None:
+        """The channel stopped answering: the process ended (read its log from now on) or it is
+        busy (try again later)."""
+        if self.process is not None and not _alive(self.process):
+            events.extend(self._say(f"the eval's process {self.process.pid} has ended"))
+            self.client = None
+            self.transcript_done = self.cursor is not None  # the log repeats what was read
+            self._status_at = 0.0
+            return
+        self._retry_at = time.monotonic() + RETRY_AFTER_S
+        events.extend(self._say(f"Inspect's control channel: {exc}"))
+
+    def _say(self, text: str) -> list[Event]:
+        if text in self._said:
+            return []
+        self._said.add(text)
+        return [Notice(time.time(), text, "information")]
+
+    def invalidate_status(self) -> None:
+        self._status_at = 0.0
+
+    def close(self) -> None:
+        """Nothing to give back: watching never touches the eval."""
+
+    # Acting: journal first, then Inspect.
+    def pause(self, scope: str = "task", now: bool = False) -> None:
+        """Inspect's pause at ``scope`` (task, model or process): soft stops new samples from
+        starting; ``now`` (hard) also holds in-flight samples at their next model call."""
+        self._scope(scope)
+        detail = f"{'hard (now)' if now else 'soft'}, {scope} {self._target(scope)}"
+        self._act("pause", detail, lambda c: self._pause_call(c, scope, now), scope=scope, now=now)
+
+    def resume(self, scope: str = "task") -> None:
+        self._scope(scope)
+        detail = f"{scope} {self._target(scope)}"
+        self._act("resume", detail, lambda c: self._resume_call(c, scope), scope=scope)
+
+    def cancel(self, action: str = "score") -> None:
+        """Cancel the sample: ``score`` (scored on what it has), ``error`` or ``cancel``."""
+        if action not in CANCEL_ACTIONS:
+            raise ActionError(f"A sample is cancelled {', '.join(CANCEL_ACTIONS)}, not {action!r}.")
+        row = self.row
+        self._act(
+            "kill",
+            f"cancel the sample, {CANCEL_ACTIONS[action]}",
+            lambda c: c.cancel_sample(row.eval_id, row.sample_id, row.epoch, action),
+            cancel=action,
+        )
+
+    def cancel_tool_call(self) -> None:
+        row = self.row
+        self._act(
+            "cancel-tool-call",
+            "the running tool call (the model sees a timeout)",
+            lambda c: c.cancel_tool_call(row.eval_id, row.sample_id, row.epoch),
+        )
+
+    def set_limits(self, **limits: int | str) -> dict[str, Any]:
+        """Change the task's per-sample limits (``time_limit`` seconds, ``token_limit``,
+        ``message_limit``; ``"clear"`` removes one); Inspect's resulting limits."""
+        unknown = sorted(set(limits) - set(LIMITS))
+        if unknown or not limits:
+            raise ActionError(f"Limits that can be changed: {', '.join(LIMITS)}.")
+        detail = ", ".join(f"{k} {v}" for k, v in limits.items())
+        task_id = self._task().task_id
+        answer = self._act("limits", detail, lambda c: c.set_limits(task_id, limits), **limits)
+        result = answer.get("limits")
+        return result if isinstance(result, dict) else {}
+
+    def _act(
+        self,
+        action: str,
+        detail: str,
+        call: Callable[[ControlClient], dict[str, Any]],
+        **extra: object,
+    ) -> dict[str, Any]:
+        client = self.client
+        if client is None:
+            raise ActionError(f"Cannot {action}: the eval has ended (its process is gone).")
+        if self.row.ended and action not in ("pause", "resume", "limits"):
+            raise ActionError(f"Cannot {action}: the sample has already ended ({self.row.state}).")
+        self.journal.append_chained(
+            "action",
+            {
+                "action": action,
+                "operator": self.operator,
+                "run_wall_s": round(self.row.elapsed_s or 0.0, 3),
+                "detail": detail,
+                "inspect_eval": self.row.eval_id,
+                **extra,
+            },
+        )
+        try:
+            answer = call(client)
+        except ControlError as exc:
+            self.journal.append("notice", {"text": f"{action} not applied: {exc}"}, sync=True)
+            raise ActionError(f"Cannot {action}: {exc}.") from exc
+        self._status_at = 0.0
+        return answer
+
+    def _pause_call(self, client: ControlClient, scope: str, now: bool) -> dict[str, Any]:
+        if scope == "task":
+            return client.pause_task(self._task().task_id, now)
+        if scope == "model":
+            return client.pause_model(self.row.model, now)
+        return client.pause_process(now)
+
+    def _resume_call(self, client: ControlClient, scope: str) -> dict[str, Any]:
+        if scope == "task":
+            return client.resume_task(self._task().task_id)
+        if scope == "model":
+            return client.resume_model(self.row.model)
+        return client.resume_process()
+
+    def _task(self) -> TaskInfo:
+        if self.task is None:
+            self._refresh([])
+        if self.task is None:
+            raise ActionError("Inspect's task for this sample cannot be read now; try again.")
+        return self.task
+
+    def _target(self, scope: str) -> str:
+        if scope == "task":
+            return self.row.task
+        if scope == "model":
+            return self.row.model
+        return f"pid {self.process.pid}" if self.process else ""
+
+    @staticmethod
+    def _scope(scope: str) -> None:
+        if scope not in SCOPES:
+            raise ActionError(f"Inspect pauses a {', a '.join(SCOPES)}; not {scope!r}.")
+
+
+def status_of(row: SampleRow, task: TaskInfo | None, *, live: bool) -> StatusUpdate:
+    """The sample's state: a hard pause of its task, model or process is a pause (requested
+    until Inspect holds the in-flight samples); a soft pause leaves a started sample running."""
+    state = _STATES.get(row.state, RunState.RUNNING)
+    end_reason = None
+    if state is RunState.RUNNING and task is not None and task.paused_now:
+        held = task.held > 0 and task.held >= task.in_flight
+        state = RunState.PAUSED if held else RunState.PAUSE_REQUESTED
+    elif state.ended:
+        end_reason = {"completed": "completed", "error": "error", "cancelled": "cancelled"}.get(
+            row.state, row.state
+        )
+        if row.limit:
+            end_reason += f" ({row.limit} limit)" if row.limit != "operator" else " (operator)"
+    elif not live:
+        state = RunState.LOST
+        end_reason = "the eval's process is gone and its log does not have this sample"
+    elapsed = row.elapsed_s or 0.0
+    return StatusUpdate(
+        state=state,
+        wall_s=round(elapsed),
+        active_s=round(elapsed),
+        time_left_s=None,
+        exit_code=None,
+        end_reason=end_reason,
+        observe_only=False,
+        agent_name=row.model,
+    )
+
+
+def _score(name: str, value: float) -> Score:
+    """An Inspect scorer's value (higher is better: Inspect's metrics are accuracies and means)."""
+    return Score(time.time(), 0, name, value, "higher", kind="inspect", source="inspect")
+
+
+def _event_from_entry(entry: dict[str, Any]) -> Event | None:
+    ts = entry.get("ts", 0.0)
+    ts = float(ts) if isinstance(ts, int | float) else 0.0
+    if entry.get("kind") == "action":
+        return ActionRecord(
+            ts, str(entry.get("action")), str(entry.get("operator")), str(entry.get("detail", ""))
+        )
+    if entry.get("kind") == "notice":
+        return Notice(ts, str(entry.get("text", "")))
+    return None
+
+
+def _alive(process: EvalProcess) -> bool:
+    return pid_alive(process.pid) and process.socket_path.exists()
