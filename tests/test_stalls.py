@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mletui.core.events import GpuDevice, StallFlag
+from mletui.core.records import decode
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
 from mletui.run.stalls import (
@@ -19,7 +20,6 @@ from mletui.run.stalls import (
     flag_label,
     minutes,
     run_gpu_use,
-    stall_from_entry,
     track_stall,
 )
 from mletui.store.journal import read_journal
@@ -109,23 +109,37 @@ def test_thresholds_are_configurable() -> None:
     assert minutes(600) == "10 min" and minutes(30) == "0.5 min"
 
 
+def stall_from_entry(entry: dict[str, object]) -> StallFlag:
+    flag = decode(entry)
+    assert isinstance(flag, StallFlag), flag
+    return flag
+
+
+def track_entry(raised: dict[str, StallFlag], entry: dict[str, object]) -> None:
+    """What every reader does: decode, and act on a stall record (a damaged entry is none)."""
+    record = decode(entry)
+    if isinstance(record, StallFlag):
+        track_stall(raised, record)
+
+
 def test_a_flag_round_trips_through_its_journal_entry() -> None:
     flag = stall_from_entry({"ts": T, "kind": "stall", "flag": GPU_IDLE, "state": "start",
                              "text": "GPU idle for 10 min while the run is active",
                              "since": T - 840})  # fmt: skip
     assert flag.active and flag.since == T - 840
     assert flag_label(flag, T) == "GPU idle 14 min"
-    assert flag_label(stall_from_entry({"flag": LOG_SILENT, "since": T - 30}), T) == "no log 30 s"
+    no_log = stall_from_entry({"kind": "stall", "flag": LOG_SILENT, "since": T - 30})
+    assert flag_label(no_log, T) == "no log 30 s"
 
 
 def test_stall_entries_raise_and_clear_flags_and_a_malformed_one_changes_nothing() -> None:
     raised: dict[str, StallFlag] = {}
-    track_stall(raised, {"ts": T, "kind": "stall", "flag": GPU_IDLE, "state": "start"})
-    track_stall(raised, {"ts": T, "kind": "stall", "flag": LOG_SILENT, "state": "start"})
-    track_stall(raised, {"kind": "stall", "state": "end"})  # no flag
-    track_stall(raised, {"ts": "soon", "kind": "stall", "flag": GPU_IDLE, "state": "end"})
+    track_entry(raised, {"ts": T, "kind": "stall", "flag": GPU_IDLE, "state": "start"})
+    track_entry(raised, {"ts": T, "kind": "stall", "flag": LOG_SILENT, "state": "start"})
+    track_entry(raised, {"kind": "stall", "state": "end"})  # no flag
+    track_entry(raised, {"ts": "soon", "kind": "stall", "flag": GPU_IDLE, "state": "end"})
     assert set(raised) == {GPU_IDLE, LOG_SILENT}
-    track_stall(raised, {"ts": T + 5, "kind": "stall", "flag": GPU_IDLE, "state": "end"})
+    track_entry(raised, {"ts": T + 5, "kind": "stall", "flag": GPU_IDLE, "state": "end"})
     assert set(raised) == {LOG_SILENT}
 
 
