@@ -58,13 +58,13 @@ def test_gpu_idle_counts_active_time_only_and_clears_when_busy() -> None:
     # Frozen for ten minutes: not a stall.
     assert detector.observe(T + 640, active=False, gpu=idle, log_size=None) == []
     (raised,) = detector.observe(T + 660, active=True, gpu=idle, log_size=None)
-    assert raised["flag"] == GPU_IDLE and raised["state"] == "start"
-    assert raised["text"] == "GPU idle for 1 min while the run is active (it holds 2.0 GiB)"
-    assert raised["since"] == T + 600  # 60 s of active idling before now
+    assert raised.flag == GPU_IDLE and raised.active
+    assert raised.text == "GPU idle for 1 min while the run is active (it holds 2.0 GiB)"
+    assert raised.since == T + 600  # 60 s of active idling before now
     assert detector.observe(T + 700, active=True, gpu=idle, log_size=None) == []  # once
     (cleared,) = detector.observe(T + 710, active=True, gpu=(80.0, 2 * GiB), log_size=None)
-    assert cleared["state"] == "end" and cleared["duration_s"] == 110.0
-    assert cleared["text"] == "the GPU is busy again"
+    assert not cleared.active and cleared.duration_s == 110.0
+    assert cleared.text == "the GPU is busy again"
 
 
 def test_no_gpu_means_no_gpu_flag() -> None:
@@ -78,9 +78,9 @@ def test_log_silence_is_raised_and_cleared_by_the_next_line() -> None:
     assert detector.observe(T, active=True, gpu=None, log_size=100) == []
     assert detector.observe(T + 100, active=True, gpu=None, log_size=100) == []
     (raised,) = detector.observe(T + 130, active=True, gpu=None, log_size=100)
-    assert raised["flag"] == LOG_SILENT and raised["text"] == "no log line for 2 min"
+    assert raised.flag == LOG_SILENT and raised.text == "no log line for 2 min"
     (cleared,) = detector.observe(T + 150, active=True, gpu=None, log_size=180)
-    assert (cleared["flag"], cleared["state"]) == (LOG_SILENT, "end")
+    assert (cleared.flag, cleared.active) == (LOG_SILENT, False)
     assert detector.raised == {}
 
 
@@ -88,12 +88,12 @@ def test_finish_clears_every_raised_flag() -> None:
     detector = StallDetector(StallThresholds(gpu_idle_s=1, log_silent_s=1))
     detector.observe(T, active=True, gpu=(0.0, 0), log_size=5)
     started = detector.observe(T + 5, active=True, gpu=(0.0, 0), log_size=5)
-    assert {c["flag"] for c in started} == {GPU_IDLE, LOG_SILENT}
-    assert "it has no GPU process" in next(c["text"] for c in started if c["flag"] == GPU_IDLE)
+    assert {c.flag for c in started} == {GPU_IDLE, LOG_SILENT}
+    assert "it has no GPU process" in next(c.text for c in started if c.flag == GPU_IDLE)
     ended = detector.finish(T + 9)
-    assert {(c["flag"], c["state"], c["text"]) for c in ended} == {
-        (GPU_IDLE, "end", "the run ended"),
-        (LOG_SILENT, "end", "the run ended"),
+    assert {(c.flag, c.active, c.text) for c in ended} == {
+        (GPU_IDLE, False, "the run ended"),
+        (LOG_SILENT, False, "the run ended"),
     }
 
 
