@@ -225,3 +225,20 @@ def test_the_bytes_written_are_the_bytes_written_before_records() -> None:
     hint = to_entry(ActionRecord(T, "hint", "al", "x", 1.0, 2.0, hint_id="h"))
     assert list(hint)[2:] == ["action", "operator", "run_wall_s", "run_active_s", "detail",
                               "hint_id"]  # fmt: skip
+
+
+def test_run_json_keeps_its_state_string_and_an_unknown_one_skips_the_folder_by_name() -> None:
+    from mletui.store.runs import create_run_folder, make_record, scan_runs
+
+    folder = create_run_folder(make_record("digits", "/tmp/d", "cmd", ["true"], "local", None))
+    assert json.loads(folder.run_json.read_text())["state"] == "created"
+    assert folder.read().state is RunState.CREATED
+    with folder.updating() as record:
+        record.state = RunState.RUNNING
+    assert json.loads(folder.run_json.read_text())["state"] == "running"
+    data = json.loads(folder.run_json.read_text())
+    folder.run_json.write_text(json.dumps({**data, "state": "dancing"}))  # a hostile rewrite
+    scan = scan_runs()
+    assert scan.folders == [] and len(scan.skipped) == 1
+    line = scan.skipped[0].line()
+    assert str(folder.path) in line and "not a run state" in line

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from mletui.core.events import RunState
 from mletui.integrations.mlebench.grading import HostGrader, data_folder
 from mletui.integrations.mlebench.runs import MlebenchRun
 from mletui.integrations.mlebench.session import NO_CONTAINER, MlebenchSession
@@ -120,7 +121,7 @@ class MlebenchWatchScreen(WatchScreen):
     def action_toggle_freeze(self) -> None:
         assert self.status is not None
         control = self.mlebench.control
-        if self.status.state.value == "frozen":
+        if self.status.state is RunState.FROZEN:
             self._act(control.thaw, "Thawed (docker unpause).")
         else:
             self._act(control.freeze, FROZEN_NOTE)
