@@ -32,6 +32,7 @@ from mletui.core.events import (
     StatusUpdate,
     TokenUsage,
 )
+from mletui.core.records import AgentNotice, kind_of
 from mletui.grading.submission import score_submission
 from mletui.grading.tasks import Task, resolve_task
 from mletui.run.launcher import start_run
@@ -464,11 +465,10 @@ def test_a_refused_key_ends_the_run_with_a_sentence(tmp_path: Path) -> None:
 
 def test_agent_events_are_validated_before_the_journal() -> None:
     step = {"kind": "step", "step": 3, "plan": "x" * 5000, "outcome": "ok", "tokens_in": 10}
-    kind, data = parse_agent_event(step) or ("", {})
-    assert kind == "step" and len(data["plan"]) == 2000 and data["cost"] is None
-    assert parse_agent_event({"kind": "notice", "text": "retrying"}) == (
-        "agent_notice",
-        {"text": "retrying", "severity": "warning"},
+    parsed = parse_agent_event(step)
+    assert isinstance(parsed, AgentStep) and len(parsed.plan) == 2000 and parsed.cost is None
+    assert parse_agent_event({"kind": "notice", "text": "retrying"}) == AgentNotice(
+        0.0, "retrying", "warning"
     )
     for bad in (
         {"kind": "step", "plan": "no step number"},
@@ -491,7 +491,7 @@ def test_the_protocol_writes_events_that_the_recorder_accepts(tmp_path: Path) ->
     control.report_notice("retrying", severity="information")
     records = protocol.read_jsonl(tmp_path / protocol.EVENTS)
     parsed = [parse_agent_event(r) for r in records]
-    assert [p[0] for p in parsed if p] == ["budget", "usage", "step", "agent_notice"]
+    assert [kind_of(p) for p in parsed if p] == ["budget", "usage", "step", "agent_notice"]
     protocol.Control(None).report_step(1, plan="", outcome="")  # no control folder: a no-op
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mletui.core.events import GpuDevice, StallFlag
+from mletui.core.records import decode
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
 from mletui.run.stalls import (
@@ -19,7 +20,6 @@ from mletui.run.stalls import (
     flag_label,
     minutes,
     run_gpu_use,
-    stall_from_entry,
     track_stall,
 )
 from mletui.store.journal import read_journal
@@ -58,13 +58,13 @@ def test_gpu_idle_counts_active_time_only_and_clears_when_busy() -> None:
     # Frozen for ten minutes: not a stall.
     assert detector.observe(T + 640, active=False, gpu=idle, log_size=None) == []
     (raised,) = detector.observe(T + 660, active=True, gpu=idle, log_size=None)
-    assert raised["flag"] == GPU_IDLE and raised["state"] == "start"
-    assert raised["text"] == "GPU idle for 1 min while the run is active (it holds 2.0 GiB)"
-    assert raised["since"] == T + 600  # 60 s of active idling before now
+    assert raised.flag == GPU_IDLE and raised.active
+    assert raised.text == "GPU idle for 1 min while the run is active (it holds 2.0 GiB)"
+    assert raised.since == T + 600  # 60 s of active idling before now
     assert detector.observe(T + 700, active=True, gpu=idle, log_size=None) == []  # once
     (cleared,) = detector.observe(T + 710, active=True, gpu=(80.0, 2 * GiB), log_size=None)
-    assert cleared["state"] == "end" and cleared["duration_s"] == 110.0
-    assert cleared["text"] == "the GPU is busy again"
+    assert not cleared.active and cleared.duration_s == 110.0
+    assert cleared.text == "the GPU is busy again"
 
 
 def test_no_gpu_means_no_gpu_flag() -> None:
@@ -78,9 +78,9 @@ def test_log_silence_is_raised_and_cleared_by_the_next_line() -> None:
     assert detector.observe(T, active=True, gpu=None, log_size=100) == []
     assert detector.observe(T + 100, active=True, gpu=None, log_size=100) == []
     (raised,) = detector.observe(T + 130, active=True, gpu=None, log_size=100)
-    assert raised["flag"] == LOG_SILENT and raised["text"] == "no log line for 2 min"
+    assert raised.flag == LOG_SILENT and raised.text == "no log line for 2 min"
     (cleared,) = detector.observe(T + 150, active=True, gpu=None, log_size=180)
-    assert (cleared["flag"], cleared["state"]) == (LOG_SILENT, "end")
+    assert (cleared.flag, cleared.active) == (LOG_SILENT, False)
     assert detector.raised == {}
 
 
@@ -88,12 +88,12 @@ def test_finish_clears_every_raised_flag() -> None:
     detector = StallDetector(StallThresholds(gpu_idle_s=1, log_silent_s=1))
     detector.observe(T, active=True, gpu=(0.0, 0), log_size=5)
     started = detector.observe(T + 5, active=True, gpu=(0.0, 0), log_size=5)
-    assert {c["flag"] for c in started} == {GPU_IDLE, LOG_SILENT}
-    assert "it has no GPU process" in next(c["text"] for c in started if c["flag"] == GPU_IDLE)
+    assert {c.flag for c in started} == {GPU_IDLE, LOG_SILENT}
+    assert "it has no GPU process" in next(c.text for c in started if c.flag == GPU_IDLE)
     ended = detector.finish(T + 9)
-    assert {(c["flag"], c["state"], c["text"]) for c in ended} == {
-        (GPU_IDLE, "end", "the run ended"),
-        (LOG_SILENT, "end", "the run ended"),
+    assert {(c.flag, c.active, c.text) for c in ended} == {
+        (GPU_IDLE, False, "the run ended"),
+        (LOG_SILENT, False, "the run ended"),
     }
 
 
@@ -109,23 +109,37 @@ def test_thresholds_are_configurable() -> None:
     assert minutes(600) == "10 min" and minutes(30) == "0.5 min"
 
 
+def stall_from_entry(entry: dict[str, object]) -> StallFlag:
+    flag = decode(entry)
+    assert isinstance(flag, StallFlag), flag
+    return flag
+
+
+def track_entry(raised: dict[str, StallFlag], entry: dict[str, object]) -> None:
+    """What every reader does: decode, and act on a stall record (a damaged entry is none)."""
+    record = decode(entry)
+    if isinstance(record, StallFlag):
+        track_stall(raised, record)
+
+
 def test_a_flag_round_trips_through_its_journal_entry() -> None:
     flag = stall_from_entry({"ts": T, "kind": "stall", "flag": GPU_IDLE, "state": "start",
                              "text": "GPU idle for 10 min while the run is active",
                              "since": T - 840})  # fmt: skip
     assert flag.active and flag.since == T - 840
     assert flag_label(flag, T) == "GPU idle 14 min"
-    assert flag_label(stall_from_entry({"flag": LOG_SILENT, "since": T - 30}), T) == "no log 30 s"
+    no_log = stall_from_entry({"kind": "stall", "flag": LOG_SILENT, "since": T - 30})
+    assert flag_label(no_log, T) == "no log 30 s"
 
 
 def test_stall_entries_raise_and_clear_flags_and_a_malformed_one_changes_nothing() -> None:
     raised: dict[str, StallFlag] = {}
-    track_stall(raised, {"ts": T, "kind": "stall", "flag": GPU_IDLE, "state": "start"})
-    track_stall(raised, {"ts": T, "kind": "stall", "flag": LOG_SILENT, "state": "start"})
-    track_stall(raised, {"kind": "stall", "state": "end"})  # no flag
-    track_stall(raised, {"ts": "soon", "kind": "stall", "flag": GPU_IDLE, "state": "end"})
+    track_entry(raised, {"ts": T, "kind": "stall", "flag": GPU_IDLE, "state": "start"})
+    track_entry(raised, {"ts": T, "kind": "stall", "flag": LOG_SILENT, "state": "start"})
+    track_entry(raised, {"kind": "stall", "state": "end"})  # no flag
+    track_entry(raised, {"ts": "soon", "kind": "stall", "flag": GPU_IDLE, "state": "end"})
     assert set(raised) == {GPU_IDLE, LOG_SILENT}
-    track_stall(raised, {"ts": T + 5, "kind": "stall", "flag": GPU_IDLE, "state": "end"})
+    track_entry(raised, {"ts": T + 5, "kind": "stall", "flag": GPU_IDLE, "state": "end"})
     assert set(raised) == {LOG_SILENT}
 
 

@@ -512,15 +512,9 @@ def _summaries(folders: list[Any]) -> list[Any]:
 
 
 def _state_text(status: Any) -> str:
-    if status.state.value == "exited" and status.exit_code is not None:
-        if status.end_reason == "out of memory":
-            return f"exited ({status.exit_code}, out of memory)"
-        return f"exited ({status.exit_code})"
-    if status.state.value == "lost" and status.end_reason:
-        return f"lost ({status.end_reason})"
-    if status.state.value == "killed" and status.end_reason:
-        return f"killed ({status.end_reason})"
-    return str(status.state.value)
+    from mletui.core.events import state_text
+
+    return state_text(status)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Stream(enum.Enum):
@@ -62,6 +63,7 @@ class Score:
     kind: str = "validation"
     snapshot_seq: int | None = None  # the workspace snapshot current when it was reported
     source: str = "protocol"  # "protocol" (metrics.jsonl) or "log" (a matched log line)
+    line: int | None = None  # the log line it was matched in (source "log")
 
 
 @dataclass(frozen=True)
@@ -154,9 +156,13 @@ class StallFlag:
     active: bool  # True: raised; False: cleared
     text: str  # "GPU idle for 10 min while the run is active"
     since: float  # wall clock when the condition began
+    duration_s: float | None = None  # a cleared flag: how long it was raised
 
 
-class RunState(enum.Enum):
+class RunState(enum.StrEnum):
+    """A run's state; a string too, so run.json and the journal hold the value they always did."""
+
+    CREATED = "created"  # run.json only: launched, its supervisor not yet up (shown as starting)
     STARTING = "starting"
     RUNNING = "running"
     PAUSE_REQUESTED = "pause requested"
@@ -165,6 +171,7 @@ class RunState(enum.Enum):
     EXITED = "exited"
     KILLED = "killed"
     LOST = "lost"
+    STOPPING = "stopping"  # the journal only: the supervisor is stopping the agent
 
     @property
     def ended(self) -> bool:
@@ -187,6 +194,18 @@ class StatusUpdate:
     driver: str | None = None  # who holds the driver lock ("alice@host (pid 12 on host)")
     driver_token: str | None = None  # tells a watcher whether the driver is itself
     engine_status: str | None = None  # docker: why the Engine does not answer (None: it does)
+
+
+def state_text(status: StatusUpdate) -> str:
+    """A run's state for people (`ls`, `show`, the overview, the header pill):
+    ``"running"``, ``"exited (code 1)"``, ``"killed (operator)"``, ``"lost (supervisor error)"``."""
+    state = status.state
+    if state is RunState.EXITED and status.exit_code is not None:
+        oom = ", out of memory" if status.end_reason == "out of memory" else ""
+        return f"exited (code {status.exit_code}{oom})"
+    if (state.ended or state is RunState.LOST) and status.end_reason not in (None, state.value):
+        return f"{state.value} ({status.end_reason})"
+    return state.value
 
 
 @dataclass(frozen=True)
@@ -213,6 +232,11 @@ class ActionRecord:
     action: str  # "pause", "resume", "freeze", "thaw", "hint", "kill"
     operator: str
     detail: str
+    run_wall_s: float | None = None  # the run's clocks when it was taken (None: not a run action)
+    run_active_s: float | None = None
+    hint_id: str | None = None
+    target: str | None = None  # "container": the action was on the whole container
+    previous: dict[str, Any] | None = field(default=None, hash=False)  # a driver taken over
 
 
 @dataclass(frozen=True)
@@ -237,6 +261,8 @@ class AgentStep:
     tokens_in: int
     tokens_out: int
     cost: float | None  # estimated US dollars; None: unknown
+    parent: int | None = None  # the step it builds on
+    seconds: float | None = None  # how long it took
 
 
 @dataclass(frozen=True)

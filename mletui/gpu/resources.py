@@ -2,8 +2,8 @@
 
 The GPU side samples NVML in a thread (see :mod:`mletui.gpu.nvml`) and maps the pids NVML
 reports to the run (see :mod:`mletui.gpu.attribution`). NVML errors become a sentence,
-never an exception. The devices round-trip through journal entries (:func:`gpu_fields`,
-:func:`gpus_from_entry`), so a replay shows what a live watcher saw.
+never an exception. The devices are part of each ``resources`` record of the journal, so a
+replay shows what a live watcher saw.
 """
 
 from __future__ import annotations
@@ -149,71 +149,6 @@ def share(processes: list[GpuProcess]) -> dict[str, Any]:
         "run_utilization": None if None in utils else min(100.0, sum(u or 0.0 for u in utils)),
         "run_memory": None if None in mems else sum(m or 0 for m in mems),
     }
-
-
-# --- journal entries ----------------------------------------------------------------------------
-
-_DEVICE_KEYS = (
-    ("name", "name"),
-    ("uuid", "uuid"),
-    ("util", "utilization"),
-    ("mem", "memory_used"),
-    ("mem_total", "memory_total"),
-    ("power", "power_w"),
-    ("power_limit", "power_limit_w"),
-    ("temp", "temperature_c"),
-    ("sm_clock", "sm_clock_mhz"),
-    ("mem_clock", "memory_clock_mhz"),
-    ("lost", "lost"),
-    ("run_util", "run_utilization"),
-    ("run_mem", "run_memory"),
-)
-
-
-def device_to_json(device: GpuDevice) -> dict[str, Any]:
-    out: dict[str, Any] = {"i": device.index}
-    for key, attr in _DEVICE_KEYS:
-        value = getattr(device, attr)
-        if isinstance(value, float):
-            value = round(value, 1)
-        out[key] = value
-    return out
-
-
-def device_from_json(data: dict[str, Any]) -> GpuDevice:
-    def number(key: str, kind: type[float] | type[int]) -> Any:
-        value = data.get(key)
-        return None if value is None else kind(value)
-
-    return GpuDevice(
-        index=int(data["i"]),
-        name=str(data.get("name", "")),
-        uuid=str(data.get("uuid", "")),
-        utilization=number("util", float),
-        memory_used=number("mem", int),
-        memory_total=number("mem_total", int),
-        power_w=number("power", float),
-        power_limit_w=number("power_limit", float),
-        temperature_c=number("temp", float),
-        sm_clock_mhz=number("sm_clock", int),
-        memory_clock_mhz=number("mem_clock", int),
-        lost=None if data.get("lost") is None else str(data["lost"]),
-        run_utilization=number("run_util", float),
-        run_memory=number("run_mem", int),
-    )
-
-
-def gpu_fields(sample: ResourceSample) -> dict[str, Any]:
-    """The GPU fields of a ``resources`` journal entry (none when there is no device)."""
-    return {"gpus": [device_to_json(d) for d in sample.gpus]} if sample.gpus else {}
-
-
-def gpus_from_entry(entry: dict[str, Any]) -> tuple[GpuDevice, ...]:
-    """The devices of a ``resources`` journal entry (none in entries written before GPUs were)."""
-    devices = entry.get("gpus") or []
-    if not isinstance(devices, list):
-        raise ValueError("gpus is not a list")
-    return tuple(device_from_json(d) for d in devices)
 
 
 def run_gpu_text(devices: tuple[GpuDevice, ...], gpu_line: str = "") -> str:

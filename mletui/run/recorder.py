@@ -15,24 +15,28 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from mletui import protocol
-from mletui.core.events import ResourceSample, Snapshot
-from mletui.gpu.resources import RunGpu, gpu_fields
+from mletui.core.events import (
+    AgentStep,
+    BudgetLimits,
+    ResourceSample,
+    Score,
+    Snapshot,
+    TokenUsage,
+)
+from mletui.core.records import Ack, AgentNotice, Hello, JournalNotice, decode
+from mletui.gpu.resources import RunGpu
 from mletui.run.scores import LiveScores, SnapshotClock, reported_at
 from mletui.run.stalls import RunStallWatch
 from mletui.runtimes import ResourceSampler
 from mletui.store import controlfiles
 from mletui.store.journal import Journal, JournalFollower, Line, read_journal
 from mletui.store.runs import RunFolder
-from mletui.store.snapshots import (
-    WorkspaceTimeline,
-    snapshot_from_json,
-    snapshot_to_json,
-    watch_workspace,
-)
+from mletui.store.snapshots import WorkspaceTimeline, watch_workspace
 
 POLL_S = 0.3
 RESOURCE_EVERY_S = 2.0
@@ -58,7 +62,7 @@ class NoticeLimiter:
             if self.written == 0:
                 self.window_start = time.monotonic()
             self.written += 1
-            self.journal.append("notice", {"text": text})
+            self.journal.write(JournalNotice(0.0, text))
         else:
             self.dropped += 1
 
@@ -69,7 +73,7 @@ class NoticeLimiter:
         if self.dropped:
             what = "notice" if self.dropped == 1 else "notices"
             text = f"{self.dropped} more {what} about {self.name} dropped"
-            self.journal.append("notice", {"text": text})
+            self.journal.write(JournalNotice(0.0, text))
         self.written = self.dropped = 0
 
 
@@ -124,7 +128,7 @@ class Recorder:
             except Exception as exc:  # a bug or a hostile input must not leave the run unrecorded
                 text = f"recorder thread {name} failed ({type(exc).__name__}: {exc}); restarted"
                 try:
-                    self.journal.append("notice", {"text": text[:1000]})
+                    self.journal.write(JournalNotice(0.0, text[:1000]))
                 except Exception as append_exc:  # a full disk: the log says it at least
                     print(f"{text} (could not record: {append_exc})", flush=True)
             if self._stop.wait(delay):
@@ -140,13 +144,13 @@ class Recorder:
         stuck = [thread.name for thread in self._threads if thread.is_alive()]
         if stuck:
             text = f"recorder stop: still running after {STOP_DEADLINE_S:g} s: {', '.join(stuck)}"
-            self.journal.append("notice", {"text": text})
+            self.journal.write(JournalNotice(0.0, text))
         for lock, last_read, what in (
             (self._scan_lock, self.scan_workspace, "workspace scan"),
             (self._poll_lock, self.poll_control, "read of the control folder"),
         ):
             if not lock.acquire(timeout=max(0.1, deadline - time.monotonic())):
-                self.journal.append("notice", {"text": f"recorder stop: the last {what} skipped"})
+                self.journal.write(JournalNotice(0.0, f"recorder stop: the last {what} skipped"))
                 continue
             lock.release()
             last_read()
@@ -155,13 +159,13 @@ class Recorder:
         self.scores.stop()  # grades the final submission.csv before the run's end is written
         self.gpu.stop()
         for change in self.stalls.detector.finish(time.time()):
-            self.journal.append("stall", change)
+            self.journal.write(change)
 
     def scan_workspace(self) -> None:
         with self._scan_lock:
             snapshot = self.timeline.scan()
             if snapshot is not None:
-                self.journal.append("snapshot", snapshot_to_json(snapshot))
+                self.journal.write(snapshot)
                 self.snapshot_clock.add(snapshot, self.timeline.written())
 
     def snapshot_at(self, ts: float) -> int | None:
@@ -173,7 +177,7 @@ class Recorder:
         try:
             watch_workspace(self.folder.workspace, self.scan_workspace, self._stop)
         except Exception as exc:  # a watcher failure must not stop the run: fall back to polling
-            self.journal.append("notice", {"text": f"workspace watcher failed ({exc}); polling"})
+            self.journal.write(JournalNotice(0.0, f"workspace watcher failed ({exc}); polling"))
             while not self._stop.wait(1.0):
                 self.scan_workspace()
 
@@ -186,27 +190,14 @@ class Recorder:
                 limiter.flush()
             if tick % ticks_per_sample == 0:
                 sample = self.gpu.attach(self.sampler.sample())
-                entry: dict[str, Any] = {
-                    "cpu": round(sample.cpu_percent, 1),
-                    "rss": sample.rss_bytes,
-                    "procs": sample.processes,
-                    "gpu": sample.gpu,
-                }
-                for key, value in (
-                    ("net_rx", sample.net_rx_bytes),
-                    ("net_tx", sample.net_tx_bytes),
-                    ("mem_limit", sample.memory_limit_bytes),
-                ):
-                    if value is not None:  # only runtimes that know them (docker) say them
-                        entry[key] = value
-                self.journal.append("resources", {**entry, **gpu_fields(sample)})
+                self.journal.write(sample)
                 self._check_stalls(sample)
             tick += 1
 
     def _check_stalls(self, sample: ResourceSample) -> None:
         """GPU notices (NVML failing mid-run, once) and stall flags raised or cleared."""
         for text in self.gpu.notices():
-            self.journal.append("notice", {"text": text})
+            self.journal.write(JournalNotice(0.0, text))
         try:
             active_s = self.folder.read().active_s
         except (OSError, ValueError):
@@ -216,7 +207,7 @@ class Recorder:
         except OSError:
             log_size = None
         for change in self.stalls.check(sample, active_s, log_size):
-            self.journal.append("stall", change)
+            self.journal.write(change)
 
     def poll_control(self) -> None:
         with self._poll_lock:
@@ -251,25 +242,25 @@ class Recorder:
         except (OSError, ValueError) as exc:
             self._limits[protocol.HELLO].note(f"hello.json not read: {exc}")
             return
-        self.journal.append("hello", {"hello": hello})
+        self.journal.write(Hello(0.0, hello))
 
     def _record_metric(self, record: dict[str, Any]) -> str | None:
         score = parse_metric(record)
         if score is None:
             return "not a metric (a finite value, a whole step, direction higher or lower)"
         seq = self.snapshot_at(reported_at(record))
-        self.journal.append("score", {**score, "snapshot_seq": seq})
+        self.journal.write(replace(score, snapshot_seq=seq))
         return None
 
     def _record_ack(self, record: dict[str, Any]) -> str | None:
-        self.journal.append(
-            "ack",
-            {
-                "id": str(record.get("id", ""))[:200],
-                "ack_kind": str(record.get("kind", ""))[:200],
-                "status": str(record.get("status", ""))[:200],
-                "message": str(record.get("message", ""))[:2000],
-            },
+        self.journal.write(
+            Ack(
+                0.0,
+                str(record.get("id", ""))[:200],
+                str(record.get("kind", ""))[:200],
+                str(record.get("status", ""))[:200],
+                str(record.get("message", ""))[:2000],
+            )
         )
         return None
 
@@ -277,7 +268,7 @@ class Recorder:
         parsed = parse_agent_event(record)
         if parsed is None:
             return "not a valid event"
-        self.journal.append(*parsed)
+        self.journal.write(parsed)
         return None
 
 
@@ -286,8 +277,8 @@ def protocol_follower(path: Path) -> JournalFollower:
     return JournalFollower(path, require_kind=False, max_line=protocol.MAX_LINE_BYTES)
 
 
-def parse_metric(record: dict[str, Any]) -> dict[str, Any] | None:
-    """A validated score entry from one agent-written metrics line, or None."""
+def parse_metric(record: dict[str, Any]) -> Score | None:
+    """A validated score from one agent-written metrics line, or None."""
     try:
         value = float(record["value"])
         step = int(record.get("step", 0))
@@ -296,56 +287,55 @@ def parse_metric(record: dict[str, Any]) -> dict[str, Any] | None:
     direction = record.get("direction", "higher")
     if not math.isfinite(value) or direction not in ("higher", "lower"):
         return None
-    return {
-        "step": step,
-        "name": str(record.get("name", "score"))[:100],
-        "value": value,
-        "direction": direction,
-        "score_kind": "validation",
-    }
+    return Score(0.0, step, str(record.get("name", "score"))[:100], value, direction)
 
 
 # events.jsonl kinds and the journal kinds they become; an agent's notice stays marked as its own.
 AGENT_EVENT_KINDS = {"step": "step", "usage": "usage", "budget": "budget", "notice": "agent_notice"}
 
 
-def parse_agent_event(record: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The journal kind and validated fields of one agent-written events line, or None."""
+def parse_agent_event(
+    record: dict[str, Any],
+) -> AgentStep | TokenUsage | BudgetLimits | AgentNotice | None:
+    """The journal record of one agent-written events line, validated, or None."""
     kind = record.get("kind")
     try:
         if kind == "step":
-            return "step", {
-                "step": _count(record["step"]),
-                "stage": str(record.get("stage") or "")[:20],
-                "parent": None if record.get("parent") is None else _count(record["parent"]),
-                "plan": str(record.get("plan") or "")[:2000],
-                "outcome": str(record.get("outcome") or "")[:500],
-                "metric": _finite(record.get("metric")),
-                "tokens_in": _count(record.get("tokens_in", 0)),
-                "tokens_out": _count(record.get("tokens_out", 0)),
-                "cost": _amount(record.get("cost")),
-                "seconds": _amount(record.get("seconds")),
-            }
+            return AgentStep(
+                0.0,
+                step=_count(record["step"]),
+                stage=str(record.get("stage") or "")[:20],
+                parent=None if record.get("parent") is None else _count(record["parent"]),
+                plan=str(record.get("plan") or "")[:2000],
+                outcome=str(record.get("outcome") or "")[:500],
+                metric=_finite(record.get("metric")),
+                tokens_in=_count(record.get("tokens_in", 0)),
+                tokens_out=_count(record.get("tokens_out", 0)),
+                cost=_amount(record.get("cost")),
+                seconds=_amount(record.get("seconds")),
+            )
         if kind == "usage":
-            return "usage", {
-                "tokens_in": _count(record.get("tokens_in", 0)),
-                "tokens_out": _count(record.get("tokens_out", 0)),
-                "cost": _amount(record.get("cost")),
-                "model": str(record.get("model") or "")[:100],
-            }
+            return TokenUsage(
+                0.0,
+                tokens_in=_count(record.get("tokens_in", 0)),
+                tokens_out=_count(record.get("tokens_out", 0)),
+                cost=_amount(record.get("cost")),
+                model=str(record.get("model") or "")[:100],
+            )
         if kind == "budget":
             max_steps = record.get("max_steps")
-            return "budget", {
-                "max_cost": _amount(record.get("max_cost")),
-                "max_steps": None if max_steps is None else _count(max_steps),
-                "model": str(record.get("model") or "")[:100],
-            }
+            return BudgetLimits(
+                0.0,
+                max_cost=_amount(record.get("max_cost")),
+                max_steps=None if max_steps is None else _count(max_steps),
+                model=str(record.get("model") or "")[:100],
+            )
         if kind == "notice":
             text = str(record.get("text") or "")[:1000]
             severity = record.get("severity")
             if severity not in ("information", "warning", "error"):
                 severity = "warning"
-            return ("agent_notice", {"text": text, "severity": severity}) if text else None
+            return AgentNotice(0.0, text, severity) if text else None
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return None
@@ -377,5 +367,7 @@ def _amount(value: Any) -> float | None:
 
 
 def last_snapshot(journal_path: Path) -> Snapshot | None:
-    snapshots = [e for e in read_journal(journal_path).entries if e.get("kind") == "snapshot"]
-    return snapshot_from_json(snapshots[-1]) if snapshots else None
+    snapshots = [
+        r for r in map(decode, read_journal(journal_path).entries) if isinstance(r, Snapshot)
+    ]
+    return snapshots[-1] if snapshots else None

@@ -22,11 +22,19 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mletui.core.events import Grade, GradingInfo, Score, Snapshot, Stream
+from mletui.core.events import ActionRecord, Grade, GradingInfo, Score, Snapshot, Stream
+from mletui.core.records import (
+    BadEntry,
+    GradeRecord,
+    GradingRecord,
+    JournalNotice,
+    Record,
+    decode,
+)
 from mletui.store import controlfiles
 from mletui.store.journal import Entry, Journal, read_journal
 from mletui.store.runs import RunFolder, config_dir
@@ -129,11 +137,11 @@ class LogScoreMatcher:
         self.default_direction = default_direction
         self._steps: dict[str, int] = {}
 
-    def match(self, text: str, agents: Iterable[str]) -> list[dict[str, Any]]:
-        """Score entries (journal fields) for the patterns that match ``text``."""
+    def match(self, text: str, agents: Iterable[str]) -> list[Score]:
+        """Scores for the patterns that match ``text`` (their time, line and snapshot unset)."""
         agents = set(agents)
         head = text[:MAX_MATCH_CHARS]
-        found: list[dict[str, Any]] = []
+        found: list[Score] = []
         for pattern in self.patterns:
             if not pattern.applies_to(agents):
                 continue
@@ -153,16 +161,8 @@ class LogScoreMatcher:
                 with contextlib.suppress(ValueError, OverflowError):
                     step = int(float(groups["step"]))
             self._steps[name] = max(step, self._steps.get(name, 0))
-            found.append(
-                {
-                    "step": step,
-                    "name": name,
-                    "value": value,
-                    "direction": pattern.direction or self.default_direction,
-                    "score_kind": "validation",
-                    "source": "log",
-                }
-            )
+            direction = pattern.direction or self.default_direction
+            found.append(Score(0.0, step, name, value, direction, source="log"))
         return found
 
 
@@ -286,18 +286,17 @@ class LiveScores:
                     self._read_log()
                     self._check_submission(final=False)
             except Exception as exc:  # scoring must never stop the recording of a run
-                self.journal.append("notice", {"text": f"live scoring failed: {exc}"})
+                self.journal.write(JournalNotice(0.0, f"live scoring failed: {exc}"))
                 self._stop.wait(5.0)
 
     def _restore(self) -> None:
         """Continue after a restart: skip what the journal already has."""
-        for entry in read_journal(self.folder.journal_path).entries:
-            kind = entry.get("kind")
-            if kind == GRADE_KIND:
-                self._state.count = max(self._state.count, int(entry.get("submission", 0)))
-                self._state.graded_sha = entry.get("sha256")
-            elif kind == "score" and entry.get("source") == "log":
-                self._skip_lines = max(self._skip_lines, int(entry.get("line", 0)))
+        for record in map(decode, read_journal(self.folder.journal_path).entries):
+            if isinstance(record, GradeRecord):
+                self._state.count = max(self._state.count, record.submission)
+                self._state.graded_sha = record.sha256
+            elif isinstance(record, Score) and record.source == "log":
+                self._skip_lines = max(self._skip_lines, record.line or 0)
 
     def _set_up(self) -> None:
         """Load the task, its medal lines and the log patterns; journal the grading set-up."""
@@ -306,35 +305,39 @@ class LiveScores:
 
         record = self.folder.read()
         self._agents = {record.agent}
-        info: dict[str, Any] = {"metric": "", "direction": "higher", "available": False}
+        info = GradingRecord(0.0, "", "higher", False, "")
         try:
             try:
                 task = load_task(record.task_path)
             except TaskError:
                 task = resolve_task(record.task)
         except TaskError as exc:
-            info["note"] = f"submissions are not graded: {exc}"
+            info = replace(info, note=f"submissions are not graded: {exc}")
         else:
-            info.update(metric=task.metric, direction=task.direction)
+            info = replace(info, metric=task.metric, direction=task.direction)
             if task.answers_path.is_file():
                 self._task = task
-                info["available"] = True
-                info["note"] = f"submission.csv is graded on {task.id}'s held-out answers"
+                note = f"submission.csv is graded on {task.id}'s held-out answers"
+                info = replace(info, available=True, note=note)
             else:
-                info["note"] = f"submissions are not graded: task {task.id} has no private answers"
+                note = f"submissions are not graded: task {task.id} has no private answers"
+                info = replace(info, note=note)
             board, error = task_thresholds(task)
             self._thresholds = (board, error)
             if board is not None:
-                info["thresholds"] = {name: value for name, value in board.lines()}
-                info["teams"] = board.teams
-                info["leaderboard_lower_is_better"] = board.lower_is_better
+                info = replace(
+                    info,
+                    thresholds={name: value for name, value in board.lines()},
+                    teams=board.teams,
+                    leaderboard_lower_is_better=board.lower_is_better,
+                )
             if error:
-                info["leaderboard_error"] = error
-        self.journal.append(GRADING_KIND, info)
+                info = replace(info, leaderboard_error=error)
+        self.journal.write(info)
         patterns, warnings = load_patterns()
         for warning in warnings:
-            self.journal.append("notice", {"text": warning})
-        self._matcher = LogScoreMatcher(patterns, info["direction"])
+            self.journal.write(JournalNotice(0.0, warning))
+        self._matcher = LogScoreMatcher(patterns, info.direction)
 
     # log lines
 
@@ -351,10 +354,8 @@ class LiveScores:
                 if not matches:
                     continue
                 seq = self.snapshot_at(line.ts)
-                for fields in matches:
-                    self.journal.append(
-                        "score", {**fields, "line": line.number, "snapshot_seq": seq}
-                    )
+                for score in matches:
+                    self.journal.write(replace(score, line=line.number, snapshot_seq=seq))
 
     # submissions
 
@@ -391,17 +392,24 @@ class LiveScores:
             state.graded = signature
             state.pending_snapshot = None
             state.count += 1
-            entry: dict[str, Any] = {
-                "submission": state.count,
-                "path": path,
-                "submission_ts": signature[0] / 1e9,
-                "size": signature[1],
-                "sha256": None,
-                "snapshot_seq": snapshot,
-            }
-            entry.update(valid=False, score=None, reason="this run's task cannot be graded")
-            entry.update(metric="", direction="higher", medal=None, above_median=False)
-            self.journal.append(GRADE_KIND, entry)
+            self.journal.write(
+                GradeRecord(
+                    0.0,
+                    submission=state.count,
+                    path=path,
+                    submission_ts=signature[0] / 1e9,
+                    size=signature[1],
+                    sha256=None,
+                    snapshot_seq=snapshot,
+                    valid=False,
+                    score=None,
+                    reason="this run's task cannot be graded",
+                    metric="",
+                    direction="higher",
+                    medal=None,
+                    above_median=False,
+                )
+            )
             return
         # Opened from the run folder down, without following any link, copied and hashed in
         # one read (the bytes hashed are the bytes graded), and graded in a child process
@@ -424,25 +432,25 @@ class LiveScores:
             return  # rewritten with the same content: nothing new to grade
         state.graded_sha = result.sha256
         state.count += 1
-        entry = {
-            "submission": state.count,
-            "path": path,
-            "submission_ts": signature[0] / 1e9,
-            "size": signature[1] if result.size is None else result.size,
-            "sha256": result.sha256,
-            "snapshot_seq": snapshot,
-        }
-        entry.update(
-            valid=report.valid_submission,
-            score=report.score,
-            reason=report.invalid_reason,
-            metric=report.metric,
-            direction=self._task.direction,
-            medal=report.medal,
-            above_median=report.ranking.above_median,
-            report=report.to_dict(),
+        self.journal.write(
+            GradeRecord(
+                0.0,
+                submission=state.count,
+                path=path,
+                submission_ts=signature[0] / 1e9,
+                size=signature[1] if result.size is None else result.size,
+                sha256=result.sha256,
+                snapshot_seq=snapshot,
+                valid=report.valid_submission,
+                score=report.score,
+                reason=report.invalid_reason,
+                metric=report.metric,
+                direction=self._task.direction,
+                medal=report.medal,
+                above_median=report.ranking.above_median,
+                report=report.to_dict(),
+            )
         )
-        self.journal.append(GRADE_KIND, entry)
 
 
 def _hello_agent(control: Path) -> str | None:
@@ -454,67 +462,58 @@ def _hello_agent(control: Path) -> str | None:
 # --- the reading side: journal entries as events, and summaries -----------------------------------
 
 
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
+def grade_event(record: GradeRecord) -> Grade:
+    """The grade the UI shows for a ``grade`` record."""
+    return Grade(
+        ts=record.ts,
+        submission=record.submission,
+        # Only a grading server (it says valid or not, never a score) calls a scoreless one valid.
+        valid=record.valid and (record.score is not None or record.checked_by in SCORELESS),
+        score=record.score,
+        reason=record.reason,
+        metric=record.metric,
+        direction=record.direction,
+        medal=record.medal,
+        above_median=record.above_median,
+        snapshot_seq=record.snapshot_seq,
+        submission_ts=record.submission_ts,
+        checked_by=record.checked_by,
+    )
 
 
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def score_from_entry(entry: Entry) -> Score:
-    """The validation score of a ``score`` journal entry (KeyError/ValueError when malformed)."""
-    return Score(
-        float(entry.get("ts", 0.0)),
-        int(entry["step"]),
-        str(entry["name"]),
-        float(entry["value"]),
-        str(entry.get("direction", "higher")),
-        str(entry.get("score_kind", "validation")),
-        snapshot_seq=_optional_int(entry.get("snapshot_seq")),
-        source=str(entry.get("source", "protocol")),
+def grading_info(record: GradingRecord) -> GradingInfo:
+    """The grading set-up the UI shows for a ``grading`` record (medal lines that are numbers)."""
+    lines = tuple(
+        (name, float(value))
+        for name, value in (record.thresholds or {}).items()
+        if value is not None and math.isfinite(value)
+    )
+    return GradingInfo(
+        ts=record.ts,
+        metric=record.metric,
+        direction=record.direction,
+        available=record.available,
+        note=record.note,
+        thresholds=lines,
+        teams=record.teams or 0,
+        grader=record.grader or "mletui",
     )
 
 
 def grade_from_entry(entry: Entry) -> Grade:
-    """The grade of a ``grade`` journal entry (KeyError/ValueError when malformed)."""
-    score = _optional_float(entry.get("score"))
-    checked_by = str(entry.get("checked_by", "mletui"))
-    return Grade(
-        ts=float(entry.get("ts", 0.0)),
-        submission=int(entry["submission"]),
-        # Only a grading server (it says valid or not, never a score) calls a scoreless one valid.
-        valid=bool(entry["valid"]) and (score is not None or checked_by in SCORELESS),
-        score=score,
-        reason=None if entry.get("reason") is None else str(entry["reason"]),
-        metric=str(entry.get("metric", "")),
-        direction=str(entry.get("direction", "higher")),
-        medal=None if entry.get("medal") is None else str(entry["medal"]),
-        above_median=bool(entry.get("above_median", False)),
-        snapshot_seq=_optional_int(entry.get("snapshot_seq")),
-        submission_ts=_optional_float(entry.get("submission_ts")),
-        checked_by=checked_by,
-    )
+    """The grade of a ``grade`` journal entry (ValueError saying why when it is not one)."""
+    record = decode(entry)
+    if not isinstance(record, GradeRecord):
+        raise ValueError(record.problem if isinstance(record, BadEntry) else "not a grade")
+    return grade_event(record)
 
 
 def grading_info_from_entry(entry: Entry) -> GradingInfo:
-    """The grading set-up of a ``grading`` journal entry."""
-    thresholds = entry.get("thresholds") or {}
-    lines = tuple(
-        (str(name), float(value))
-        for name, value in thresholds.items()
-        if value is not None and math.isfinite(float(value))
-    )
-    return GradingInfo(
-        ts=float(entry.get("ts", 0.0)),
-        metric=str(entry.get("metric", "")),
-        direction=str(entry.get("direction", "higher")),
-        available=bool(entry.get("available", False)),
-        note=str(entry.get("note", "")),
-        thresholds=lines,
-        teams=int(entry.get("teams", 0) or 0),
-        grader=str(entry.get("grader", "mletui")),
-    )
+    """The grading set-up of a ``grading`` journal entry (ValueError when it is not one)."""
+    record = decode(entry)
+    if not isinstance(record, GradingRecord):
+        raise ValueError(record.problem if isinstance(record, BadEntry) else "not a grading")
+    return grading_info(record)
 
 
 @dataclass(frozen=True)
@@ -531,25 +530,22 @@ class GradeSummary:
         return bool(self.seen_by)
 
 
-def summarize_grades(entries: Iterable[Entry]) -> GradeSummary:
-    """Sum up the ``grade`` entries and the reveals of a journal."""
+def summarize_grades(records: Iterable[Record | BadEntry]) -> GradeSummary:
+    """Sum up the grades and the reveals of a journal."""
     latest: Grade | None = None
     best: Grade | None = None
     graded = 0
     seen: dict[str, None] = {}
-    for entry in entries:
-        kind = entry.get("kind")
-        try:
-            if kind == GRADE_KIND:
-                grade = grade_from_entry(entry)
+    for record in records:
+        match record:
+            case GradeRecord():
+                grade = grade_event(record)
                 graded += 1
                 latest = grade
                 if grade.valid and (best is None or _better(grade, best)):
                     best = grade
-            elif kind == "action" and entry.get("action") == REVEAL_ACTION:
-                seen[str(entry.get("operator", "?"))] = None
-        except (KeyError, TypeError, ValueError):
-            continue
+            case ActionRecord(action=action, operator=operator) if action == REVEAL_ACTION:
+                seen[operator] = None
     return GradeSummary(graded, latest, best, tuple(seen))
 
 

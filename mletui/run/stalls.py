@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from mletui.core.events import GpuDevice, ResourceSample, StallFlag
 
@@ -98,13 +97,13 @@ class StallDetector:
         active: bool,
         gpu: tuple[float, int] | None,
         log_size: int | None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[StallFlag]:
         """One observation at wall-clock ``now``: is the run active (running, not paused or
         frozen), its GPU use (see :func:`run_gpu_use`; None: no GPU), the size of its log spool.
-        Returns ``stall`` journal entries' fields for each flag raised or cleared."""
+        Returns the ``stall`` record of each flag raised or cleared."""
         dt = 0.0 if self._last_at is None else max(0.0, now - self._last_at)
         self._last_at = now
-        changes: list[dict[str, Any]] = []
+        changes: list[StallFlag] = []
         t = self.thresholds
 
         if log_size is not None and log_size != self._log_size:
@@ -131,33 +130,25 @@ class StallDetector:
             changes += self._raise(GPU_IDLE, now, self._gpu_idle_s, text)
         return changes
 
-    def finish(self, now: float, reason: str = "the run ended") -> list[dict[str, Any]]:
+    def finish(self, now: float, reason: str = "the run ended") -> list[StallFlag]:
         """Clear every raised flag (the run ended)."""
-        changes: list[dict[str, Any]] = []
+        changes: list[StallFlag] = []
         for flag in list(self._raised):
             changes += self._clear(flag, now, reason)
         return changes
 
-    def _raise(self, flag: str, now: float, for_s: float, text: str) -> list[dict[str, Any]]:
+    def _raise(self, flag: str, now: float, for_s: float, text: str) -> list[StallFlag]:
         if flag in self._raised:
             return []
         since = now - for_s
         self._raised[flag] = since
-        return [{"flag": flag, "state": "start", "text": text, "since": round(since, 3)}]
+        return [StallFlag(now, flag, True, text, round(since, 3))]
 
-    def _clear(self, flag: str, now: float, reason: str) -> list[dict[str, Any]]:
+    def _clear(self, flag: str, now: float, reason: str) -> list[StallFlag]:
         since = self._raised.pop(flag, None)
         if since is None:
             return []
-        return [
-            {
-                "flag": flag,
-                "state": "end",
-                "text": reason,
-                "since": round(since, 3),
-                "duration_s": round(now - since, 1),
-            }
-        ]
+        return [StallFlag(now, flag, False, reason, round(since, 3), round(now - since, 1))]
 
 
 class RunStallWatch:
@@ -170,7 +161,7 @@ class RunStallWatch:
 
     def check(
         self, sample: ResourceSample, active_s: float, log_size: int | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[StallFlag]:
         """``active_s``: the run's active time from run.json; it advances while the run is
         neither soft-paused nor frozen."""
         active = self._active_s is not None and active_s > self._active_s
@@ -180,25 +171,8 @@ class RunStallWatch:
         )
 
 
-def stall_from_entry(entry: Mapping[str, Any]) -> StallFlag:
-    """The event for a ``stall`` journal entry."""
-    flag = str(entry["flag"])
-    return StallFlag(
-        ts=float(entry.get("ts", 0.0)),
-        flag=flag,
-        active=entry.get("state") == "start",
-        text=str(entry.get("text", "")),
-        since=float(entry.get("since", entry.get("ts", 0.0))),
-    )
-
-
-def track_stall(raised: dict[str, StallFlag], entry: Mapping[str, Any]) -> None:
-    """Raise or clear, in ``raised`` (by flag), the flag a ``stall`` entry names; a malformed
-    entry changes nothing."""
-    try:
-        flag = stall_from_entry(entry)
-    except (KeyError, TypeError, ValueError):
-        return
+def track_stall(raised: dict[str, StallFlag], flag: StallFlag) -> None:
+    """Raise or clear, in ``raised`` (by flag), the flag a ``stall`` record names."""
     if flag.active:
         raised[flag.flag] = flag
     else:

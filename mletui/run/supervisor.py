@@ -25,7 +25,8 @@ from typing import Any
 import psutil
 
 from mletui import protocol
-from mletui.core.events import Stream
+from mletui.core.events import RunState, Stream
+from mletui.core.records import JournalNotice, StateChange
 from mletui.run.recorder import Recorder
 from mletui.runtimes import AgentExit, AgentSide, RuntimeFailure, get_runtime
 from mletui.runtimes.host import read_stop_request
@@ -78,7 +79,7 @@ class DiskRoom:
                 f"to {time.strftime('%H:%M:%S')}: the run's output, resources and state of "
                 "that time were not all recorded"
             )
-            self.write("a notice", self.journal.append, "notice", {"text": text})
+            self.write("a notice", self.journal.write, JournalNotice(0.0, text))
         return True
 
     def until_written(self, what: str, action: Callable[..., object], *args: Any) -> None:
@@ -120,22 +121,22 @@ class ForgedPauseNotices:
         stray_file = not state.paused and os.path.lexists(self.control / protocol.PAUSE)
         if stray_file and self._file_seen and not self._file_noticed:
             self._file_noticed = True
-            self.journal.append(
-                "notice",
-                {
-                    "text": "the agent wrote a pause file of its own (the operator asked for no "
-                    "pause): ignored, the run and its clock go on"
-                },
+            self.journal.write(
+                JournalNotice(
+                    0.0,
+                    "the agent wrote a pause file of its own (the operator asked for no "
+                    "pause): ignored, the run and its clock go on",
+                )
             )
         self._file_seen = stray_file
         if state.stray_acks and not self._ack_noticed:
             self._ack_noticed = True
-            self.journal.append(
-                "notice",
-                {
-                    "text": 'the agent wrote a "paused" ack that answers no pause request: '
-                    "ignored, the run and its clock go on"
-                },
+            self.journal.write(
+                JournalNotice(
+                    0.0,
+                    'the agent wrote a "paused" ack that answers no pause request: '
+                    "ignored, the run and its clock go on",
+                )
             )
 
 
@@ -171,22 +172,22 @@ class Supervisor:
         with self.folder.updating() as record:
             record.supervisor_pid = me.pid
             record.supervisor_started = me.create_time()
-            record.state = "starting"
+            record.state = RunState.STARTING
         record = self.folder.read()
         agent = get_runtime(record.runtime).agent_side(self.folder)
         try:
             what = agent.launch(self.emit)
         except RuntimeFailure as exc:
             self.note(str(exc))
-            self._finish("exited", AgentExit(127), f"could not start: {exc}")
+            self._finish(RunState.EXITED, AgentExit(127), f"could not start: {exc}")
             return 1
         started = time.time()
         with self.folder.updating() as record:
             record.started = started
-            record.state = "running"
+            record.state = RunState.RUNNING
             record.heartbeat = started
             agent.update_record(record)
-        self.journal.append("state", {"state": "running", "agent": what})
+        self.journal.write(StateChange(0.0, RunState.RUNNING, agent=what))
         self.note(f"agent started: {what}")
         self._noted_start.set()
 
@@ -204,7 +205,7 @@ class Supervisor:
                 agent.update_record(rec)
 
         self.disk.until_written("run.json", record_active)
-        state = "lost" if outcome.lost else "killed" if reason else "exited"
+        state = RunState.LOST if outcome.lost else RunState.KILLED if reason else RunState.EXITED
         self._finish(state, outcome, reason or outcome.lost)
         return 0
 
@@ -240,8 +241,8 @@ class Supervisor:
                 self.note(f"time limit of {limit:.0f} s of active time reached: stopping the agent")
             else:
                 continue
-            stopping = {"state": "stopping", "reason": reason}
-            self.disk.write("the journal", self.journal.append, "state", stopping)
+            stopping = StateChange(0.0, RunState.STOPPING, reason=reason)
+            self.disk.write("the journal", self.journal.write, stopping)
             stop_sent = time.monotonic() + grace
             if agent.terminate(grace):
                 self.note(f"the agent ignored the stop request for {grace:g} s: sent SIGKILL")
@@ -253,7 +254,7 @@ class Supervisor:
             rec.heartbeat = time.time()
             agent.update_record(rec)
 
-    def _finish(self, state: str, outcome: AgentExit, reason: str | None) -> None:
+    def _finish(self, state: RunState, outcome: AgentExit, reason: str | None) -> None:
         self._noted_start.set()
         code = outcome.code
         if code is None:
@@ -264,7 +265,7 @@ class Supervisor:
             detail = f"exit code {code}"
         if outcome.oom_killed:
             detail += ", out of memory (OOM-killed)"
-        self.note(f"agent {state}: {detail}" + (f" ({reason})" if reason else ""))
+        self.note(f"agent {state.value}: {detail}" + (f" ({reason})" if reason else ""))
         with self.spool_lock:
             self.disk.write("the log", self.spool.flush)
             self.spool.close()
@@ -281,14 +282,9 @@ class Supervisor:
                 rec.ended = ended
                 rec.heartbeat = ended
 
-        end = {
-            "state": state,
-            "exit_code": code,
-            "reason": reason,
-            "oom_killed": outcome.oom_killed,
-        }
+        end = StateChange(0.0, state, exit_code=code, reason=reason, oom_killed=outcome.oom_killed)
         self.disk.until_written("run.json", record_end)
-        self.disk.until_written("the journal", self.journal.append, "state", end)
+        self.disk.until_written("the journal", self.journal.write, end)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,8 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Never leave a run marked as running when its supervisor is gone.
         with folder.updating() as rec:
-            if rec.state not in ("exited", "killed", "lost"):
-                rec.state = "exited"
+            if rec.state not in (RunState.EXITED, RunState.KILLED, RunState.LOST):
+                rec.state = RunState.EXITED
                 rec.end_reason = f"supervisor error: {exc}"
                 rec.ended = time.time()
         raise

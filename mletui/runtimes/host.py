@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import psutil
 
+from mletui.core.events import RunState
 from mletui.core.safefs import NotARegularFile, read_regular, write_file
 from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
 from mletui.runtimes import RuntimeFailure
@@ -27,7 +28,7 @@ def spawn_supervisor(
 ) -> RunRecord:
     """Start ``python -m mletui.run.supervisor RUN_DIR`` in a session of its own (it outlives the
     TUI and this command) and wait until ``ready(record)`` (default: it has left "created")."""
-    ready = ready or (lambda record: record.state != "created")
+    ready = ready or (lambda record: record.state != RunState.CREATED)
     with (folder.path / "supervisor.log").open("ab") as log:
         subprocess.Popen(
             [sys.executable, "-m", "mletui.run.supervisor", str(folder.path)],
@@ -110,8 +111,8 @@ def mark_ended_without_supervisor(folder: RunFolder, reason: str) -> None:
     on (it died of an error) keeps its state and says that it was lost, and why."""
     try:
         with folder.updating() as rec:
-            if rec.state not in ("exited", "killed", "lost"):
-                rec.state = "killed"
+            if rec.state not in (RunState.EXITED, RunState.KILLED, RunState.LOST):
+                rec.state = RunState.KILLED
                 rec.end_reason = f"{reason} (lost: the supervisor died)"
                 rec.ended = time.time()
             elif rec.end_reason and rec.end_reason.startswith("supervisor error"):

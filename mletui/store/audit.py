@@ -25,6 +25,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mletui.core.events import ActionRecord
+from mletui.core.records import BadEntry, Record, decode
 from mletui.core.safefs import NotARegularFile, open_regular
 from mletui.store import keys
 from mletui.store.journal import Anchor, Entry, genesis, read_anchor, split_sealed
@@ -70,7 +72,18 @@ class AuditReport:
 
     @property
     def interventions(self) -> list[tuple[int, Entry]]:
-        return [(line, e) for line, e in self.actions if e.get("action") in INTERVENTIONS]
+        return [(line, e) for line, e in self.actions if _intervention(decode(e))]
+
+
+def _operator_entry(record: Record | BadEntry) -> bool:
+    """An action, or what is left of one (a damaged action is listed all the same)."""
+    return isinstance(record, ActionRecord) or (
+        isinstance(record, BadEntry) and record.kind == "action"
+    )
+
+
+def _intervention(record: Record | BadEntry) -> bool:
+    return isinstance(record, ActionRecord) and record.action in INTERVENTIONS
 
 
 @dataclass
@@ -99,7 +112,7 @@ def audit_journal(path: Path) -> AuditReport:
     report.actions = [
         (line.number, line.entry)
         for line in lines
-        if line.entry is not None and line.entry.get("kind") == "action"
+        if line.entry is not None and _operator_entry(decode(line.entry))
     ]
     sealed = [line for line in lines if line.claimed is not None]
     report.entries = len(sealed)

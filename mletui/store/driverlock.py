@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
+from mletui.core.events import ActionRecord
 from mletui.core.safefs import read_regular
 from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
 from mletui.store.journal import Journal
@@ -134,23 +135,18 @@ class DriverLock:
                     why = "that process is gone"
                 else:
                     why = f"silent for {now - holder.heartbeat:.0f} s"
-                self.journal.append_chained(
-                    "action",
-                    {
-                        "action": "take-driver",
-                        "operator": self.operator,
-                        "detail": f"took over from {holder.describe()}: {why}",
-                        "previous": {
-                            "operator": holder.operator,
-                            "host": holder.host,
-                            "pid": holder.pid,
-                        },
-                    },
+                previous = {"operator": holder.operator, "host": holder.host, "pid": holder.pid}
+                self.journal.write_chained(
+                    ActionRecord(
+                        0.0,
+                        "take-driver",
+                        self.operator,
+                        f"took over from {holder.describe()}: {why}",
+                        previous=previous,
+                    )
                 )
             elif holder is None:
-                self.journal.append_chained(
-                    "action", {"action": "drive", "operator": self.operator, "detail": ""}
-                )
+                self.journal.write_chained(ActionRecord(0.0, "drive", self.operator, ""))
             return None
 
     def heartbeat(self) -> bool:
@@ -167,9 +163,7 @@ class DriverLock:
             holder = _read(self.folder)
             if holder is not None and holder.token == self.token:
                 (self.folder.path / LOCK_FILE).unlink(missing_ok=True)
-                self.journal.append_chained(
-                    "action", {"action": "release-driver", "operator": self.operator, "detail": ""}
-                )
+                self.journal.write_chained(ActionRecord(0.0, "release-driver", self.operator, ""))
 
     def _write(self, driver: Driver) -> None:
         tmp = self.folder.path / f".{LOCK_FILE}.{os.getpid()}.tmp"

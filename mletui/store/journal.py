@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mletui.core.records import Record, to_entry
 from mletui.core.safefs import NotARegularFile, open_for_writing, open_regular
 from mletui.protocol import clean_value, loads_untrusted
 from mletui.store import keys
@@ -152,6 +153,12 @@ class Journal:
             os.close(fd)  # and with it the lock
         return {**body, "mac": mac}
 
+    def write(self, record: Record, *, sync: bool = False) -> Entry:
+        """Append one record (its time is now, whatever ``record.ts`` says)."""
+        entry = to_entry(record)
+        del entry["ts"]
+        return self.append(entry.pop("kind"), entry, sync=sync)
+
     def _anchor(self, anchor_fd: int, journal: int, key: bytes) -> tuple[Anchor, int]:
         """The anchor to chain from: as written, moved past any entry a writer killed between
         its line and its anchor left (so that such a crash is not read as tampering); and the
@@ -169,9 +176,9 @@ class Journal:
                 size += os.write(journal, b"\n")  # a torn last line (a crash): ours starts anew
         return anchor, size
 
-    def append_chained(self, kind: str, data: dict[str, Any]) -> Entry:
+    def write_chained(self, record: Record) -> Entry:
         """An operator entry: sealed like every other, and on disk before it is acted upon."""
-        return self.append(kind, data, sync=True)
+        return self.write(record, sync=True)
 
     def _write(self, fd: int, line: bytes, size: int, sync: bool) -> int:
         """Write one line whole at the end (``size``), and return the new size; or leave the

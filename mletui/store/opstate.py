@@ -18,9 +18,10 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from mletui import protocol
+from mletui.core.events import ActionRecord
+from mletui.core.records import Ack, BadEntry, Record, decode
 from mletui.core.safefs import open_regular
 
 PAUSE, RESUME, FREEZE, THAW = "pause", "resume", "freeze", "thaw"
@@ -46,23 +47,18 @@ class OperatorState:
         """The clock stops: the operator's pause stands and the agent said it paused."""
         return self.paused and self.acknowledged
 
-    def fold(self, entry: dict[str, Any]) -> OperatorState:
-        """This state after one journal entry."""
-        kind = entry.get("kind")
-        if kind == "action":
-            action = entry.get("action")
-            if action == PAUSE:
-                return replace(self, paused=True, acknowledged=False)
-            if action == RESUME:
-                return replace(self, paused=False, acknowledged=False)
-            if action in (FREEZE, THAW):
+    def fold(self, record: Record | BadEntry) -> OperatorState:
+        """This state after one journal record."""
+        match record:
+            case ActionRecord(action=action) if action in (PAUSE, RESUME):
+                return replace(self, paused=action == PAUSE, acknowledged=False)
+            case ActionRecord(action=action) if action in (FREEZE, THAW):
                 return replace(self, frozen=action == FREEZE)
-        elif kind == "ack" and entry.get("ack_kind") == "pause":
-            status = entry.get("status")
-            if self.paused and status in ("paused", "resumed"):
-                return replace(self, acknowledged=status == "paused")
-            if not self.paused and status == "paused":
-                return replace(self, stray_acks=self.stray_acks + 1)
+            case Ack(ack_kind="pause", status=status):
+                if self.paused and status in ("paused", "resumed"):
+                    return replace(self, acknowledged=status == "paused")
+                if not self.paused and status == "paused":
+                    return replace(self, stray_acks=self.stray_acks + 1)
         return self
 
 
@@ -140,8 +136,7 @@ class OperatorStateReader:
             entry = protocol.loads_untrusted(line)
         except ValueError:
             return
-        if isinstance(entry, dict):
-            self.state = self.state.fold(entry)
+        self.state = self.state.fold(decode(entry))
 
 
 _readers: dict[Path, OperatorStateReader] = {}

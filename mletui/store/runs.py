@@ -22,6 +22,7 @@ from typing import Any
 
 import platformdirs
 
+from mletui.core.events import RunState
 from mletui.core.safefs import read_regular
 from mletui.core.sanitize import clean_text as displayable
 from mletui.protocol import clean_text, loads_untrusted
@@ -62,7 +63,7 @@ class RunRecord:
     created: float
     host: str
     time_limit_s: float | None = None
-    state: str = "created"  # created, starting, running, exited, killed
+    state: RunState = RunState.CREATED  # then STARTING, RUNNING; EXITED, KILLED or LOST
     supervisor_pid: int | None = None
     supervisor_started: float | None = None  # process create time, to tell a reused pid
     agent_pid: int | None = None
@@ -98,17 +99,20 @@ class RunRecord:
             value = data[f.name]
             expected = str(f.type)
             if not _has_type(value, expected):
-                raise ValueError(f"its '{f.name}' is {_json_kind(value)}, not {expected}")
-            values[f.name] = value
+                wanted = "a run state" if expected == "RunState" else expected
+                raise ValueError(f"its '{f.name}' is {_json_kind(value)}, not {wanted}")
+            values[f.name] = RunState(value) if expected == "RunState" else value
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "state": RunState(self.state).value}
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
+
+_RUN_STATES = frozenset(state.value for state in RunState)
 
 # The annotations of RunRecord's fields, each with the test a value from JSON must pass. A field
 # whose annotation is not here is taken as it comes.
@@ -120,6 +124,7 @@ _TYPE_CHECKS: dict[str, Any] = {
     "list[str]": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "dict[str, str]": lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
     "dict[str, Any]": lambda v: isinstance(v, dict),
+    "RunState": lambda v: isinstance(v, str) and v in _RUN_STATES,
 }
 
 

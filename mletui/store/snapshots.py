@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from mletui.core.events import FileChange, Snapshot
 from mletui.core.safefs import Found, NotARegularFile, open_regular, open_regular_at, walk
@@ -213,39 +212,6 @@ def _describe(digest: str | None) -> str:
     if digest.startswith(SAMPLED):
         return f"sha256 of samples {digest.removeprefix(SAMPLED)}"
     return f"sha256 {digest}"
-
-
-def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "seq": snapshot.seq,
-        "changes": [
-            {
-                "path": c.path,
-                "status": c.status,
-                "old": c.old,
-                "new": c.new,
-                "size": c.size,
-                "recorded": c.recorded,
-            }
-            for c in snapshot.changes
-        ],
-        "files": snapshot.files,
-    }
-
-
-def snapshot_from_json(entry: dict[str, Any]) -> Snapshot:
-    changes = tuple(
-        FileChange(
-            str(c["path"]),
-            str(c["status"]),
-            c.get("old"),
-            c.get("new"),
-            int(c.get("size", 0)),
-            bool(c.get("recorded", True)),
-        )
-        for c in entry.get("changes", [])
-    )
-    return Snapshot(int(entry["seq"]), float(entry["ts"]), changes, dict(entry.get("files", {})))
 
 
 def watch_workspace(

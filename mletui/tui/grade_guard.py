@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from mletui.core.events import RunState
 from mletui.tui.dialogs import ConfirmDialog
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.scores_pane import ScoresPane
@@ -21,7 +22,7 @@ from mletui.watch.session import Control
 REVEAL_KEY = "R"
 REVEAL_DETAIL = "G in the watch screen"
 OPEN_DETAIL = "grades shown openly (mletui demo)"
-ENDED = ("exited", "killed")
+ENDED = (RunState.EXITED, RunState.KILLED)
 
 
 class RevealGradeDialog(ConfirmDialog):

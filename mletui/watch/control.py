@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mletui import protocol
-from mletui.core.events import RunState, StatusUpdate
+from mletui.core.events import ActionRecord, RunState, StatusUpdate
 from mletui.core.safefs import NotARegularFile, write_file
 from mletui.runtimes import RuntimeFailure, get_runtime
 from mletui.store import controlfiles
@@ -78,17 +78,26 @@ class ActionJournal:
         self.operator = operator or default_operator()
         self.journal = Journal(path)
 
-    def record(self, action: str, status: StatusUpdate, detail: str = "", **extra: object) -> None:
-        self.journal.append_chained(
-            "action",
-            {
-                "action": action,
-                "operator": self.operator,
-                "run_wall_s": round(status.wall_s, 3),
-                "run_active_s": round(status.active_s, 3),
-                "detail": detail,
-                **extra,
-            },
+    def record(
+        self,
+        action: str,
+        status: StatusUpdate,
+        detail: str = "",
+        *,
+        hint_id: str | None = None,
+        target: str | None = None,
+    ) -> None:
+        self.journal.write_chained(
+            ActionRecord(
+                0.0,
+                action,
+                self.operator,
+                detail,
+                run_wall_s=round(status.wall_s, 3),
+                run_active_s=round(status.active_s, 3),
+                hint_id=hint_id,
+                target=target,
+            )
         )
 
 

@@ -25,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from mletui.core.events import ActionRecord, ResourceSample, Score
+from mletui.core.records import GradeRecord, decode, entry_mac
 from mletui.core.sanitize import clean_field
-from mletui.gpu.resources import gpus_from_entry
 from mletui.store.audit import INTERVENTIONS
 from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder
@@ -66,63 +67,55 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
         summary = summarize(folder)
         record = summary.record
         start = record.started or record.created
-        grade: dict[str, Any] | None = None
+        grade: GradeRecord | None = None
         gpu_seconds = 0.0
         last_sample: float | None = None
         for entry in read_journal(folder.journal_path).entries:
-            kind, ts = entry.get("kind"), float(entry.get("ts", 0.0))
-            if kind in ("score", "grade"):
-                scores.append(
-                    {
-                        "run_id": record.id,
-                        "ts": _utc(ts),
-                        "run_s": ts - start,
-                        "kind": "validation" if kind == "score" else "grade",
-                        "step": entry.get("step", entry.get("submission")),
-                        "name": entry.get("name", entry.get("metric")),
-                        "value": entry.get("value", entry.get("score")),
-                        "direction": entry.get("direction"),
-                        "snapshot_seq": entry.get("snapshot_seq"),
-                        "valid": entry.get("valid", True),
-                    }
-                )
-                if kind == "grade" and entry.get("valid"):
-                    grade = entry
-            elif kind == "action":
-                actions.append(
-                    {
-                        "run_id": record.id,
-                        "ts": _utc(ts),
-                        "run_wall_s": entry.get("run_wall_s"),
-                        "run_active_s": entry.get("run_active_s"),
-                        "action": entry.get("action"),
-                        "operator": entry.get("operator"),
-                        "detail": entry.get("detail", ""),
-                        "intervention": entry.get("action") in INTERVENTIONS,
-                        "mac": entry.get("mac"),
-                    }
-                )
-            elif kind == "resources":
-                try:
-                    devices = gpus_from_entry(entry)
-                except (ValueError, TypeError, KeyError):
-                    devices = ()
-                held = [d for d in devices if (d.run_memory or 0) > 0]
-                if last_sample is not None:
-                    gpu_seconds += len(held) * (ts - last_sample)
-                last_sample = ts
-                resources.append(
-                    {
-                        "run_id": record.id,
-                        "ts": _utc(ts),
-                        "run_s": ts - start,
-                        "cpu_percent": entry.get("cpu"),
-                        "rss_bytes": entry.get("rss"),
-                        "processes": entry.get("procs"),
-                        "gpus_held": len(held),
-                        "gpu_memory_bytes": sum(d.run_memory or 0 for d in held),
-                    }
-                )
+            item = decode(entry)
+            match item:
+                case Score():
+                    scores.append(
+                        _score_row(record.id, start, item, "validation", item.step, item.name,
+                                   item.value, True)
+                    )  # fmt: skip
+                case GradeRecord():
+                    scores.append(
+                        _score_row(record.id, start, item, "grade", item.submission,
+                                   item.metric, item.score, item.valid)
+                    )  # fmt: skip
+                    if item.valid:
+                        grade = item
+                case ActionRecord():
+                    actions.append(
+                        {
+                            "run_id": record.id,
+                            "ts": _utc(item.ts),
+                            "run_wall_s": item.run_wall_s,
+                            "run_active_s": item.run_active_s,
+                            "action": item.action,
+                            "operator": item.operator,
+                            "detail": item.detail,
+                            "intervention": item.action in INTERVENTIONS,
+                            "mac": entry_mac(entry),
+                        }
+                    )
+                case ResourceSample():
+                    held = [d for d in item.gpus if (d.run_memory or 0) > 0]
+                    if last_sample is not None:
+                        gpu_seconds += len(held) * (item.ts - last_sample)
+                    last_sample = item.ts
+                    resources.append(
+                        {
+                            "run_id": record.id,
+                            "ts": _utc(item.ts),
+                            "run_s": item.ts - start,
+                            "cpu_percent": item.cpu_percent,
+                            "rss_bytes": item.rss_bytes,
+                            "processes": item.processes,
+                            "gpus_held": len(held),
+                            "gpu_memory_bytes": sum(d.run_memory or 0 for d in held),
+                        }
+                    )
         runs.append(
             {
                 "run_id": record.id,
@@ -140,8 +133,8 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
                 "best_validation": summary.best,
                 "metric": summary.best_name,
                 "direction": summary.direction,
-                "grade": None if grade is None else grade.get("score"),
-                "medal": None if grade is None else grade.get("medal"),
+                "grade": None if grade is None else grade.score,
+                "medal": None if grade is None else grade.medal,
                 "valid_submission": grade is not None,
                 "interventions": sum(n for a, n in summary.actions.items() if a in INTERVENTIONS),
                 "assisted": summary.assisted,
@@ -153,6 +146,30 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
         "scores": pd.DataFrame(scores, columns=SCORE_COLUMNS),
         "actions": pd.DataFrame(actions, columns=ACTION_COLUMNS),
         "resources": pd.DataFrame(resources, columns=RESOURCE_COLUMNS),
+    }
+
+
+def _score_row(
+    run_id: str,
+    start: float,
+    item: Score | GradeRecord,
+    kind: str,
+    step: int,
+    name: str,
+    value: float | None,
+    valid: bool,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "ts": _utc(item.ts),
+        "run_s": item.ts - start,
+        "kind": kind,
+        "step": step,
+        "name": name,
+        "value": value,
+        "direction": item.direction,
+        "snapshot_seq": item.snapshot_seq,
+        "valid": valid,
     }
 
 

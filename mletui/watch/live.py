@@ -20,22 +20,25 @@ from mletui.core.events import (
     LogBatch,
     Notice,
     ResourceSample,
+    Score,
     Snapshot,
+    StallFlag,
     StatusUpdate,
     TokenUsage,
 )
-from mletui.gpu.resources import gpus_from_entry
-from mletui.run.scores import (
-    GRADE_KIND,
-    GRADING_KIND,
-    grade_from_entry,
-    grading_info_from_entry,
-    score_from_entry,
+from mletui.core.records import (
+    AgentNotice,
+    BadEntry,
+    GradeRecord,
+    GradingRecord,
+    JournalNotice,
+    Record,
+    decode,
 )
-from mletui.run.stalls import stall_from_entry
+from mletui.run.scores import grade_event, grading_info
 from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, RunRecord
-from mletui.store.snapshots import WorkspaceTimeline, snapshot_from_json
+from mletui.store.snapshots import WorkspaceTimeline
 from mletui.store.spool import LogHistory
 from mletui.watch.control import RunControl
 from mletui.watch.livestate import hint_statuses, read_status
@@ -144,10 +147,6 @@ class WatchSession:
         return self.timeline.diff(snapshot)
 
 
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
 def _size(path: Any) -> int:
     try:
         return int(path.stat().st_size)
@@ -157,71 +156,24 @@ def _size(path: Any) -> int:
 
 def event_from_entry(entry: dict[str, Any]) -> Event | None:
     """The UI event for one journal entry, or None for entries the UI does not show."""
-    kind = entry.get("kind")
-    ts = float(entry.get("ts", 0.0))
-    try:
-        if kind == "snapshot":
-            return snapshot_from_json(entry)
-        if kind == "score":
-            return score_from_entry(entry)
-        if kind == GRADE_KIND:
-            return grade_from_entry(entry)
-        if kind == GRADING_KIND:
-            return grading_info_from_entry(entry)
-        if kind == "resources":
-            return ResourceSample(
-                ts,
-                float(entry["cpu"]),
-                int(entry["rss"]),
-                int(entry["procs"]),
-                str(entry["gpu"]),
-                _optional_int(entry.get("net_rx")),
-                _optional_int(entry.get("net_tx")),
-                _optional_int(entry.get("mem_limit")),
-                gpus_from_entry(entry),
-            )
-        if kind == "stall":
-            return stall_from_entry(entry)
-        if kind == "action":
-            return ActionRecord(
-                ts, str(entry["action"]), str(entry["operator"]), str(entry.get("detail", ""))
-            )
-        if kind == "notice":
-            return Notice(ts, str(entry.get("text", "")))
-        if kind == "agent_notice":  # the agent's own words, marked as such
-            return Notice(ts, f"agent: {entry['text']}", str(entry.get("severity", "warning")))
-        if kind == "step":
-            return AgentStep(
-                ts,
-                int(entry["step"]),
-                str(entry.get("stage", "")),
-                str(entry.get("plan", "")),
-                str(entry.get("outcome", "")),
-                _optional_float(entry.get("metric")),
-                int(entry.get("tokens_in", 0)),
-                int(entry.get("tokens_out", 0)),
-                _optional_float(entry.get("cost")),
-            )
-        if kind == "usage":
-            return TokenUsage(
-                ts,
-                int(entry.get("tokens_in", 0)),
-                int(entry.get("tokens_out", 0)),
-                _optional_float(entry.get("cost")),
-                str(entry.get("model", "")),
-            )
-        if kind == "budget":
-            max_steps = entry.get("max_steps")
-            return BudgetLimits(
-                ts,
-                _optional_float(entry.get("max_cost")),
-                None if max_steps is None else int(max_steps),
-                str(entry.get("model", "")),
-            )
-    except (KeyError, TypeError, ValueError):
-        return Notice(ts, f"a journal entry of kind {kind!r} could not be read")
+    return event_from_record(decode(entry))
+
+
+def event_from_record(record: Record | BadEntry) -> Event | None:
+    """The UI event for one decoded journal entry (a damaged one is a notice that says so)."""
+    match record:
+        case Snapshot() | Score() | ResourceSample() | StallFlag() | ActionRecord():
+            return record
+        case AgentStep() | TokenUsage() | BudgetLimits():
+            return record
+        case GradeRecord():
+            return grade_event(record)
+        case GradingRecord():
+            return grading_info(record)
+        case JournalNotice(ts=ts, text=text):
+            return Notice(ts, text)
+        case AgentNotice(ts=ts, text=text, severity=severity):  # the agent's own words, marked
+            return Notice(ts, f"agent: {text}", severity)
+        case BadEntry(known=True, ts=ts, kind=kind):
+            return Notice(ts, f"a journal entry of kind {kind!r} could not be read")
     return None
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -11,11 +11,19 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mletui import protocol
-from mletui.core.events import HintStatus, RunState, StallFlag, StatusUpdate
-from mletui.gpu.resources import gpus_from_entry, run_gpu_text
+from mletui.core.events import (
+    ActionRecord,
+    HintStatus,
+    ResourceSample,
+    RunState,
+    Score,
+    StallFlag,
+    StatusUpdate,
+)
+from mletui.core.records import BadEntry, decode
+from mletui.gpu.resources import run_gpu_text
 from mletui.run.scores import GradeSummary, summarize_grades
 from mletui.run.stalls import track_stall
 from mletui.runtimes import get_runtime
@@ -57,11 +65,9 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
 
 
 def _state(folder: RunFolder, record: RunRecord) -> RunState:
-    if record.state == "exited":
-        return RunState.EXITED
-    if record.state == "killed":
-        return RunState.KILLED
-    if record.state in ("created", "starting"):
+    if record.state in (RunState.EXITED, RunState.KILLED):
+        return record.state
+    if record.state in (RunState.CREATED, RunState.STARTING):
         return RunState.STARTING
     if record.host != socket.gethostname():
         beat = record.heartbeat or 0.0
@@ -132,34 +138,33 @@ def summarize(folder: RunFolder) -> RunSummary:
     record = folder.read()
     status = read_status(folder, record)
     journal = read_journal(folder.journal_path)
+    records = [decode(entry) for entry in journal.entries]
     best: float | None = None
     name = direction = None
     steps = 0
     actions: dict[str, int] = {}
-    resources: dict[str, Any] | None = None  # the latest resources entry
+    resources: ResourceSample | BadEntry | None = None  # the latest resources entry
     stalls: dict[str, StallFlag] = {}
-    for entry in journal.entries:
-        kind = entry.get("kind")
-        if kind == "score":
-            steps += 1
-            value, direction = float(entry["value"]), str(entry.get("direction", "higher"))
-            name = str(entry.get("name", "score"))
-            better = best is None or (value > best if direction == "higher" else value < best)
-            if better:
-                best = value
-        elif kind == "action":
-            action = str(entry.get("action"))
-            actions[action] = actions.get(action, 0) + 1
-        elif kind == "resources":
-            resources = entry
-        elif kind == "stall":
-            track_stall(stalls, entry)
+    for item in records:
+        match item:
+            case Score(value=value):
+                steps += 1
+                direction, name = item.direction, item.name
+                better = best is None or (value > best if direction == "higher" else value < best)
+                if better:
+                    best = value
+            case ActionRecord(action=action):
+                actions[action] = actions.get(action, 0) + 1
+            case ResourceSample() | BadEntry(kind="resources"):
+                resources = item
+            case StallFlag():
+                track_stall(stalls, item)
     gpu = "-"
     if resources is not None and not status.state.ended:
-        try:
-            gpu = run_gpu_text(gpus_from_entry(resources), str(resources.get("gpu", "")))
-        except (KeyError, TypeError, ValueError):
+        if isinstance(resources, BadEntry):
             gpu = "?"
+        else:
+            gpu = run_gpu_text(resources.gpus, resources.gpu)
     hints = hint_statuses(folder.control)
     return RunSummary(
         record,
@@ -172,7 +177,7 @@ def summarize(folder: RunFolder) -> RunSummary:
         len(hints),
         sum(1 for h in hints if h.status == "sent"),
         journal.skipped,
-        summarize_grades(journal.entries),
+        summarize_grades(records),
         gpu,
         () if status.state.ended else tuple(stalls.values()),
     )

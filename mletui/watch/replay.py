@@ -13,10 +13,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from mletui.core.clock import duration
 from mletui.core.events import (
+    ActionRecord,
     Event,
     HintStatus,
     HintsUpdate,
@@ -28,13 +28,14 @@ from mletui.core.events import (
     StatusUpdate,
     Stream,
 )
+from mletui.core.records import Ack, BadEntry, Record, StateChange, decode
 from mletui.store.controlfiles import read_hello
 from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder, RunRecord
 from mletui.store.snapshots import WorkspaceTimeline
 from mletui.store.spool import LogFollower
 from mletui.watch.control import RunControl
-from mletui.watch.live import event_from_entry
+from mletui.watch.live import event_from_record
 from mletui.watch.session import ActionNotes, Capability, ReplayClock, ReplayReset
 
 REPLAY_ONLY = "this is a replay: keys that act on the run are disabled"
@@ -47,7 +48,7 @@ SPEEDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 500.0)
 @dataclass
 class _Timed:
     ts: float
-    entry: dict[str, Any]
+    entry: Record | BadEntry
 
 
 class ReplaySession:
@@ -78,9 +79,8 @@ class ReplaySession:
         self.timeline = WorkspaceTimeline(folder.workspace, folder.snapshots)
         journal = read_journal(folder.journal_path)
         self.skipped_lines = journal.skipped
-        self.entries = sorted(
-            (_Timed(float(e.get("ts", 0.0)), e) for e in journal.entries), key=lambda t: t.ts
-        )
+        records = map(decode, journal.entries)
+        self.entries = sorted((_Timed(r.ts, r) for r in records), key=lambda t: t.ts)
         self.start_ts = self.record_at_start.started or self.record_at_start.created
         last_log = _last_log_ts(folder)
         ends = [self.record_at_start.ended or 0.0, last_log or 0.0]
@@ -179,7 +179,7 @@ class ReplaySession:
                 entry = self.entries[self._next].entry
                 self._next += 1
                 hints_changed |= self._track(entry)
-                event = event_from_entry(entry)
+                event = event_from_record(entry)
                 if event is not None:
                     events.append(event)
             if hints_changed:
@@ -244,43 +244,41 @@ class ReplaySession:
             events.append(LogBatch((marker,)))
             events.append(Notice(time.time(), text, "information"))
 
-    def _track(self, entry: dict[str, Any]) -> bool:
+    def _track(self, record: Record | BadEntry) -> bool:
         """Follow state and hints through the record; True when the hints changed."""
-        kind, ts = entry.get("kind"), float(entry.get("ts", 0.0))
-        if kind == "state":
-            state = str(entry.get("state"))
-            if state == "running":
+        ts = record.ts
+        match record:
+            case StateChange(state=RunState.RUNNING):
                 self._state = RunState.RUNNING
-            elif state in ("exited", "killed"):
-                self._state = RunState.EXITED if state == "exited" else RunState.KILLED
-                self._exit = (entry.get("exit_code"), entry.get("reason"))
+            case StateChange(state=RunState.EXITED | RunState.KILLED as state):
+                self._state = state
+                self._exit = (record.exit_code, record.reason)
                 self._close_inactive(ts)
-        elif kind == "action":
-            action = entry.get("action")
-            if action == "freeze":
+            case ActionRecord(action="freeze"):
                 self._frozen_since = ts
-            elif action == "thaw" or action == "resume":
+            case ActionRecord(action="thaw" | "resume"):
                 self._close_inactive(ts)
-            elif action == "hint":
-                hint_id = str(entry.get("hint_id", ""))
-                self._hints[hint_id] = HintStatus(
-                    hint_id, str(entry.get("detail", "")), ts, "sent", None
-                )
+            case ActionRecord(action="hint"):
+                hint_id = record.hint_id or ""
+                self._hints[hint_id] = HintStatus(hint_id, record.detail, ts, "sent", None)
                 return True
-        elif kind == "ack":
-            if entry.get("ack_kind") == "pause" and entry.get("status") == "paused":
-                self._paused_since = ts
-            hint = self._hints.get(str(entry.get("id", "")))
-            if hint is not None and entry.get("ack_kind") == "hint":
-                status = str(entry.get("status", ""))
-                answer = str(entry.get("message", "")) if status != "received" else hint.answer
-                late_receipt = status == "received" and hint.status in ("used", "ignored")
-                known = status in ("received", "used", "ignored")
-                if known and status != hint.status and not late_receipt:
-                    self._hints[hint.id] = HintStatus(
-                        hint.id, hint.text, hint.sent_ts, status, answer
-                    )
-                    return True
+            case Ack():
+                return self._track_ack(record)
+        return False
+
+    def _track_ack(self, ack: Ack) -> bool:
+        ts = ack.ts
+        if ack.ack_kind == "pause" and ack.status == "paused":
+            self._paused_since = ts
+        hint = self._hints.get(ack.id)
+        if hint is not None and ack.ack_kind == "hint":
+            status = ack.status
+            answer = ack.message if status != "received" else hint.answer
+            late_receipt = status == "received" and hint.status in ("used", "ignored")
+            known = status in ("received", "used", "ignored")
+            if known and status != hint.status and not late_receipt:
+                self._hints[hint.id] = HintStatus(hint.id, hint.text, hint.sent_ts, status, answer)
+                return True
         return False
 
     def _close_inactive(self, ts: float) -> None:

@@ -79,9 +79,11 @@ class InspectFolder(RunFolder):
             runtime="inspect",
             created=time.time() - (row.elapsed_s or 0.0),
             host="",
-            state={"running": "running", "queued": "created", "pending": "created"}.get(
-                row.state, "exited"
-            ),
+            state={
+                "running": RunState.RUNNING,
+                "queued": RunState.CREATED,
+                "pending": RunState.CREATED,
+            }.get(row.state, RunState.EXITED),
         )
 
     def write(self, record: RunRecord) -> None:
@@ -341,7 +343,7 @@ class InspectSession:
             raise ActionError(f"Cannot {action}: the eval has ended (its process is gone).")
         if self.row.ended and action not in ("pause", "resume", "limits"):
             raise ActionError(f"Cannot {action}: the sample has already ended ({self.row.state}).")
-        self.journal.append_chained(
+        self.journal.append(
             "action",
             {
                 "action": action,
@@ -351,6 +353,7 @@ class InspectSession:
                 "inspect_eval": self.row.eval_id,
                 **extra,
             },
+            sync=True,  # an operator entry is on disk before it is acted upon
         )
         try:
             answer = call(client)

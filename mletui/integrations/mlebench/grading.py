@@ -25,13 +25,14 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mletui.core.records import GradeRecord, GradingRecord, JournalNotice, decode
 from mletui.core.safefs import NotARegularFile, read_regular
 from mletui.grading.sandbox import GradeLimits
-from mletui.run.scores import GRADE_KIND, GRADING_KIND, SCORELESS
+from mletui.run.scores import SCORELESS
 from mletui.store.journal import Journal, JournalFollower
 
 ENV_DATA = "MLEBENCH_DATA"
@@ -224,12 +225,12 @@ class SubmissionChecker:
         self._available: bool | None = None
         self._said: set[str] = set()
         entries, _skipped = JournalFollower(journal_path).read_new()
-        for entry in entries:
-            if entry.get("kind") == GRADE_KIND:
-                self._count = max(self._count, int(entry.get("submission", 0) or 0))
-                self._shas.add(str(entry.get("sha256", "")))
-            elif entry.get("kind") == GRADING_KIND:
-                self._available = bool(entry.get("available"))
+        for record in map(decode, entries):
+            if isinstance(record, GradeRecord):
+                self._count = max(self._count, record.submission)
+                self._shas.add(record.sha256 or "")
+            elif isinstance(record, GradingRecord):
+                self._available = record.available
         self._pool.submit(self._announce)
 
     def check(self, files: list[tuple[str, Path]]) -> None:
@@ -267,16 +268,9 @@ class SubmissionChecker:
             return
         with self._lock:
             self._available = available
-            self.journal.append(
-                GRADING_KIND,
-                {
-                    "metric": METRIC,
-                    "direction": "higher",
-                    "available": available,  # scored here; else validity at most
-                    "note": note,
-                    "grader": GRADER if available else SERVER,
-                },
-            )
+            # Scored here when available; else validity at most.
+            grader = GRADER if available else SERVER
+            self.journal.write(GradingRecord(0.0, METRIC, "higher", available, note, grader))
 
     def _check_one(self, label: str, data: bytes, mtime: float) -> None:
         digest = hashlib.sha256(data).hexdigest()
@@ -286,41 +280,51 @@ class SubmissionChecker:
             self._shas.add(digest)
             self._count += 1
             number = self._count
-        entry: dict[str, Any] = {
-            "submission": number,
-            "path": label,
-            "submission_ts": mtime,
-            "size": len(data),
-            "sha256": digest,
-            "metric": METRIC,
-            "direction": "higher",
-            "medal": None,
-            "above_median": False,
-        }
+        entry = GradeRecord(
+            0.0,
+            submission=number,
+            path=label,
+            submission_ts=mtime,
+            size=len(data),
+            sha256=digest,
+            snapshot_seq=None,
+            valid=False,
+            score=None,
+            reason=None,
+            metric=METRIC,
+            direction="higher",
+            medal=None,
+            above_median=False,
+        )
         host = self.server()
         verdict = ask_grading_server(host, data) if host else None
         if verdict is not None:
-            entry["server"] = {"valid": verdict.valid, "text": verdict.text}
-        report = self._score(data, entry)
+            entry = replace(entry, server={"valid": verdict.valid, "text": verdict.text})
+        report, error = self._score(data)
+        entry = replace(entry, grader_error=error)
         if report is not None:
-            entry.update(
-                valid=bool(report.get("valid_submission")) and report.get("score") is not None,
-                score=report.get("score"),
-                reason=None,
+            score = report.get("score")
+            valid = bool(report.get("valid_submission")) and score is not None
+            reason = None
+            if not valid:
+                reason = (
+                    verdict.text if verdict and verdict.valid is False else f"{GRADER}: no score"
+                )
+            entry = replace(
+                entry,
+                valid=valid,
+                score=score,
+                reason=reason,
                 checked_by=GRADER,
                 direction="lower" if report.get("is_lower_better") else "higher",
                 medal=medal_of(report),
                 above_median=bool(report.get("above_median")),
                 report=report,
             )
-            if not entry["valid"]:
-                entry["reason"] = (
-                    verdict.text if verdict and verdict.valid is False else f"{GRADER}: no score"
-                )
             self._thresholds(report)
         elif verdict is not None and verdict.valid is not None:
-            entry.update(valid=verdict.valid, score=None, checked_by=SERVER)
-            entry["reason"] = None if verdict.valid else verdict.text
+            reason = None if verdict.valid else verdict.text
+            entry = replace(entry, valid=verdict.valid, reason=reason, checked_by=SERVER)
         else:  # nothing could check it: no row; checked if it changes again
             with self._lock:
                 self._shas.discard(digest)
@@ -329,42 +333,42 @@ class SubmissionChecker:
                 self._say_once(f"{label} not checked: {verdict.text}")
             return
         with self._lock:
-            self.journal.append(GRADE_KIND, entry)
+            self.journal.write(entry)
 
     def _say_once(self, text: str) -> None:
         with self._lock:
             if text not in self._said:
                 self._said.add(text)
-                self.journal.append("notice", {"text": text})
+                self.journal.write(JournalNotice(0.0, text))
 
-    def _score(self, data: bytes, entry: dict[str, Any]) -> dict[str, Any] | None:
+    def _score(self, data: bytes) -> tuple[dict[str, Any] | None, str | None]:
+        """MLE-bench's report of a submission, or None; and why the grader failed, if it did."""
         available, _note = self.grader.availability(self.competition)
         if not available:
-            return None
+            return None, None
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="mletui-mlebench-") as tmp:
             copy = Path(tmp) / "submission.csv"
             copy.write_bytes(data)
             try:
-                return self.grader.grade(self.competition, copy)
+                return self.grader.grade(self.competition, copy), None
             except GradingFailure as exc:
-                entry["grader_error"] = str(exc)
-                return None
+                return None, str(exc)
 
     def _thresholds(self, report: dict[str, Any]) -> None:
         thresholds = {
             name: report.get(f"{name}_threshold") for name in ("gold", "silver", "bronze", "median")
         }
         with self._lock:
-            self.journal.append(
-                GRADING_KIND,
-                {
-                    "metric": METRIC,
-                    "direction": "lower" if report.get("is_lower_better") else "higher",
-                    "available": True,
-                    "note": self.grader.availability(self.competition)[1],
-                    "grader": GRADER,
-                    "thresholds": thresholds,
-                },
+            self.journal.write(
+                GradingRecord(
+                    0.0,
+                    METRIC,
+                    "lower" if report.get("is_lower_better") else "higher",
+                    True,
+                    self.grader.availability(self.competition)[1],
+                    GRADER,
+                    thresholds=thresholds,
+                )
             )

@@ -143,7 +143,8 @@ class MlebenchFolder(RunFolder):
 
     def read(self) -> RunRecord:
         run = self.run = read_run(self.run.path)
-        state = {"queued": "created", "running": "running"}.get(run.state, "exited")
+        states = {"queued": RunState.CREATED, "running": RunState.RUNNING}
+        state = states.get(run.state, RunState.EXITED)
         return RunRecord(
             id=run.id,
             task=run.competition,

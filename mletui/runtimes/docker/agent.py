@@ -25,6 +25,7 @@ import docker
 import docker.errors
 
 from mletui.core.events import Stream
+from mletui.core.records import ContainerEvent, JournalNotice
 from mletui.runtimes import AgentExit, LineSink, ResourceSampler, RuntimeFailure
 from mletui.runtimes.docker.container import agent_logs_dir, create_kwargs, describe_limits
 from mletui.runtimes.docker.engine import (
@@ -318,20 +319,26 @@ class ContainerAgent:
         if base not in JOURNALED:
             return
         self.state = STATE_AFTER.get(base, self.state)
-        detail: dict[str, Any] = {}
+        signal: str | None = None
         if base == "oom":
             self.oom = True
         elif base == "kill":
-            detail["signal"] = attributes.get("signal")
+            raw = attributes.get("signal")
+            signal = None if raw is None else str(raw)
         elif base == "die":
             code = attributes.get("exitCode")
             self.exit_code = int(code) if code is not None and str(code).isdigit() else None
-            detail["exit_code"] = self.exit_code
         elif base == "destroy":
             self.removed = True
-        self.journal.append(
-            "container",
-            {"event": base, "state": self.state, "engine_ts": time_ns / _NS, **detail},
+        self.journal.write(
+            ContainerEvent(
+                0.0,
+                base,
+                self.state,
+                engine_ts=time_ns / _NS,
+                signal=signal,
+                exit_code=self.exit_code if base == "die" else None,
+            )
         )
         if base in ("die", "destroy"):
             self._ended.set()
@@ -344,7 +351,7 @@ class ContainerAgent:
         except docker.errors.NotFound:
             if not self.removed:
                 self.state, self.removed = "removed", True
-                self.journal.append("container", {"event": "missing", "state": "removed"})
+                self.journal.write(ContainerEvent(0.0, "missing", "removed"))
             self._ended.set()
             return
         state = info.get("State") or {}
@@ -356,7 +363,7 @@ class ContainerAgent:
         now = "paused" if state.get("Paused") else "running" if state.get("Running") else status
         if now != self.state:
             self.state = now
-            self.journal.append("container", {"event": "inspect", "state": now})
+            self.journal.write(ContainerEvent(0.0, "inspect", now))
         if status in ("exited", "dead", "removing"):
             self.exit_code = int(state.get("ExitCode", -1))
             self._ended.set()
@@ -399,10 +406,12 @@ class ContainerAgent:
     def _stream_reconnected(self, gap_s: float) -> None:
         self._note(f"log stream reconnected after {gap_s:.1f} s; nothing lost")
 
-    def _engine_notice(self, text: str, **fields: Any) -> None:
+    def _engine_notice(
+        self, text: str, engine: str, error: str | None = None, gap_s: float | None = None
+    ) -> None:
         """The engine link changed: a line in the log, and a notice for every watcher."""
         self._note(text)
-        self.journal.append("notice", {"text": text, **fields})
+        self.journal.write(JournalNotice(0.0, text, engine=engine, error=error, gap_s=gap_s))
 
     def _note(self, text: str) -> None:
         self._emit(Stream.SYSTEM, [f"[mletui] {text}".encode()], time.time())

@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from mletui import __version__
+from mletui.core.events import RunState
 from mletui.runtimes import Probe, RuntimeFailure
 from mletui.runtimes.docker.container import (
     agent_logs_dir,
@@ -97,11 +98,13 @@ class DockerRuntime:
             record.command = container_command(record.command)
         agent_logs_dir(folder).mkdir(parents=True, exist_ok=True)
         record = spawn_supervisor(
-            folder, START_WAIT_S, ready=lambda r: r.state not in ("created", "starting")
+            folder,
+            START_WAIT_S,
+            ready=lambda r: r.state not in (RunState.CREATED, RunState.STARTING),
         )
-        if record.state in ("exited", "lost") and (record.end_reason or "").startswith(
-            "could not start"
-        ):
+        if record.state in (RunState.EXITED, RunState.LOST) and (
+            record.end_reason or ""
+        ).startswith("could not start"):
             reason = (record.end_reason or "").removeprefix("could not start: ")
             raise RuntimeFailure(reason)
 

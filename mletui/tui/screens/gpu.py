@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from mletui.core.events import GpuProcess, StallFlag
+from mletui.core.events import GpuProcess, ResourceSample, StallFlag, state_text
+from mletui.core.records import decode
 from mletui.core.sanitize import clean_text
 from mletui.gpu.attribution import PidAttributor, live_runs
 from mletui.gpu.nvml import GpuReading, GpuSampler, interval_from_env
@@ -66,7 +67,7 @@ class _RunJournal:
 
     def __init__(self, folder: RunFolder) -> None:
         self.follower = JournalFollower(folder.journal_path)
-        self.resources: dict[str, Any] | None = None
+        self.resources: ResourceSample | None = None
         self.stalls: dict[str, StallFlag] = {}
 
     def read(self) -> None:
@@ -74,12 +75,12 @@ class _RunJournal:
             entries, _ = self.follower.read_new()
             if not entries:
                 return
-            for entry in entries:
-                kind = entry.get("kind")
-                if kind == "resources":
-                    self.resources = entry
-                elif kind == "stall":
-                    track_stall(self.stalls, entry)
+            for record in map(decode, entries):
+                match record:
+                    case ResourceSample():
+                        self.resources = record
+                    case StallFlag():
+                        track_stall(self.stalls, record)
 
 
 class GpuScreen(Screen[None]):
@@ -160,7 +161,7 @@ class GpuScreen(Screen[None]):
             try:
                 journal.read()
                 record = folder.read()
-                state = read_status(folder, record).state.value
+                state = state_text(read_status(folder, record))
             except (OSError, ValueError):
                 continue
             if run.remote:
@@ -175,8 +176,8 @@ class GpuScreen(Screen[None]):
                 mem = na(used["run_memory"], lambda v: f"{gib(v)} GiB")
             cpu = memory = "-"
             if journal.resources is not None:
-                cpu = f"{float(journal.resources.get('cpu', 0.0)):.0f}%"
-                memory = human_bytes(int(journal.resources.get("rss", 0)))
+                cpu = f"{journal.resources.cpu_percent:.0f}%"
+                memory = human_bytes(journal.resources.rss_bytes)
             flags = " · ".join(flag_label(f, now) for f in journal.stalls.values())
             rows.append(RunRow(run.run_id, record.task, state, util, mem, cpu, memory, flags))
         for gone in [k for k in journals if k not in {r.run_id for r in attributor.runs}]:

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from mletui.core.clock import duration
+from mletui.core.events import state_text
 from mletui.run.stalls import flag_label
 from mletui.watch.grades import grade_cell
 from mletui.watch.livestate import RunSummary
@@ -119,11 +120,6 @@ class OverviewScreen(Screen[None]):
         self.query_one("#empty").display = not message.summaries and not message.listed
         seen = set()
         for s in reversed(message.summaries):  # newest first
-            state = s.status.state.value
-            if state == "exited" and s.status.exit_code is not None:
-                state_text = f"exited ({s.status.exit_code})"
-            else:
-                state_text = state
             best = "-" if s.best is None else f"{s.best:.4g}"
             if s.direction and s.best is not None:
                 best += " ↑" if s.direction == "higher" else " ↓"
@@ -132,7 +128,7 @@ class OverviewScreen(Screen[None]):
                 s.record.task,
                 s.record.agent,
                 s.record.runtime,
-                Text(state_text, style=STATE_STYLE.get(state, "")),
+                Text(state_text(s.status), style=STATE_STYLE.get(s.status.state.value, "")),
                 duration(s.status.wall_s),
                 duration(s.status.active_s),
                 s.gpu,

@@ -171,7 +171,7 @@ class WatchScreen(Screen[None]):
         self.query_one(LogView).focus()
         self.query_one(RunHeader).set_own_driver_token(self.session.driver_token)
         self.query_one(ScoresPane).set_origin(record.started or record.created)
-        if self.show_grades and record.state not in ("exited", "killed"):
+        if self.show_grades and record.state not in (RunState.EXITED, RunState.KILLED):
             scores = self.query_one(ScoresPane)
             journal_then_reveal(self, scores, self.session.control, OPEN_DETAIL)
         if self.session.notes.opening:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 from mletui.core.clock import duration
-from mletui.core.events import RunState, StallFlag, StatusUpdate
+from mletui.core.events import RunState, StallFlag, StatusUpdate, state_text
 from mletui.run.stalls import flag_label
 from mletui.tui.format import append_time_left, component_style, short_name
 
@@ -25,16 +25,6 @@ _PILL_CLASS: dict[RunState, str] = {
     RunState.KILLED: "run-header--killed",
     RunState.LOST: "run-header--lost",
 }
-
-
-def state_label(status: StatusUpdate) -> str:
-    """The text of the state pill: ``"running"``, ``"exited (code 1)"``, ``"killed (operator)"``."""
-    state = status.state
-    if state is RunState.EXITED and status.exit_code is not None:
-        return f"exited (code {status.exit_code})"
-    if state.ended and status.end_reason:
-        return f"{state.value} ({status.end_reason})"
-    return state.value
 
 
 class RunHeader(Widget):
@@ -123,7 +113,7 @@ class RunHeader(Widget):
             self._task_name,
             self._agent,
             self._runtime,
-            state_label(status),
+            state_text(status),
             status.state,
             duration(status.wall_s, "—"),
             duration(status.active_s, "—"),
@@ -164,7 +154,7 @@ class RunHeader(Widget):
         out = Text(no_wrap=True, overflow="ellipsis", end="")
         status = self._status
         if status is not None:
-            out.append(f" {state_label(status)} ", self._pill_style(status.state))
+            out.append(f" {state_text(status)} ", self._pill_style(status.state))
             out.append(" ")
         fields: list[tuple[str, str]] = [
             ("run", self._run_id),
