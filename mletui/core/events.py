@@ -157,6 +157,7 @@ class StallFlag:
 
 
 class RunState(enum.Enum):
+    QUEUED = "queued"  # slurm: submitted, waiting for the scheduler
     STARTING = "starting"
     RUNNING = "running"
     PAUSE_REQUESTED = "pause requested"
@@ -187,6 +188,7 @@ class StatusUpdate:
     driver: str | None = None  # who holds the driver lock ("alice@host (pid 12 on host)")
     driver_token: str | None = None  # tells a watcher whether the driver is itself
     engine_status: str | None = None  # docker: why the Engine does not answer (None: it does)
+    waiting: str | None = None  # queued: why, as the scheduler says ("Resources, Slurm job 12")
 
 
 @dataclass(frozen=True)

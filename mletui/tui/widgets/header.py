@@ -16,6 +16,7 @@ from mletui.tui.format import append_time_left, component_style, short_name
 
 # One component class per state colour; the theme decides the actual colours.
 _PILL_CLASS: dict[RunState, str] = {
+    RunState.QUEUED: "run-header--starting",
     RunState.STARTING: "run-header--starting",
     RunState.RUNNING: "run-header--running",
     RunState.PAUSE_REQUESTED: "run-header--paused",
@@ -32,6 +33,8 @@ def state_label(status: StatusUpdate) -> str:
     state = status.state
     if state is RunState.EXITED and status.exit_code is not None:
         return f"exited (code {status.exit_code})"
+    if state is RunState.QUEUED and status.waiting:
+        return f"queued ({status.waiting})"
     if state.ended and status.end_reason:
         return f"{state.value} ({status.end_reason})"
     return state.value
