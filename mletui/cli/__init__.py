@@ -73,9 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
         "context, or the local socket)",
     )
     dock.add_argument("--image", help="the agent image (default: what `mletui image build` makes)")
-    dock.add_argument("--cpus", help="CPUs the container may use, e.g. 4 or 0.5")
+    dock.add_argument("--cpus", help="CPUs the container may use, e.g. 4 or 0.5 (slurm: the job's)")
     dock.add_argument("--memory", help="the container's memory limit, e.g. 8g or 512m (no swap)")
     dock.add_argument("--gpus", help="all, none (default) or a number of GPUs")
+    slurm = run.add_argument_group(
+        "the slurm runtime (--runtime slurm; also --cpus, --memory, --gpus)"
+    )
+    slurm.add_argument("--partition", help="the Slurm partition (default: the cluster's default)")
+    slurm.add_argument(
+        "--sbatch-arg",
+        action="append",
+        metavar="ARG",
+        help="one more sbatch argument, e.g. --sbatch-arg=--account=ml (repeatable)",
+    )
     llm = run.add_argument_group("the LLM agent (--agent llm)")
     llm.add_argument("--model", help="the model, as the server names it")
     llm.add_argument(
@@ -326,7 +336,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 _DOCKER_FLAGS = ("docker_host", "image", "cpus", "memory", "gpus")
 
 
+_SLURM_FLAGS = ("partition", "cpus", "memory", "gpus", "sbatch_args")
+
+
 def _runtime_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.runtime == "slurm":
+        args.sbatch_args = args.sbatch_arg
+        options = {k: getattr(args, k) for k in _SLURM_FLAGS if getattr(args, k) is not None}
+        docker_only = [f for f in ("docker_host", "image") if getattr(args, f) is not None]
+        if docker_only:
+            named = ", ".join("--" + f.replace("_", "-") for f in docker_only)
+            raise UserError(f"{named}: for --runtime docker only.")
+        return options
+    if args.partition is not None or args.sbatch_arg is not None:
+        raise UserError("--partition, --sbatch-arg: for --runtime slurm only.")
     options = {k: getattr(args, k) for k in _DOCKER_FLAGS if getattr(args, k) is not None}
     if options and args.runtime != "docker":
         flags = ", ".join("--" + k.replace("_", "-") for k in options)

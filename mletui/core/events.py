@@ -163,6 +163,7 @@ class RunState(enum.StrEnum):
     """A run's state; a string too, so run.json and the journal hold the value they always did."""
 
     CREATED = "created"  # run.json only: launched, its supervisor not yet up (shown as starting)
+    QUEUED = "queued"  # slurm: submitted, waiting for the scheduler
     STARTING = "starting"
     RUNNING = "running"
     PAUSE_REQUESTED = "pause requested"
@@ -194,6 +195,7 @@ class StatusUpdate:
     driver: str | None = None  # who holds the driver lock ("alice@host (pid 12 on host)")
     driver_token: str | None = None  # tells a watcher whether the driver is itself
     engine_status: str | None = None  # docker: why the Engine does not answer (None: it does)
+    waiting: str | None = None  # queued: why, as the scheduler says ("Resources, Slurm job 12")
 
 
 def state_text(status: StatusUpdate) -> str:
@@ -203,6 +205,8 @@ def state_text(status: StatusUpdate) -> str:
     if state is RunState.EXITED and status.exit_code is not None:
         oom = ", out of memory" if status.end_reason == "out of memory" else ""
         return f"exited (code {status.exit_code}{oom})"
+    if state is RunState.QUEUED and status.waiting:
+        return f"queued ({status.waiting})"
     if (state.ended or state is RunState.LOST) and status.end_reason not in (None, state.value):
         return f"{state.value} ({status.end_reason})"
     return state.value

@@ -246,6 +246,9 @@ class Supervisor:
             stop_sent = time.monotonic() + grace
             if agent.terminate(grace):
                 self.note(f"the agent ignored the stop request for {grace:g} s: sent SIGKILL")
+        if reason is None and self.kill_requested.is_set():
+            # The agent ended as the stop came (a scheduler signals both at once): it says why.
+            reason = read_stop_request(self.folder, DEFAULT_GRACE_S)[0]
         return active, reason
 
     def _tick_record(self, agent: AgentSide, active: float) -> None:

@@ -1,4 +1,5 @@
-"""Where an agent runs: ``local`` (a process group on this machine) or ``docker`` (a container).
+"""Where an agent runs: ``local`` (a process group on this machine), ``docker`` (a container) or
+``slurm`` (a batch job on a cluster).
 
 Two sides, one interface each:
 
@@ -33,10 +34,12 @@ class RuntimeFailure(Exception):
 
 @dataclass(frozen=True)
 class Probe:
-    """What the runtime sees of a run right now. Never a call to a remote service: cheap."""
+    """What the runtime sees of a run right now. Cheap: never a call to a remote service, but
+    for a queued slurm run one ``squeue`` that every run shares for a moment."""
 
     supervisor_alive: bool
     frozen: bool
+    waiting: str | None = None  # slurm: why a queued run has not started ("Resources, job 12")
 
 
 LineSink = Callable[[Stream, Sequence[bytes], float], None]
@@ -115,7 +118,7 @@ class Runtime(Protocol):
         ...
 
 
-RUNTIMES = ("local", "docker")
+RUNTIMES = ("local", "docker", "slurm")
 
 
 def get_runtime(name: str) -> Runtime:
@@ -127,4 +130,8 @@ def get_runtime(name: str) -> Runtime:
         from mletui.runtimes.docker.runtime import DockerRuntime
 
         return DockerRuntime()
+    if name == "slurm":
+        from mletui.runtimes.slurm.runtime import SlurmRuntime
+
+        return SlurmRuntime()
     raise RuntimeFailure(f"Unknown runtime '{name}'. Runtimes: {', '.join(RUNTIMES)}.")

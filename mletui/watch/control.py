@@ -54,6 +54,8 @@ def unavailable_reason(action: str, status: StatusUpdate, *, alive: bool = False
         return f"the run has already ended ({state.value})"
     if state is RunState.LOST and action != "kill":
         return "the run's supervisor is gone (lost); only kill and freeze can still act on it"
+    if state is RunState.QUEUED and action != "kill":
+        return "the run is still queued" + (f" ({status.waiting})" if status.waiting else "")
     if state is RunState.STARTING and action != "kill":
         return "the run is still starting"
     if action in ("pause", "resume", "hint") and status.observe_only:

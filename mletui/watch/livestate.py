@@ -40,6 +40,11 @@ HEARTBEAT_STALE_S = 30.0
 
 def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpdate:
     record = record or folder.read()
+    waiting = None
+    if record.state is RunState.QUEUED:
+        waiting = get_runtime(record.runtime).probe(folder).waiting
+        if waiting is None:  # the job ended before it started: the runtime recorded how
+            record = folder.read()
     state = _state(folder, record)
     now = time.time()
     wall = 0.0 if record.started is None else (record.ended or now) - record.started
@@ -61,12 +66,15 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
         driver=driver.describe() if driver else None,
         driver_token=driver.token if driver else None,
         engine_status=None if state.ended else record.engine_status,
+        waiting=waiting if state is RunState.QUEUED else None,
     )
 
 
 def _state(folder: RunFolder, record: RunRecord) -> RunState:
     if record.state in (RunState.EXITED, RunState.KILLED):
         return record.state
+    if record.state is RunState.QUEUED:
+        return RunState.QUEUED
     if record.state in (RunState.CREATED, RunState.STARTING):
         return RunState.STARTING
     if record.host != socket.gethostname():

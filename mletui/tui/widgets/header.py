@@ -16,6 +16,7 @@ from mletui.tui.format import append_time_left, component_style, short_name
 
 # One component class per state colour; the theme decides the actual colours.
 _PILL_CLASS: dict[RunState, str] = {
+    RunState.QUEUED: "run-header--starting",
     RunState.STARTING: "run-header--starting",
     RunState.RUNNING: "run-header--running",
     RunState.PAUSE_REQUESTED: "run-header--paused",
