@@ -11,8 +11,7 @@ import docker
 import pytest
 
 from mletui import protocol
-from mletui.cli import _state_text
-from mletui.core.events import RunState, Snapshot, Stream
+from mletui.core.events import RunState, Snapshot, Stream, state_text
 from mletui.grading.submission import score_submission
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
@@ -238,7 +237,7 @@ def test_a_container_over_its_memory_limit_shows_oom(
     assert record.state == "exited" and record.exit_code == 137
     assert record.oom_killed and record.end_reason == "out of memory"
     assert container_state(docker_engine.client, folder)["OOMKilled"] is True
-    assert _state_text(read_status(folder)) == "exited (code 137, out of memory)"
+    assert state_text(read_status(folder)) == "exited (code 137, out of memory)"
     events = [
         e["event"] for e in read_journal(folder.journal_path).entries if e["kind"] == "container"
     ]

@@ -1,4 +1,5 @@
-"""``mletui grade``, and how ``ls``, ``show`` and the overview tell a run's grade.
+"""Grading a run or a file for ``mletui grade``, and how ``ls``, ``show`` and the overview tell a
+run's grade.
 
 The leakage guard: a held-out grade of a live run is information an agent must not get through
 its overseer. ``ls``, ``show`` and the overview show a live run's grade only once an operator has
@@ -8,7 +9,6 @@ revealed it (a ``reveal-grade`` action in the journal); after the run it is show
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,74 +161,3 @@ def _check_answers(task: Task) -> None:
             f"Task {task.id} has no private answers ({task.answers_path}), so nothing can be "
             "graded against it."
         )
-
-
-def report_json(graded: list[Graded]) -> dict[str, Any]:
-    """One run or file: MLE-bench's per-competition report; several: its summary report."""
-    from mletui.grading.report import aggregate_reports
-
-    # "assisted" goes beside MLE-bench's fields, so analysis scripts can leave such runs out.
-    if len(graded) == 1:
-        single = graded[0].report.to_dict()
-        if graded[0].assisted is not None:
-            single["assisted"] = graded[0].assisted
-        return single
-    summary = aggregate_reports([g.report for g in graded])
-    for g, competition in zip(graded, summary["competition_reports"], strict=True):
-        if g.assisted is not None:
-            competition["assisted"] = g.assisted
-    return summary
-
-
-def write_report(graded: list[Graded], out: str) -> Path:
-    path = Path(out).expanduser()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report_json(graded), indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise GradeCommandError(f"Cannot write the report to {path} ({exc.strerror}).") from exc
-    return path
-
-
-def format_graded(graded: Graded) -> list[str]:
-    """The report for a person: a few aligned lines."""
-    r = graded.report
-    better = "lower" if r.is_lower_better else "higher"
-    lines = [f"{graded.label}: {r.competition_id} ({r.metric}, {better} is better)"]
-    rows: list[tuple[str, str]] = [("submission", r.submission_path)]
-    if not r.valid_submission:
-        rows.append(("valid", f"no: {r.invalid_reason or 'no submission'}"))
-    else:
-        rows.append(("score", str(r.score)))  # rounded to 5 decimals, as MLE-bench
-        t = r.thresholds
-        if t is None:
-            rows.append(("medal", f"- ({r.leaderboard_error or 'the task has no leaderboard'})"))
-        else:
-            at = "≤" if t.lower_is_better else "≥"
-            lines_text = (
-                f"gold {at} {t.gold:.6g}, silver {at} {t.silver:.6g}, bronze {at} {t.bronze:.6g}; "
-                f"{t.teams} on the leaderboard"
-            )
-            rows.append(("medal", f"{r.medal or 'none'} ({lines_text})"))
-            above = "yes" if r.ranking.above_median else "no"
-            rows.append(("above median", f"{above} (median {t.median:.6g})"))
-        rows.append(("valid", "yes"))
-    if graded.assisted is not None:
-        rows.append(("assisted", "yes: an operator intervened" if graded.assisted else "no"))
-    if graded.note:
-        rows.append(("note", graded.note))
-    width = max(len(k) for k, _ in rows)
-    lines += [f"  {key:<{width}}  {value}" for key, value in rows]
-    return lines
-
-
-def totals_line(graded: list[Graded]) -> str:
-    reports = [g.report for g in graded]
-    medals = [r.medal for r in reports]
-    return (
-        f"{len(reports)} graded: {sum(r.submission_exists for r in reports)} with a submission, "
-        f"{sum(r.valid_submission for r in reports)} valid, "
-        f"{sum(m is not None for m in medals)} medals ({medals.count('gold')} gold, "
-        f"{medals.count('silver')} silver, {medals.count('bronze')} bronze), "
-        f"{sum(r.ranking.above_median for r in reports)} above median"
-    )

@@ -1,0 +1,294 @@
+"""``mletui watch``, ``ls`` and ``show``: looking at runs, on screen or as text."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mletui.cli.command import GlobalOptions, UserError, command
+from mletui.cli.lookup import complete_run_id, resolve, scan
+from mletui.core.clock import duration, wall_time
+from mletui.core.events import state_text
+
+if TYPE_CHECKING:
+    from mletui.integrations.mlebench.runs import MlebenchRun
+    from mletui.store.runs import RunFolder, RunRecord
+    from mletui.watch.livestate import RunSummary
+
+MLEBENCH_RUNS_HELP = (
+    "an MLE-bench runs folder (its run groups); default: $MLEBENCH_RUNS, else ./runs if it holds"
+    " run groups"
+)
+
+
+def watch_run(
+    options: GlobalOptions, run_id: str | None, drive: bool = False, show_grades: bool = False
+) -> int:
+    """The watch screen on one run; what to type next is printed when the operator quits."""
+    from mletui.tui.app import MletuiApp
+
+    app = MletuiApp(
+        run_id=run_id,
+        theme_name=options.theme,
+        operator=options.operator,
+        drive=drive,
+        show_grades=show_grades,
+    )
+    app.run()
+    for line in app.farewell():
+        print(line)
+    return 0
+
+
+@command("watch", "watch a run; without an id, the runs overview")
+@click.argument(
+    "run_id",
+    required=False,
+    help="a run id or any unique prefix of one",
+    shell_complete=complete_run_id,
+)
+@click.option(
+    "--drive", is_flag=True, help="take the driver lock at once (else at your first action)"
+)
+@click.option("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
+@click.option(
+    "--mlebench-data",
+    metavar="PATH",
+    help="MLE-bench's data folder, to score an MLE-bench run's submissions with its private "
+    "answers and MLE-bench's grader; default: $MLEBENCH_DATA, else ~/.cache/mle-bench/data",
+)
+@click.pass_obj
+def watch(
+    options: GlobalOptions,
+    run_id: str | None,
+    drive: bool,
+    mlebench_runs: str | None,
+    mlebench_data: str | None,
+) -> int:
+    from mletui.integrations.mlebench.grading import ENV_DATA
+    from mletui.integrations.mlebench.runs import runs_folder
+
+    if mlebench_data:  # read by every MLE-bench run this watcher opens
+        os.environ[ENV_DATA] = str(Path(mlebench_data).expanduser().resolve())
+    mlebench = runs_folder(mlebench_runs) if run_id else None
+    if run_id and mlebench is not None:
+        run = _mlebench_run(run_id, mlebench_runs, mlebench)
+        if run is not None:
+            from mletui.tui.app import MletuiApp
+
+            sources = _mlebench_sources(mlebench)
+            MletuiApp(
+                theme_name=options.theme, operator=options.operator, run_id=run.id, sources=sources
+            ).run()
+            return 0
+    if not run_id:  # the runs overview: MLE-bench's runs too, when a runs folder is found
+        from mletui.tui.app import MletuiApp
+
+        sources = _mlebench_sources(runs_folder(mlebench_runs))
+        MletuiApp(theme_name=options.theme, operator=options.operator, sources=sources).run()
+        return 0
+    return watch_run(options, resolve(run_id).id, drive=drive)
+
+
+def _mlebench_sources(root: Path | None) -> Any:
+    """The app's sources, MLE-bench's runs read under ``root``."""
+    from mletui.integrations.mlebench.source import MlebenchSource
+    from mletui.watch.sources import registry
+
+    return registry().add(MlebenchSource(root))
+
+
+def _mlebench_run(run_id: str, given: str | None, root: Path) -> MlebenchRun | None:
+    """The MLE-bench run ``run_id`` names; None to look among mletui's own runs instead
+    (no --mlebench-runs given and an own run matches)."""
+    from mletui.integrations.mlebench.runs import MlebenchLookupError, resolve_mlebench_run
+    from mletui.store.runs import RunLookupError, resolve_run
+
+    own: RunLookupError | None = None
+    if not given:
+        try:
+            resolve_run(run_id)
+            return None
+        except RunLookupError as exc:
+            own = exc
+    try:
+        return resolve_mlebench_run(root, run_id)
+    except MlebenchLookupError as exc:
+        raise UserError(str(exc) if own is None else f"{own} {exc}") from exc
+
+
+def _summary_json(summary: RunSummary) -> dict[str, Any]:
+    from mletui.watch.grades import grade_json
+
+    status = summary.status
+    return {
+        **summary.record.to_json(),
+        "live_state": status.state.value,
+        "wall_s": round(status.wall_s, 1),
+        "active_s": round(status.active_s, 1),
+        "time_left_s": None if status.time_left_s is None else round(status.time_left_s, 1),
+        "observe_only": status.observe_only,
+        "best_validation": summary.best,
+        "metric": summary.best_name,
+        "direction": summary.direction,
+        "steps": summary.steps,
+        "actions": summary.actions,
+        "hints_sent": summary.hints_sent,
+        "hints_unacknowledged": summary.hints_unacknowledged,
+        "assisted": summary.assisted,
+        "gpu": summary.gpu,
+        "stalls": [{"flag": f.flag, "text": f.text, "since": f.since} for f in summary.stalls],
+        **grade_json(summary),
+    }
+
+
+@command("ls", "list runs")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+@click.option("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
+def ls(as_json: bool, mlebench_runs: str | None) -> int:
+    from mletui.integrations.mlebench.runs import runs_folder
+
+    summaries = _summaries(scan().folders)
+    mlebench = runs_folder(mlebench_runs)
+    if as_json:
+        rows = [_summary_json(s) for s in summaries]
+        if mlebench is not None:
+            from mletui.integrations.mlebench.listing import run_json
+            from mletui.integrations.mlebench.runs import list_mlebench_runs
+
+            rows += [run_json(r) for r in list_mlebench_runs(mlebench)]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if mlebench is not None:
+        from mletui.integrations.mlebench.listing import print_runs
+
+        print_runs(mlebench)
+        if not summaries:
+            return 0
+    if not summaries:
+        print("No runs yet. Start one: mletui demo")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from mletui.core.sanitize import plain_cells
+    from mletui.watch.grades import grade_cell
+
+    table = Table(box=None, header_style="bold")
+    columns = ("ID", "TASK", "AGENT", "RUNTIME", "STATE", "ELAPSED", "BEST", "GRADE", "HINTS")
+    for col in (*columns, "ASSISTED"):
+        table.add_column(col)
+    for s in summaries:
+        best = "-" if s.best is None else f"{s.best:.4g}"
+        cells = (
+            s.record.id,
+            s.record.task,
+            s.record.agent,
+            s.record.runtime,
+            state_text(s.status),
+            duration(s.status.wall_s),
+            best,
+            grade_cell(s),
+            str(s.hints_sent),
+            "yes" if s.assisted else "-",
+        )
+        table.add_row(*plain_cells(cells))
+    Console(highlight=False).print(table)
+    if any(grade_cell(s).endswith("*") for s in summaries):
+        print("* grade seen by an operator while the run was live (`mletui audit` says who)")
+    return 0
+
+
+def _summaries(folders: list[RunFolder]) -> list[RunSummary]:
+    """Each run's summary; a run whose record cannot be read is named on stderr and left out."""
+    from mletui.core.sanitize import clean_text
+    from mletui.watch.livestate import summarize
+
+    summaries = []
+    for folder in folders:
+        try:
+            summaries.append(summarize(folder))
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+            reason = clean_text(str(exc) or type(exc).__name__)
+            print(f"mletui: skipped {clean_text(str(folder.path))}: {reason}.", file=sys.stderr)
+    return summaries
+
+
+@command("show", "one run in detail")
+@click.argument("run_id", shell_complete=complete_run_id)
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def show(run_id: str, as_json: bool) -> int:
+    from mletui.core.sanitize import clean_text
+    from mletui.watch.grades import grade_rows
+    from mletui.watch.livestate import summarize
+
+    summary = summarize(resolve(run_id))
+    if as_json:
+        print(json.dumps(_summary_json(summary), indent=2))
+        return 0
+    r = summary.record
+    rows = [
+        ("id", r.id),
+        ("task", f"{r.task} ({r.task_path})"),
+        ("agent", r.agent + ("" if r.agent != "cmd" else f": {r.command[-1]}")),
+        ("runtime", r.runtime),
+        ("state", state_text(summary.status)),
+        ("observe-only", "yes (no hello.json)" if summary.status.observe_only else "no"),
+        ("created", wall_time(r.created)),
+        ("wall time", duration(summary.status.wall_s)),
+        ("active time", duration(summary.status.active_s)),
+        (
+            "time left",
+            "-" if summary.status.state.ended else duration(summary.status.time_left_s),
+        ),
+        (
+            "best validation",
+            "-"
+            if summary.best is None
+            else f"{summary.best:.6g} {summary.best_name} ({summary.direction} is better, "
+            f"{summary.steps} steps)",
+        ),
+        *grade_rows(summary),
+        ("operator actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()) or "none"),
+        ("assisted", "yes: an operator intervened" if summary.assisted else "no"),
+        ("hints", f"{summary.hints_sent} sent, {summary.hints_unacknowledged} unacknowledged"),
+        *_docker_rows(r),
+        *_rights_rows(r),
+        ("folder", str(resolve(r.id).path)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:  # values hold what the agent named (a metric, the command)
+        print(f"{key:<{width}}  {clean_text(value)}")
+    return 0
+
+
+def _rights_rows(record: RunRecord) -> list[tuple[str, str]]:
+    from mletui.store.audit import operator_rights_warning
+
+    warning = operator_rights_warning(record)
+    return [("agent rights", warning)] if warning else []
+
+
+def _docker_rows(record: RunRecord) -> list[tuple[str, str]]:
+    """`show`'s lines about a run's container, for the docker runtime."""
+    if record.runtime != "docker":
+        return []
+    from mletui.runtimes.docker.container import describe_limits
+
+    options = record.runtime_options
+    limits = describe_limits(options)
+    rows = [
+        ("engine", record.docker_host or "-"),
+        ("engine link", record.engine_status or "answering"),
+        ("image", str(options.get("image", "-"))),
+        ("container", f"{(record.container_id or '-')[:12]} ({record.container_state or '-'})"),
+        ("limits", limits or "none"),
+    ]
+    if record.oom_killed:
+        rows.append(("out of memory", "yes: the kernel's OOM killer ended the agent"))
+    return rows
