@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mletui.core.events import RunState
+from mletui.core.events import RunState, state_text
 from mletui.runtimes import RuntimeFailure, get_runtime
 from mletui.runtimes.slurm.runtime import check_shared_home
 from mletui.store.spool import LogFollower
-from mletui.tui.widgets.header import state_label
 from mletui.watch.control import ActionError, RunControl
 from mletui.watch.livestate import read_status
 from tests.conftest import wait_ended, wait_for
@@ -70,7 +69,7 @@ def test_queued_started_streamed_frozen_thawed_killed() -> None:
     )
     status = read_status(second)
     assert status.waiting == f"Resources, Slurm job {job_id(second)}"
-    assert state_label(status) == f"queued (Resources, Slurm job {job_id(second)})"
+    assert state_text(status) == f"queued (Resources, Slurm job {job_id(second)})"
     with pytest.raises(ActionError, match="the run is still queued"):
         RunControl(second, "tester").freeze()
 
@@ -150,7 +149,7 @@ def test_slurms_own_time_limit_ends_the_run_with_its_reason() -> None:
     status = read_status(folder)
     assert status.state is RunState.KILLED
     assert status.end_reason == "Slurm time limit"
-    assert state_label(status) == "killed (Slurm time limit)"
+    assert state_text(status) == "killed (Slurm time limit)"
     assert not alive(agent)
 
 
