@@ -42,6 +42,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("MLETUI_HOME", str(home))
     monkeypatch.setenv("MLETUI_CONFIG_DIR", str(tmp_path / "config"))
+    # Inspect's live evals and logs: none but a test's own (never the operator's).
+    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(tmp_path / "inspect-control"))
+    monkeypatch.setenv("INSPECT_LOG_DIR", str(tmp_path / "inspect-logs"))
     yield home
     for folder in list_runs():
         record = folder.read()

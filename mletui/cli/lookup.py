@@ -16,6 +16,7 @@ from mletui.cli.command import UserError
 if TYPE_CHECKING:
     from mletui.grading.tasks import Task
     from mletui.store.runs import RunFolder, RunScan
+    from mletui.watch.sources import Source
 
 _SKIPS_SAID: set[str] = set()  # the broken run folders this command has named already
 _RUN_ID = re.compile(r"[0-9A-Za-z_-]+")  # what the shell is offered: no name that could be a trick
@@ -41,6 +42,38 @@ def resolve(run_id: str) -> RunFolder:
         return resolve_run(run_id, scan())
     except RunLookupError as exc:
         raise UserError(str(exc)) from exc
+
+
+def elsewhere(run_id: str, own: UserError) -> tuple[Source, str]:
+    """The source other than mletui's own that knows ``run_id`` (an Inspect sample, an
+    MLE-bench run), and the whole id there; else ``own``'s sentence with theirs."""
+    import mletui.integrations  # noqa: F401  (each integration registers its source)
+    from mletui.watch.sources import OWN, Registry, SourceError, registry
+
+    others = Registry(s for s in registry().sources if s.name != OWN)
+    try:
+        return others.find(run_id)
+    except SourceError as exc:
+        raise UserError(f"{own} {exc}") from exc
+
+
+def record_folder(run_id: str) -> RunFolder:
+    """The folder holding the record of ``run_id``: an own run's, or the journal mletui keeps
+    for a run of another source (its operator actions)."""
+    try:
+        return resolve(run_id)
+    except UserError as own:
+        source, found = elsewhere(run_id, own)
+    from mletui.watch.sources import OpenRequest, SourceError
+
+    try:
+        session = source.open(found, OpenRequest())
+    except SourceError as exc:
+        raise UserError(str(exc)) from exc
+    try:
+        return session.control.folder
+    finally:
+        session.close()
 
 
 def task(name: str) -> Task:

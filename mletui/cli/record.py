@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
-from mletui.cli.lookup import complete_run_id, complete_run_id_or_file, resolve, scan
+from mletui.cli.lookup import (
+    complete_run_id,
+    complete_run_id_or_file,
+    record_folder,
+    resolve,
+    scan,
+)
 from mletui.core.clock import duration, wall_time
 
 
@@ -103,7 +109,7 @@ def audit(run_id: str, as_json: bool) -> int:
         operator_rights_warning,
     )
 
-    folder = resolve(run_id)
+    folder = record_folder(run_id)  # an Inspect sample: the journal of its operator actions
     report = audit_journal(folder.journal_path)  # a KeyFileError is main's sentence
     warning = operator_rights_warning(folder.read())
     if as_json:

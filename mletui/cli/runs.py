@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
-from mletui.cli.lookup import complete_run_id, resolve, scan
+from mletui.cli.lookup import complete_run_id, elsewhere, resolve, scan
 from mletui.core.clock import duration, wall_time
 from mletui.core.events import state_text
 
@@ -92,7 +92,11 @@ def watch(
         sources = _mlebench_sources(runs_folder(mlebench_runs))
         MletuiApp(theme_name=options.theme, operator=options.operator, sources=sources).run()
         return 0
-    return watch_run(options, resolve(run_id).id, drive=drive)
+    try:
+        found = resolve(run_id).id
+    except UserError as own:  # an Inspect sample, say: opened through its source
+        found = elsewhere(run_id, own)[1]
+    return watch_run(options, found, drive=drive)
 
 
 def _mlebench_sources(root: Path | None) -> Any:
@@ -151,10 +155,15 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.option("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
 def ls(as_json: bool, mlebench_runs: str | None) -> int:
+    from mletui.integrations.inspect.listing import print_samples
+    from mletui.integrations.inspect.source import InspectSource, sample_json
     from mletui.integrations.mlebench.runs import runs_folder
 
     summaries = _summaries(scan().folders)
     mlebench = runs_folder(mlebench_runs)
+    inspect = InspectSource().samples()
+    for problem in inspect.problems:  # an Inspect process or log that cannot be read
+        print(f"mletui: {problem}", file=sys.stderr)
     if as_json:
         rows = [_summary_json(s) for s in summaries]
         if mlebench is not None:
@@ -162,14 +171,18 @@ def ls(as_json: bool, mlebench_runs: str | None) -> int:
             from mletui.integrations.mlebench.runs import list_mlebench_runs
 
             rows += [run_json(r) for r in list_mlebench_runs(mlebench)]
+        rows += [sample_json(f) for f in inspect.found]
         print(json.dumps(rows, indent=2))
         return 0
+    print_samples(inspect.found)
     if mlebench is not None:
         from mletui.integrations.mlebench.listing import print_runs
 
         print_runs(mlebench)
         if not summaries:
             return 0
+    if not summaries and inspect.found:
+        return 0
     if not summaries:
         print("No runs yet. Start one: mletui demo")
         return 0
@@ -227,7 +240,11 @@ def show(run_id: str, as_json: bool) -> int:
     from mletui.watch.grades import grade_rows
     from mletui.watch.livestate import summarize
 
-    summary = summarize(resolve(run_id))
+    try:
+        folder = resolve(run_id)
+    except UserError as own:
+        return _show_elsewhere(run_id, own, as_json)
+    summary = summarize(folder)
     if as_json:
         print(json.dumps(_summary_json(summary), indent=2))
         return 0
@@ -263,6 +280,26 @@ def show(run_id: str, as_json: bool) -> int:
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:  # values hold what the agent named (a metric, the command)
+        print(f"{key:<{width}}  {clean_text(value)}")
+    return 0
+
+
+def _show_elsewhere(run_id: str, own: UserError, as_json: bool) -> int:
+    """``show`` of a run another source lists (an Inspect sample)."""
+    from mletui.core.sanitize import clean_text
+    from mletui.integrations.inspect.listing import sample_rows
+    from mletui.integrations.inspect.source import InspectSource, sample_json
+
+    source, found = elsewhere(run_id, own)
+    if not isinstance(source, InspectSource):
+        raise UserError(f"{found} is a {source.name} run: `mletui ls` lists it; show does not.")
+    sample = source.lookup(found)
+    if as_json:
+        print(json.dumps(sample_json(sample), indent=2))
+        return 0
+    rows = sample_rows(sample)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:  # the eval's words (task, model, scores) are the agent's harness's
         print(f"{key:<{width}}  {clean_text(value)}")
     return 0
 

@@ -213,23 +213,27 @@ class KillChoiceDialog(ModalScreen[str | None]):
             "c  the container itself (docker kill).\n"
             "Neither can be undone; the journal records who did it."
         ),
+        buttons: tuple[str, str] = ("Kill the agent", "Kill the container"),
     ) -> None:
+        """``buttons``: what the first (a) and the second (c) choice do, in a few words."""
         super().__init__()
         self._title = title
         self._choices = choices
+        self._buttons = buttons
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(self._title), classes="dialog-title")
             yield Static(Text(self._choices))
+            first, second = self._buttons
             yield Label(
-                Text("a or Enter kills the agent · c kills the container · n or Esc cancels"),
+                Text(f"a or Enter: {first.lower()} · c: {second.lower()} · n or Esc cancels"),
                 classes="dialog-help",
             )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="kill-cancel")
-                yield Button("Kill the container", variant="warning", id="kill-container")
-                yield Button("Kill the agent", variant="error", id="kill-agent")
+                yield Button(second, variant="warning", id="kill-container")
+                yield Button(first, variant="error", id="kill-agent")
 
     def on_mount(self) -> None:
         self.query_one("#kill-agent", Button).focus()

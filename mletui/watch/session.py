@@ -68,6 +68,7 @@ class ActionNotes:
     container_killed: str = "Container killed."
     kill_title: str = "Kill this run?"  # the kill choice (agent or container), when there is one
     kill_choices: str = ""
+    kill_buttons: tuple[str, str] = ("Kill the agent", "Kill the container")  # a, c
     opening: str | None = None  # said once when the screen opens
 
 
@@ -88,6 +89,24 @@ class SoftPausing(Protocol):
     def pause(self) -> None: ...
 
     def resume(self) -> None: ...
+
+
+@runtime_checkable
+class ScopedPausing(Protocol):
+    """A pause the operator aims at a scope the source offers (an Inspect eval: the sample's task,
+    its model, the whole process), soft or hard (``now``); the screen asks which."""
+
+    def pause_scopes(self) -> Sequence[tuple[str, str, str]]:
+        """(key, scope, what it names) for each scope, in the order the dialog lists them."""
+        ...
+
+    def paused_scopes(self) -> Sequence[str]:
+        """The scopes that hold the run now (a resume lifts each)."""
+        ...
+
+    def pause(self, scope: str, now: bool = False) -> None: ...
+
+    def resume(self, scope: str) -> None: ...
 
 
 @runtime_checkable

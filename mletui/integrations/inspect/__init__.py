@@ -6,6 +6,7 @@
 ``transcript``: a sample's events as log lines.
 ``logfile``: ended evals, read from their ``.eval`` log files (the only module importing Inspect).
 ``session``: a watch session over one sample, with Inspect's own pause, cancel and limits.
+``source``: the samples as a source of the watch registry (registered when it is imported).
 
 Only ``logfile`` imports ``inspect_ai``; the rest speaks the channel's HTTP API, so it works
 against any Inspect process whatever Inspect this environment has.

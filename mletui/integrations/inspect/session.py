@@ -21,6 +21,7 @@ from mletui.core.events import (
     Notice,
     RunState,
     Score,
+    Snapshot,
     StatusUpdate,
     Stream,
 )
@@ -38,6 +39,7 @@ from mletui.integrations.inspect.transcript import event_lines
 from mletui.store.journal import Journal, JournalFollower
 from mletui.store.runs import RunFolder, RunRecord, mletui_home
 from mletui.watch.control import ActionError, default_operator
+from mletui.watch.session import ActionNotes, Capability
 
 STATUS_EVERY_S = 1.0
 PAGES_PER_POLL = 5
@@ -46,6 +48,36 @@ SCOPES = ("task", "model", "process")
 CANCEL_ACTIONS = {"score": "scored on what it has", "error": "as an error", "cancel": "unscored"}
 LIMITS = ("time_limit", "token_limit", "message_limit")
 READ_ONLY = "an Inspect sample's record is mletui's journal; Inspect's own log is never written"
+# What the watch screen offers on a sample: Inspect's pause (aimed at a scope), and its cancel,
+# scored (the first kill choice) or as an error (the second).
+CAPABILITIES = Capability.SOFT_PAUSE | Capability.KILL | Capability.KILL_CONTAINER
+PAUSE_SCOPES = (
+    ("t", "task", "this task"),
+    ("m", "model", "this model"),
+    ("e", "process", "the whole eval"),
+)
+NO_HINTS = (
+    "hints unavailable: an Inspect agent takes operator messages only through Inspect's ACP "
+    "server (--acp-server), which mletui does not speak yet"
+)
+NO_FREEZE = (
+    "freeze unavailable: mletui freezes an Inspect sample's sandbox only when it is a container, "
+    "and this one's is not known to be (use hard pause: p, then T)"
+)
+ENDED = "the eval has ended (its process is gone)"
+NOTES = ActionNotes(
+    killed="Cancel sent: Inspect scores the sample on what it has.",
+    container_killed="Cancel sent: the sample ends as an error.",
+    kill_title="Cancel this Inspect sample?",
+    kill_choices=(
+        "a  score what it has: the sample ends now and Inspect's scorers score its transcript.\n"
+        "c  as an error: the sample ends now, unscored, as an error (an eval that fails on "
+        "errors may refuse).\n"
+        "Neither can be undone; mletui's journal and Inspect's log both record it."
+    ),
+    kill_buttons=("Score what it has", "End it as an error"),
+    opening="Inspect sample: p pauses (a scope, soft or hard), K cancels it.",
+)
 _STATES = {
     "queued": RunState.STARTING,
     "pending": RunState.STARTING,
@@ -123,9 +155,66 @@ class InspectSession:
         self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
         self._started: set[str] = set()  # running tool calls whose call line was shown
 
+    # The Session protocol: this session is its own control.
+    capabilities = CAPABILITIES
+    notes = NOTES
+    logs = None  # the transcript is read through a cursor, not spooled: the pane keeps it
+    driver_token = None
+
+    @property
+    def control(self) -> InspectSession:
+        return self
+
+    @property
+    def record(self) -> RunRecord:
+        return self.folder.read()
+
     @property
     def live(self) -> bool:
         return self.client is not None
+
+    def status(self) -> StatusUpdate:
+        return status_of(self.row, self.task, live=self.live)
+
+    def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
+        return []  # no code timeline: the sandbox's files are not read
+
+    def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
+        if capability is Capability.HINTS:
+            return NO_HINTS
+        if capability is Capability.FREEZE:
+            return NO_FREEZE
+        ended = status is not None and status.state.ended  # then the state says why
+        if capability in Capability.acting() and not self.live and not ended:
+            return ENDED
+        return None
+
+    def take_driver(self) -> str | None:
+        return None  # Inspect's channel has no lock: every watcher may act, each journaled
+
+    def pause_scopes(self) -> tuple[tuple[str, str, str], ...]:
+        return PAUSE_SCOPES
+
+    def paused_scopes(self) -> tuple[str, ...]:
+        """The latches holding the sample's task (Inspect's words: task, model, process)."""
+        held = self.task.paused if self.task is not None else ()
+        return tuple(scope for _, scope, _ in PAUSE_SCOPES if scope in held)
+
+    def kill(self, grace_s: float = 0.0) -> None:
+        """Cancel the sample, scored on what it has (Inspect has no grace period)."""
+        self.cancel("score")
+
+    def kill_container(self) -> None:
+        """Cancel the sample as an error: the kill dialog's second choice."""
+        self.cancel("error")
+
+    def reveal_grade(self, detail: str = "") -> None:
+        """Inspect's scores are no held-out grades; the entry is kept as for any source."""
+        self.journal.append(
+            "action",
+            {"action": "reveal-grade", "operator": self.operator, "detail": detail},
+            sync=True,
+        )
 
     def poll(self) -> list[Event]:
         events: list[Event] = []

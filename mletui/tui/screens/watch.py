@@ -42,6 +42,7 @@ from mletui.tui.dialogs import (
     KillChoiceDialog,
 )
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
+from mletui.tui.pause_dialog import PauseChoice, PauseScopeDialog
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
@@ -59,6 +60,7 @@ from mletui.watch.session import (
     PlaybackEvent,
     ReplayClock,
     ReplayReset,
+    ScopedPausing,
     Session,
     SoftPausing,
 )
@@ -329,12 +331,37 @@ class WatchScreen(Screen[None]):
     def action_toggle_pause(self) -> None:
         assert self.status is not None
         control = self.session.control
+        if isinstance(control, ScopedPausing):
+            self._pause_at_scope(control)
+            return
         assert isinstance(control, SoftPausing)
         paused = self.status.state in (RunState.PAUSE_REQUESTED, RunState.PAUSED)
         if paused:
             self._act(control.resume, "Soft pause lifted.")
         else:
             self._act(control.pause, "Soft pause requested: at the next checkpoint.")
+
+    def _pause_at_scope(self, control: ScopedPausing) -> None:
+        def chosen(choice: PauseChoice | None) -> None:
+            if choice is None:
+                return
+            if choice.resume:
+                held = list(control.paused_scopes())
+
+                def resume_each() -> None:
+                    for scope in held:
+                        control.resume(scope)
+
+                self._act(resume_each, "Pause lifted.")
+                return
+            how = "hard (now)" if choice.now else "soft"
+            self._act(
+                lambda: control.pause(choice.scope, choice.now),
+                f"Pause ({how}) of the {choice.scope} requested.",
+            )
+
+        held = control.paused_scopes()
+        self.app.push_screen(PauseScopeDialog(control.pause_scopes(), held), chosen)
 
     def action_toggle_freeze(self) -> None:
         assert self.status is not None
@@ -367,7 +394,8 @@ class WatchScreen(Screen[None]):
                 elif what == CONTAINER:
                     self._act(control.kill_container, notes.container_killed)
 
-            self.app.push_screen(KillChoiceDialog(notes.kill_title, notes.kill_choices), chosen)
+            dialog = KillChoiceDialog(notes.kill_title, notes.kill_choices, notes.kill_buttons)
+            self.app.push_screen(dialog, chosen)
             return
 
         def confirmed(yes: bool | None) -> None:
