@@ -33,7 +33,7 @@ from mletui.core.events import (
 )
 from mletui.gpu.attribution import REMOTE_PREFIX, RunProcesses
 from mletui.gpu.resources import RunGpu
-from mletui.integrations.mlebench.aide import AideScores, describe_buggy
+from mletui.integrations.mlebench.aide import AideScores, describe_unscored
 from mletui.integrations.mlebench.grading import HostGrader, SubmissionChecker
 from mletui.integrations.mlebench.runlog import RunLogFollower
 from mletui.integrations.mlebench.runs import MlebenchRun, read_run
@@ -88,6 +88,7 @@ _STATES = {
     "running": RunState.RUNNING,
     "done": RunState.EXITED,
     "failed": RunState.EXITED,
+    "lost": RunState.LOST,
 }
 
 
@@ -110,7 +111,7 @@ class MlebenchFolder(RunFolder):
 
     def read(self) -> RunRecord:
         run = self.run = read_run(self.run.path)
-        state = {"queued": "created", "running": "running"}.get(run.state, "exited")
+        state = {"queued": "created", "running": "running", "lost": "lost"}.get(run.state, "exited")
         return RunRecord(
             id=run.id,
             task=run.competition,
@@ -277,7 +278,7 @@ class MlebenchSession(WatchSession):
             self.scores.reset_stamp()
         scores, buggy = self.scores.poll()
         lines += [
-            LogLine(n.ctime or time.time(), Stream.SYSTEM, describe_buggy(n), 0) for n in buggy
+            LogLine(n.ctime or time.time(), Stream.SYSTEM, describe_unscored(n), 0) for n in buggy
         ]
         lines += self._engine_events(events)
         if lines:
@@ -484,6 +485,8 @@ def status_of(
         state = RunState.EXITED
         what = "was removed" if container_state == "removed" else "stopped"
         end_reason = f"its container {what}; MLE-bench has not logged the run's end yet"
+    elif state is RunState.LOST and container_state == "running":
+        end_reason = f"{end_reason}; its container is still running"
     start = run.started
     end = run.ended if run.ended is not None else now
     wall = 0.0 if start is None else max(0.0, end - start)
@@ -506,4 +509,4 @@ def _end_reason(run: MlebenchRun) -> str | None:
         return "completed" if run.seconds is None else f"completed in {run.seconds:.0f} s"
     if run.state == "failed":
         return "failed (see the log)"
-    return None
+    return run.why
