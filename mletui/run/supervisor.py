@@ -27,6 +27,7 @@ import psutil
 from mletui import protocol
 from mletui.core.events import Stream
 from mletui.run.recorder import Recorder
+from mletui.run.validation import offer_checks
 from mletui.runtimes import AgentExit, AgentSide, RuntimeFailure, get_runtime
 from mletui.runtimes.host import read_stop_request
 from mletui.store.journal import Journal
@@ -174,6 +175,7 @@ class Supervisor:
             record.state = "starting"
         record = self.folder.read()
         agent = get_runtime(record.runtime).agent_side(self.folder)
+        offer_checks(self.folder)  # before the agent asks; the recorder answers
         try:
             what = agent.launch(self.emit)
         except RuntimeFailure as exc:

@@ -33,6 +33,7 @@ from mletui.run.scores import (
     score_from_entry,
 )
 from mletui.run.stalls import stall_from_entry
+from mletui.run.validation import VALIDATION_KIND, validation_text
 from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, RunRecord
 from mletui.store.snapshots import WorkspaceTimeline, snapshot_from_json
@@ -171,6 +172,9 @@ def event_from_entry(entry: dict[str, Any]) -> Event | None:
             )
         if kind == "notice":
             return Notice(ts, str(entry.get("text", "")))
+        if kind == VALIDATION_KIND:  # the agent asked for a submission check
+            valid = entry.get("valid") is True
+            return Notice(ts, validation_text(entry), "information" if valid else "warning")
         if kind == "agent_notice":  # the agent's own words, marked as such
             return Notice(ts, f"agent: {entry['text']}", str(entry.get("severity", "warning")))
         if kind == "step":
