@@ -16,9 +16,16 @@ the folder named by ``MLETUI_CONTROL_DIR``:
   ``budget``: the agent's own limits (``max_cost``, ``max_steps``, ``model``); ``notice``: a
   line for the operator (``text``, ``severity``), such as a retried model call. Costs are
   estimates in US dollars. mletui validates each line and copies it into the journal.
+- ``validate.jsonl``  appended by the agent: ``{"id", "path", "ts"}``, a request to check the
+  submission at ``path`` (relative to the submission folder) with the task's submission checks
+- ``validated.jsonl`` appended by mletui: ``{"id", "valid", "reasons", "ts"}``, the answer: valid,
+  or the first reasons it is not; never a score. Requests are bounded (a few a minute). mletui
+  makes the file when it starts answering: without it, nobody answers.
 
 A Python agent calls :func:`checkpoint` between units of work: it blocks while a soft pause is
-requested (acknowledging ``paused`` and ``resumed``) and returns the hints that arrived since.
+requested (acknowledging ``paused`` and ``resumed``) and returns the hints that arrived since,
+and :func:`validate_submission` before it writes its final submission (``python -m
+mletui.protocol validate [PATH]`` does the same from a shell).
 """
 
 from __future__ import annotations
@@ -43,6 +50,11 @@ HINTS = "hints.jsonl"
 ACKS = "acks.jsonl"
 METRICS = "metrics.jsonl"
 EVENTS = "events.jsonl"
+VALIDATE = "validate.jsonl"
+VALIDATED = "validated.jsonl"
+ENV_SUBMISSION_DIR = "MLETUI_SUBMISSION_DIR"
+SUBMISSION_FILE = "submission.csv"
+VALIDATE_TIMEOUT_S = 180.0  # mletui checks in a child process, one request at a time
 
 CAPABILITIES = ("soft-pause", "hints", "metrics")
 
@@ -57,6 +69,20 @@ class Hint:
     id: str
     text: str
     ts: float
+
+
+@dataclass(frozen=True)
+class Validation:
+    """mletui's answer to :meth:`Control.validate_submission`."""
+
+    valid: bool
+    reasons: tuple[str, ...]  # why not, first reason first; empty when valid
+    answered: bool = True  # False: no answer came (no control folder, or the timeout)
+
+    def __str__(self) -> str:
+        if self.valid:
+            return "Submission is valid."
+        return "Submission invalid! " + " ".join(self.reasons)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -280,6 +306,34 @@ class Control:
         """A line for the operator, shown as it happens (a retried call, a limit reached)."""
         self._event("notice", text=text, severity=severity)
 
+    def validate_submission(
+        self, path: str | os.PathLike[str] | None = None, *, timeout: float = VALIDATE_TIMEOUT_S
+    ) -> Validation:
+        """Ask mletui whether the submission at ``path`` (default: ``submission.csv`` in
+        ``MLETUI_SUBMISSION_DIR``) passes the task's submission checks; waits up to ``timeout``
+        seconds for the answer. Valid, or the first reasons it is not; never a score."""
+        if self.dir is None:
+            return Validation(False, ("not connected to mletui (no MLETUI_CONTROL_DIR)",), False)
+        if not (self.dir / VALIDATED).exists():  # mletui makes it when it starts answering
+            return Validation(False, ("no submission checks in this run",), False)
+        folder = Path(os.environ.get(ENV_SUBMISSION_DIR) or "submission")
+        target = Path(path) if path is not None else folder / SUBMISSION_FILE
+        # Named relative to the submission folder: mletui reads it from its side of the mount.
+        relative = os.path.relpath(os.path.abspath(target), os.path.abspath(folder))
+        request_id = f"{os.getpid()}-{time.time_ns()}"
+        append_jsonl(self.dir / VALIDATE, {"id": request_id, "path": relative, "ts": time.time()})
+        deadline = time.monotonic() + timeout
+        while True:
+            for answer in read_jsonl(self.dir / VALIDATED):
+                if answer.get("id") == request_id:
+                    reasons = answer.get("reasons")
+                    said = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+                    return Validation(answer.get("valid") is True, said)
+            if time.monotonic() >= deadline:
+                why = f"no answer from mletui within {timeout:g} s"
+                return Validation(False, (why,), False)
+            time.sleep(self.poll_interval)
+
     def _event(self, kind: str, **fields: Any) -> None:
         if self.dir is None:
             return
@@ -345,3 +399,22 @@ report_step = _on_default_control(Control.report_step)
 report_usage = _on_default_control(Control.report_usage)
 report_budget = _on_default_control(Control.report_budget)
 report_notice = _on_default_control(Control.report_notice)
+validate_submission = _on_default_control(Control.validate_submission)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mletui.protocol validate [PATH]``: prints mletui's answer; exit status 0 when
+    valid, 1 when not, 2 when no answer came."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] != "validate" or len(args) > 2:
+        print("usage: python -m mletui.protocol validate [SUBMISSION.csv]", file=sys.stderr)
+        return 2
+    result = validate_submission(args[1] if len(args) == 2 else None)
+    print(result)
+    return 0 if result.valid else 1 if result.answered else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -454,8 +454,11 @@ def test_grade_a_file_prints_writes_and_says_why_not(
     out = tmp_path / "reports" / "grade.json"
     sample = str(task.public_dir / "sample_submission.csv")
     assert main(["grade", "--task", "diabetes", sample, "--json", "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    written = json.loads(out.read_text(encoding="utf-8"))
+    # MLE-bench's summary shape, with one report: what its aggregation script reads.
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["total_runs"] == 1 and summary["total_valid_submissions"] == 1
+    (printed,) = summary["competition_reports"]
+    (written,) = json.loads(out.read_text(encoding="utf-8"))["competition_reports"]
     assert printed["competition_id"] == written["competition_id"] == "diabetes"
     assert printed["is_lower_better"] is True and printed["valid_submission"] is True
     assert tuple(printed)[: len(MLEBENCH_FIELDS)] == MLEBENCH_FIELDS

@@ -152,6 +152,7 @@ def test_run_groups_runs_states_and_prefixes(
     queued = make_run(root, "aerial-cactus", None)
     running = make_run(root, "denoising-dirty", START)
     done = make_run(root, "spaceship-titanic", START + DONE)
+    (done / "submission").mkdir()  # MLE-bench copies the outputs out before it logs the end
     failed = make_run(root, "jigsaw-toxic", START + FAILED)
     (root / "not-a-group").mkdir()
     make_run(root, "ignored", START, group="random-folder")

@@ -115,3 +115,37 @@ def test_the_protocol_module_alone_runs_in_any_image(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == "['more trees']\n"
     assert [m["value"] for m in protocol.read_jsonl(control / protocol.METRICS)] == [0.5]
+
+
+def test_validate_submission_asks_and_waits_for_its_own_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(protocol.ENV_SUBMISSION_DIR, str(tmp_path / "submission"))
+    control = Control(tmp_path, poll_interval=0.02)
+    unanswered = control.validate_submission()  # no answers file: mletui does not answer here
+    assert not unanswered.answered and not (tmp_path / protocol.VALIDATE).exists()
+    (tmp_path / protocol.VALIDATED).touch()
+
+    def answer() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            requests = protocol.read_jsonl(tmp_path / protocol.VALIDATE)
+            if requests:
+                other = {"id": "someone-else", "valid": True, "reasons": []}
+                protocol.append_jsonl(tmp_path / protocol.VALIDATED, other)
+                mine = {"id": requests[0]["id"], "valid": False, "reasons": ["no rows"]}
+                protocol.append_jsonl(tmp_path / protocol.VALIDATED, mine)
+                return
+            time.sleep(0.02)
+
+    threading.Thread(target=answer).start()
+    result = control.validate_submission()
+    assert result == protocol.Validation(False, ("no rows",))
+    assert str(result) == "Submission invalid! no rows"
+    (request,) = protocol.read_jsonl(tmp_path / protocol.VALIDATE)
+    assert request["path"] == "submission.csv"  # named from the submission folder
+
+    waited = control.validate_submission(tmp_path / "submission" / "b.csv", timeout=0.1)
+    assert not waited.answered and "no answer" in waited.reasons[0]
+    assert protocol.read_jsonl(tmp_path / protocol.VALIDATE)[-1]["path"] == "b.csv"
+    assert not Control(None).validate_submission().answered  # not connected: at once

@@ -33,6 +33,7 @@ from mletui.core.records import (
     JournalNotice,
     Record,
     StateChange,
+    Validation,
     decode,
     kind_of,
     to_entry,
@@ -50,6 +51,8 @@ RECORDS: list[Record] = [
     JournalNotice(T, "a notice"),
     JournalNotice(T, "engine lost", engine="unreachable", error="refused"),
     AgentNotice(T, "retrying", "information"),
+    Validation(T, "v-1", "submission.csv", True),
+    Validation(T, "v-2", None, False, ("only a file inside submission/ is checked",), refused=True),
     Hello(T, {"protocol": 1, "agent": "baseline", "capabilities": ["hints"]}),
     Ack(T, "h-1", "hint", "used", "thanks"),
     ActionRecord(T, "pause", "al@host", "", run_wall_s=12.5, run_active_s=10.0),
@@ -166,6 +169,7 @@ WRONG: dict[str, tuple[str, Any]] = {
     "usage": ("cost", "a lot"),
     "budget": ("max_steps", 2.5),
     "container": ("event", None),
+    "validation": ("valid", "yes"),
 }
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from mletui import protocol
+
 ENV_DATA_DIR = "MLETUI_DATA_DIR"
 ENV_WORKSPACE = "MLETUI_WORKSPACE"
 ENV_SUBMISSION_DIR = "MLETUI_SUBMISSION_DIR"
@@ -111,3 +113,10 @@ def copy_atomic(source: Path, target: Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)
+
+
+def check_submission(path: Path) -> None:
+    """Ask mletui to check ``path`` with the task's submission checks (as MLE-bench's agents ask
+    its grading server) and say the answer: valid, or why not; never a score."""
+    if os.environ.get(protocol.ENV_CONTROL_DIR):
+        say(f"submission check: {protocol.validate_submission(path)}")

@@ -64,6 +64,7 @@ from mletui.agents._common import (
     SOLUTION_FILE,
     SUBMISSION_FILE,
     SetupError,
+    check_submission,
     copy_atomic,
     csv_header,
     read_folders,
@@ -445,6 +446,7 @@ class BaselineAgent:
         if self.best is None:
             say(f"{ending} after {self.steps_run} steps; no step produced a submission")
             return EXIT_OK if self.stopped else EXIT_FAILED
+        check_submission(self.setup.submission_dir / SUBMISSION_FILE)
         say(
             f"{ending}: {self.succeeded} of {self.steps_run} steps succeeded; best: step "
             f"{self.best.number}, {self.best.description}, validation {self.setup.metric} "

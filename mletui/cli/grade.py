@@ -68,15 +68,11 @@ def grade(
 
 
 def report_json(graded: list[Graded]) -> dict[str, Any]:
-    """One run or file: MLE-bench's per-competition report; several: its summary report."""
+    """MLE-bench's summary report, one entry per run or file (one as many): the shape MLE-bench's
+    aggregation script reads. Thresholds without a leaderboard are NaN, as MLE-bench writes."""
     from mletui.grading.report import aggregate_reports
 
     # "assisted" goes beside MLE-bench's fields, so analysis scripts can leave such runs out.
-    if len(graded) == 1:
-        single = graded[0].report.to_dict()
-        if graded[0].assisted is not None:
-            single["assisted"] = graded[0].assisted
-        return single
     summary = aggregate_reports([g.report for g in graded])
     for g, competition in zip(graded, summary["competition_reports"], strict=True):
         if g.assisted is not None:
@@ -88,7 +84,8 @@ def write_report(graded: list[Graded], out: str) -> Path:
     path = Path(out).expanduser()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report_json(graded), indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(report_json(graded), indent=2, allow_nan=True)
+        path.write_text(text + "\n", encoding="utf-8")
     except OSError as exc:
         raise UserError(f"Cannot write the report to {path} ({exc.strerror}).") from exc
     return path

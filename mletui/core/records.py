@@ -59,6 +59,19 @@ class JournalNotice:
 
 
 @dataclass(frozen=True)
+class Validation:
+    """``validation``: the agent asked whether a submission is valid; the answer it got (never a
+    score). ``refused``: the request itself was refused (a path outside submission/, a link)."""
+
+    ts: float
+    id: str | None
+    path: str | None  # None: the request named no usable path
+    valid: bool
+    reasons: tuple[str, ...] = ()
+    refused: bool = False
+
+
+@dataclass(frozen=True)
 class AgentNotice:
     """``agent_notice``: a notice in the agent's own words (events.jsonl), marked as its own."""
 
@@ -142,6 +155,7 @@ Record = (
     StateChange
     | JournalNotice
     | AgentNotice
+    | Validation
     | Hello
     | Ack
     | ActionRecord
@@ -161,6 +175,7 @@ KINDS: dict[type[Any], str] = {
     StateChange: "state",
     JournalNotice: "notice",
     AgentNotice: "agent_notice",
+    Validation: "validation",
     Hello: "hello",
     Ack: "ack",
     ActionRecord: "action",
@@ -227,6 +242,14 @@ def _fields(record: Record) -> Entry:
             }
         case AgentNotice():
             return {"text": record.text, "severity": record.severity}
+        case Validation():
+            return {
+                "id": record.id,
+                "path": record.path,
+                "valid": record.valid,
+                "reasons": list(record.reasons),
+                **({"refused": True} if record.refused else {}),
+            }
         case Hello():
             return {"hello": record.hello}
         case Ack():
@@ -484,6 +507,18 @@ def _agent_notice(read: _Reader) -> AgentNotice:
     return AgentNotice(read.number("ts", 0.0), read.text("text"), read.text("severity", "warning"))
 
 
+def _validation(read: _Reader) -> Validation:
+    reasons = read.items("reasons", [])
+    return Validation(
+        read.number("ts", 0.0),
+        read.optional(read.text, "id"),
+        read.optional(read.text, "path"),
+        read.flag("valid", False),
+        tuple(str(r) for r in reasons),
+        read.flag("refused", False),
+    )
+
+
 def _hello(read: _Reader) -> Hello:
     return Hello(read.number("ts", 0.0), read.obj("hello"))
 
@@ -722,6 +757,7 @@ _DECODERS: dict[str, Callable[[_Reader], Record]] = {
     "usage": _usage,
     "budget": _budget,
     "container": _container,
+    "validation": _validation,
 }
 
 

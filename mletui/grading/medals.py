@@ -130,8 +130,35 @@ def thresholds_from_scores(scores: Sequence[float]) -> MedalThresholds:
     )
 
 
+# What pandas' read_csv takes for a missing value (its default na_values), as MLE-bench reads a
+# leaderboard: such a score is missing, not an error.
+PANDAS_MISSING = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+
+
 def read_leaderboard_scores(path: Path) -> list[float]:
-    """The ``score`` column of a leaderboard CSV, in file order."""
+    """The ``score`` column of a leaderboard CSV, in file order; missing scores are NaN."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
@@ -145,7 +172,7 @@ def read_leaderboard_scores(path: Path) -> list[float]:
     for number, row in enumerate(rows, start=2):
         text = (row.get("score") or "").strip()
         try:
-            scores.append(float(text) if text else math.nan)
+            scores.append(math.nan if text in PANDAS_MISSING else float(text))
         except ValueError:
             raise LeaderboardError(
                 f"The leaderboard {path} has a score that is not a number on line {number}: "

@@ -71,20 +71,23 @@ class GradeReport:
     def direction(self) -> str:
         return "lower" if self.is_lower_better else "higher"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, nan: bool = True) -> dict[str, Any]:
         """JSON-ready: MLE-bench's fields in its order, then mletui's own.
 
-        Without a leaderboard the four thresholds are null (MLE-bench always has one).
+        Without a leaderboard the four thresholds are NaN, as MLE-bench writes them (its JSON
+        allows NaN), so that its ``CompetitionReport.from_dict`` loads the report; ``nan=False``
+        writes null instead (strict JSON, for mletui's own records).
         """
         t = self.thresholds
         r = self.ranking
+        missing = math.nan if nan else None
         data: dict[str, Any] = {
             "competition_id": self.competition_id,
             "score": self.score,
-            "gold_threshold": None if t is None else _json_float(t.gold),
-            "silver_threshold": None if t is None else _json_float(t.silver),
-            "bronze_threshold": None if t is None else _json_float(t.bronze),
-            "median_threshold": None if t is None else _json_float(t.median),
+            "gold_threshold": missing if t is None else _threshold(t.gold, nan),
+            "silver_threshold": missing if t is None else _threshold(t.silver, nan),
+            "bronze_threshold": missing if t is None else _threshold(t.bronze, nan),
+            "median_threshold": missing if t is None else _threshold(t.median, nan),
             "any_medal": r.any_medal,
             "gold_medal": r.gold_medal,
             "silver_medal": r.silver_medal,
@@ -105,8 +108,8 @@ class GradeReport:
         return data
 
 
-def _json_float(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
+def _threshold(value: float, nan: bool) -> float | None:
+    return None if math.isnan(value) and not nan else float(value)
 
 
 def task_thresholds(task: Task) -> tuple[MedalThresholds | None, str | None]:
@@ -182,7 +185,8 @@ def build_report(
 
 
 def aggregate_reports(reports: list[GradeReport]) -> dict[str, Any]:
-    """MLE-bench's summary report (``mlebench/grade.py``, ``aggregate_reports``)."""
+    """MLE-bench's summary report (``mlebench/grade.py``, ``aggregate_reports``): what its
+    ``experiments/aggregate_grading_reports.py`` reads, for one report as for many."""
     gold = sum(r.ranking.gold_medal for r in reports)
     silver = sum(r.ranking.silver_medal for r in reports)
     bronze = sum(r.ranking.bronze_medal for r in reports)

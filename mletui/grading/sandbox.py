@@ -138,10 +138,15 @@ def _too_big(name: str, size: int, limits: GradeLimits) -> str:
     )
 
 
-def score_in_child(task: Task, copy: IO[bytes], name: str, limits: GradeLimits) -> float:
-    """Score the copy in a child process under ``limits``; SubmissionError says why not."""
+def score_in_child(
+    task: Task, copy: IO[bytes], name: str, limits: GradeLimits, *, check_only: bool = False
+) -> float:
+    """Score the copy in a child process under ``limits``; SubmissionError says why not.
+    ``check_only``: only the submission checks, no metric (the answer is then 0.0)."""
     env = {**os.environ, **dict.fromkeys(_THREADS_ENV, "1")}
-    request = json.dumps({"task": str(task.path), "name": name, "memory_mb": limits.memory_mb})
+    request = json.dumps(
+        {"task": str(task.path), "name": name, "memory_mb": limits.memory_mb, "check": check_only}
+    )
     try:
         done = subprocess.run(
             [sys.executable, "-m", "mletui.grading.sandbox", request],
@@ -217,6 +222,29 @@ def grade_safely(
     return SafeGrade(report, sha256, size)
 
 
+def check_safely(
+    task: Task, root: Path, relative: str | PurePath, *, limits: GradeLimits | None = None
+) -> str | None:
+    """The task's submission checks on ``root/relative``, as :func:`grade_safely` reads and
+    limits it: None when the file is valid, else the sentence of the first problem. Never a
+    score: the child computes none."""
+    limits = limits or GradeLimits.from_env()
+    name = PurePath(relative).name
+    try:
+        fd = open_submission(root, relative, str(relative))
+        try:
+            copy, _sha256, _size = copy_submission(fd, name, limits)
+        finally:
+            os.close(fd)
+        with copy:
+            score_in_child(task, copy, name, limits, check_only=True)
+    except SubmissionError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"The submission {name} cannot be checked ({exc.strerror or exc})."
+    return None
+
+
 # --- the child -----------------------------------------------------------------------------------
 
 
@@ -226,13 +254,18 @@ def _child(request: dict[str, object]) -> int:
     memory = int(str(request["memory_mb"])) << 20
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     try:
-        from mletui.grading.submission import score_submission
+        from mletui.grading.submission import check_submission, score_submission
         from mletui.grading.tasks import load_task
 
         task = load_task(str(request["task"]))
         data = sys.stdin.buffer.read()
+        check_only = bool(request.get("check"))
         try:
-            score: float | None = score_submission(task, str(request["name"]), data)
+            if check_only:  # the checks alone: no metric, so nothing of a score comes back
+                check_submission(task, str(request["name"]), data)
+                score: float | None = 0.0
+            else:
+                score = score_submission(task, str(request["name"]), data)
             reason = None
         except MemoryError:
             raise
@@ -242,7 +275,9 @@ def _child(request: dict[str, object]) -> int:
                 raise MemoryError from None
         except Exception as exc:  # a bad submission must never take the grader down
             score = None
-            reason = f"The submission could not be graded ({type(exc).__name__}: {exc})."
+            # A check's answer goes back to the agent: the kind of failure only, no detail.
+            detail = "" if check_only else f": {exc}"
+            reason = f"The submission could not be graded ({type(exc).__name__}{detail})."
     except MemoryError:
         return _OUT_OF_MEMORY
     sys.stdout.write(json.dumps({"score": score, "reason": reason}) + "\n")

@@ -32,6 +32,7 @@ from mletui.core.records import Ack, AgentNotice, Hello, JournalNotice, decode
 from mletui.gpu.resources import RunGpu
 from mletui.run.scores import LiveScores, SnapshotClock, reported_at
 from mletui.run.stalls import RunStallWatch
+from mletui.run.validation import SubmissionValidator
 from mletui.runtimes import ResourceSampler
 from mletui.store import controlfiles
 from mletui.store.journal import Journal, JournalFollower, Line, read_journal
@@ -103,6 +104,8 @@ class Recorder:
         # The run's share of each GPU (NVML in a thread), and the stall flags.
         self.gpu = RunGpu(folder)
         self.stalls = RunStallWatch()
+        # The agent's submission-check requests, answered from the task's own checks.
+        self.validator = SubmissionValidator(folder, journal)
 
     def start(self) -> None:
         self.scan_workspace()
@@ -117,6 +120,7 @@ class Recorder:
             thread.start()
             self._threads.append(thread)
         self.scores.start()
+        self.validator.start()
 
     def _keep_running(self, name: str, target: Callable[[], None]) -> None:
         """Run ``target`` until stop(); when it fails, journal why and run it again."""
@@ -156,6 +160,7 @@ class Recorder:
             last_read()
         for limiter in self._limits.values():
             limiter.flush(final=True)
+        self.validator.stop()
         self.scores.stop()  # grades the final submission.csv before the run's end is written
         self.gpu.stop()
         for change in self.stalls.detector.finish(time.time()):

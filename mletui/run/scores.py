@@ -448,7 +448,7 @@ class LiveScores:
                 direction=self._task.direction,
                 medal=report.medal,
                 above_median=report.ranking.above_median,
-                report=report.to_dict(),
+                report=report.to_dict(nan=False),  # the journal is strict JSON
             )
         )
 

@@ -28,6 +28,7 @@ from mletui import protocol
 from mletui.core.events import RunState, Stream
 from mletui.core.records import JournalNotice, StateChange
 from mletui.run.recorder import Recorder
+from mletui.run.validation import offer_checks
 from mletui.runtimes import AgentExit, AgentSide, RuntimeFailure, get_runtime
 from mletui.runtimes.host import read_stop_request
 from mletui.store.journal import Journal
@@ -175,6 +176,7 @@ class Supervisor:
             record.state = RunState.STARTING
         record = self.folder.read()
         agent = get_runtime(record.runtime).agent_side(self.folder)
+        offer_checks(self.folder)  # before the agent asks; the recorder answers
         try:
             what = agent.launch(self.emit)
         except RuntimeFailure as exc:

@@ -82,7 +82,16 @@ def grade_rows(summary: RunSummary) -> list[tuple[str, str]]:
     else:
         grade = f"graded, hidden ({grades.graded} submissions); `mletui grade` reveals it"
     seen = ", ".join(grades.seen_by) if grades.seen else "no"
-    return [("grade", grade), ("grade seen by operator", seen)]
+    return [("grade", grade), ("grade seen by operator", seen), checks_row(summary)]
+
+
+def checks_row(summary: RunSummary) -> tuple[str, str]:
+    """``submission checks: N (last: valid)``: the agent's requests to check its submission."""
+    checks = summary.checks
+    if checks is None or checks.count == 0:
+        return ("submission checks", "0")
+    last = "valid" if checks.last_valid else "invalid"
+    return ("submission checks", f"{checks.count} (last: {last})")
 
 
 # --- mletui grade --------------------------------------------------------------------------------

@@ -33,9 +33,11 @@ from mletui.core.records import (
     GradingRecord,
     JournalNotice,
     Record,
+    Validation,
     decode,
 )
 from mletui.run.scores import grade_event, grading_info
+from mletui.run.validation import validation_text
 from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, RunRecord
 from mletui.store.snapshots import WorkspaceTimeline
@@ -172,6 +174,8 @@ def event_from_record(record: Record | BadEntry) -> Event | None:
             return grading_info(record)
         case JournalNotice(ts=ts, text=text):
             return Notice(ts, text)
+        case Validation(ts=ts, valid=valid):  # the agent asked for a submission check
+            return Notice(ts, validation_text(record), "information" if valid else "warning")
         case AgentNotice(ts=ts, text=text, severity=severity):  # the agent's own words, marked
             return Notice(ts, f"agent: {text}", severity)
         case BadEntry(known=True, ts=ts, kind=kind):

@@ -26,6 +26,7 @@ from mletui.core.records import BadEntry, decode
 from mletui.gpu.resources import run_gpu_text
 from mletui.run.scores import GradeSummary, summarize_grades
 from mletui.run.stalls import track_stall
+from mletui.run.validation import ValidationSummary, summarize_validations
 from mletui.runtimes import get_runtime
 from mletui.store import controlfiles
 from mletui.store.audit import INTERVENTIONS
@@ -135,6 +136,7 @@ class RunSummary:
     grades: GradeSummary | None = None  # mletui's grades of the submissions, and who saw them
     gpu: str = "-"  # the run's own GPU use for a table cell ("63% 12.1G"; "-": none; "n/a")
     stalls: tuple[StallFlag, ...] = ()  # stall flags raised now (none once the run ended)
+    checks: ValidationSummary | None = None  # the agent's submission-check requests
 
     @property
     def assisted(self) -> bool:
@@ -188,4 +190,5 @@ def summarize(folder: RunFolder) -> RunSummary:
         summarize_grades(records),
         gpu,
         () if status.state.ended else tuple(stalls.values()),
+        summarize_validations(journal.entries),
     )

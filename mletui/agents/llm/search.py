@@ -18,6 +18,7 @@ from mletui.agents._common import (
     EXIT_UNUSABLE,
     SOLUTION_FILE,
     SUBMISSION_FILE,
+    check_submission,
     copy_atomic,
     run_agent,
     say,
@@ -377,6 +378,7 @@ class LLMAgent:
             say(f"{ending}; {worked} of {len(self.nodes)} steps worked; no submission; {usage}")
             stopped_early = self.stopped_by is not None and self.stopped_by.startswith("hint")
             return EXIT_OK if stopped_early else EXIT_FAILED
+        check_submission(self.setup.submission_dir / SUBMISSION_FILE)
         say(
             f"{ending}; {worked} of {len(self.nodes)} steps worked; best: step "
             f"{self.best.step}, validation {self.setup.metric} {self.best.metric:.4f}; "

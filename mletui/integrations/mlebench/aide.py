@@ -29,6 +29,7 @@ class AideNode:
     value: float | None  # None: no metric (a buggy node, or not parsed)
     maximize: bool | None
     is_buggy: bool
+    no_metric: bool  # AIDE gave it a metric that is not a number (NaN): evaluated, no score
     parent: str | None
     plan: str
 
@@ -54,7 +55,8 @@ def _node(n: dict[str, Any], parents: dict[str, str]) -> AideNode:
     number = (
         float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
     )
-    if number is not None and not math.isfinite(number):
+    no_metric = number is not None and not math.isfinite(number)
+    if no_metric:
         number = None
     node_id = str(n["id"])
     return AideNode(
@@ -64,6 +66,7 @@ def _node(n: dict[str, Any], parents: dict[str, str]) -> AideNode:
         value=number,
         maximize=None if maximize is None else bool(maximize),
         is_buggy=bool(n.get("is_buggy")),
+        no_metric=no_metric,
         parent=parents.get(node_id) or n.get("parent"),
         plan=str(n.get("plan") or ""),
     )
@@ -86,7 +89,7 @@ def read_journal(path: Path, retries: int = RETRIES, retry_s: float = RETRY_S) -
 
 class AideScores:
     """Follows ``journal.json``: each node once, as it appears: a :class:`Score` for a node with a
-    metric, and the buggy nodes (AIDE gives them no metric) as such, apart."""
+    metric, and apart the nodes with none: the buggy ones, and those whose metric is NaN."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -99,7 +102,7 @@ class AideScores:
         self._stamp = None
 
     def poll(self) -> tuple[list[Score], list[AideNode]]:
-        """New (scores, buggy nodes) since the last poll."""
+        """New (scores, nodes without a score) since the last poll."""
         try:
             st = self.path.stat()
         except OSError:
@@ -122,7 +125,7 @@ class AideScores:
                 continue
             if node.value is not None and not node.is_buggy:
                 scores.append(score_of(node))
-            elif node.is_buggy:
+            elif node.is_buggy or node.no_metric:
                 buggy.append(node)
             else:
                 continue  # not evaluated yet
@@ -142,5 +145,7 @@ def score_of(node: AideNode) -> Score:
     )
 
 
-def describe_buggy(node: AideNode) -> str:
-    return f"[aide] step {node.step}: node {node.id[:8]} is buggy (no validation score)"
+def describe_unscored(node: AideNode) -> str:
+    if node.is_buggy:
+        return f"[aide] step {node.step}: node {node.id[:8]} is buggy (no validation score)"
+    return f"[aide] step {node.step}: node {node.id[:8]} has no metric (AIDE's metric is NaN)"

@@ -5,6 +5,9 @@ not have mletui: it imports only the standard library and ``mlebench``. It print
 ``MLETUI-REPORT {json}``: ``{"report": CompetitionReport.to_dict()}``, or ``{"error": sentence}``.
 
     python grade_child.py SUBMISSION.csv COMPETITION_ID DATA_DIR
+
+mletui starts it in a working folder of its own (importing MLE-bench makes a ``cache/`` folder in
+the working folder), so both paths are absolute.
 """
 
 import json

@@ -118,10 +118,22 @@ class GradingFailure(Exception):
 class HostGrader:
     """MLE-bench's own grader, run on this machine with the competition's private answers."""
 
-    def __init__(self, data_dir: Path | None, python: str | None = None) -> None:
-        self.data_dir = data_dir
+    def __init__(
+        self, data_dir: Path | None, python: str | None = None, workdir: Path | None = None
+    ) -> None:
+        """``workdir``: the grader's working folder (default: one in mletui's home); importing
+        MLE-bench makes a ``cache/`` folder in it, never where mletui was started."""
+        self.data_dir = None if data_dir is None else data_dir.resolve()
         self.python = python or os.environ.get(ENV_PYTHON) or sys.executable
+        self.workdir = workdir
         self._importable: bool | None = None
+
+    def _cwd(self) -> str:
+        from mletui.store.runs import mletui_home
+
+        folder = self.workdir or mletui_home() / "mlebench" / "grader"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder)
 
     def private_dir(self, competition: str) -> Path | None:
         if self.data_dir is None:
@@ -151,6 +163,7 @@ class HostGrader:
                 done = subprocess.run(
                     [self.python, "-c", "import mlebench.grade, mlebench.registry"],
                     capture_output=True,
+                    cwd=self._cwd(),
                     timeout=IMPORT_TIMEOUT_S,
                     stdin=subprocess.DEVNULL,
                 )
@@ -162,11 +175,18 @@ class HostGrader:
     def grade(self, competition: str, submission: Path) -> dict[str, Any]:
         """MLE-bench's ``CompetitionReport`` of ``submission``, as its ``to_dict()``."""
         assert self.data_dir is not None
-        command = [self.python, str(CHILD), str(submission), competition, str(self.data_dir)]
+        command = [
+            self.python,
+            str(CHILD),
+            str(submission.resolve()),
+            competition,
+            str(self.data_dir),
+        ]
         try:
             done = subprocess.run(
                 command,
                 capture_output=True,
+                cwd=self._cwd(),
                 text=True,
                 timeout=GRADE_TIMEOUT_S,
                 stdin=subprocess.DEVNULL,

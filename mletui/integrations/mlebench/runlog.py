@@ -5,6 +5,12 @@ arrives as ``[...] [run.py:63] [Container] <chunk>``, one record per chunk of ``
 stream, and a chunk can hold several lines: the lines after the first have no prefix. Everything
 else (``Running agent...``, ``Run completed in X seconds.``, ``Run failed for seed ...`` and its
 traceback) is the harness's own and comes out as :attr:`Stream.SYSTEM` lines, marked.
+
+Only the harness's own files (``run.py``, ``run_agent.py``) write into ``run.log``, so a line is a
+new record only when its header names one of them; inside an agent's chunk, a header-looking line
+is also the agent's when it claims a time before the chunk's (no later record is older). What
+still looks like a harness record there is told apart by what follows it (see
+:mod:`mletui.integrations.mlebench.runs`, which reads a run's state).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from mletui.core.events import LogLine, Stream
@@ -22,6 +30,7 @@ HEADER_RE = re.compile(
     rb"\[(?P<file>[^\]\s:]+):(?P<line>\d+)\] ?(?P<msg>.*)$"
 )
 CONTAINER = b"[Container] "
+HARNESS_FILES = frozenset({b"run.py", b"run_agent.py"})
 HARNESS_MARK = "[mle-bench] "
 READ_BYTES = 1 << 20
 
@@ -41,6 +50,46 @@ def _header_time(match: re.Match[bytes]) -> float | None:
     return base + (int(ms) / 1000.0 if ms else 0.0)
 
 
+class RecordSplitter:
+    """Tells, line by line, where a harness record starts; the rest are its further lines."""
+
+    def __init__(self) -> None:
+        self.chunk_ts: float | None = None  # the time of the agent's chunk being read, if any
+
+    def start(self, raw: bytes) -> tuple[re.Match[bytes], float | None, bool] | None:
+        """(header, time, is a [Container] chunk) when ``raw`` starts a record, else None."""
+        match = HEADER_RE.match(raw)
+        if match is None or match["file"] not in HARNESS_FILES:
+            return None
+        ts = _header_time(match)
+        if self.chunk_ts is not None and (ts is None or ts < self.chunk_ts):
+            return None  # the agent's line: a record written later is never older
+        container = match["msg"].startswith(CONTAINER)
+        self.chunk_ts = ts if container else None
+        return match, ts, container
+
+
+@dataclass(frozen=True)
+class HarnessRecord:
+    """One record of ``run.log``: its time, whether it is an agent's chunk, its first line."""
+
+    ts: float | None
+    container: bool
+    message: str
+
+
+def harness_records(lines: Iterable[bytes]) -> list[HarnessRecord]:
+    """The records that start among ``lines`` (a chunk's further lines belong to it)."""
+    splitter = RecordSplitter()
+    records = []
+    for raw in lines:
+        found = splitter.start(raw.rstrip(b"\r"))
+        if found is not None:
+            match, ts, container = found
+            records.append(HarnessRecord(ts, container, clean_line(match["msg"])))
+    return records
+
+
 class RunLogFollower:
     """``tail -F`` over ``run.log``: waits for it to appear, reopens it when it is replaced or
     truncated, holds a partly written last line back until its newline arrives."""
@@ -54,6 +103,7 @@ class RunLogFollower:
         self._ts: float | None = None  # the current record's time
         self._stream = Stream.SYSTEM  # the current record's stream
         self._number = 0
+        self._records = RecordSplitter()
 
     def read_new(self, max_lines: int = 5000) -> list[LogLine]:
         if len(self._pending) < max_lines:
@@ -69,6 +119,7 @@ class RunLogFollower:
         inode = (st.st_dev, st.st_ino)
         if inode != self._inode or st.st_size < self._offset:
             self._inode, self._offset, self._partial = inode, 0, b""  # new or truncated: from 0
+            self._records = RecordSplitter()
         if st.st_size == self._offset:
             return
         try:
@@ -85,11 +136,12 @@ class RunLogFollower:
             self._pending.extend(self._unwrap(raw.rstrip(b"\r")))
 
     def _unwrap(self, raw: bytes) -> list[LogLine]:
-        match = HEADER_RE.match(raw)
-        if match is not None:
-            self._ts = _header_time(match) or time.time()
+        found = self._records.start(raw)
+        if found is not None:
+            match, ts, container = found
+            self._ts = ts or time.time()
             msg = match["msg"]
-            if msg.startswith(CONTAINER):
+            if container:
                 self._stream = Stream.STDOUT
                 text = clean_line(msg[len(CONTAINER) :])
             else:

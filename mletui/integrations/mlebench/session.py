@@ -34,7 +34,7 @@ from mletui.core.events import (
 )
 from mletui.gpu.attribution import REMOTE_PREFIX, RunProcesses
 from mletui.gpu.resources import RunGpu
-from mletui.integrations.mlebench.aide import AideScores, describe_buggy
+from mletui.integrations.mlebench.aide import AideScores, describe_unscored
 from mletui.integrations.mlebench.grading import HostGrader, SubmissionChecker
 from mletui.integrations.mlebench.runlog import RunLogFollower
 from mletui.integrations.mlebench.runs import MlebenchRun, read_run
@@ -121,6 +121,7 @@ _STATES = {
     "running": RunState.RUNNING,
     "done": RunState.EXITED,
     "failed": RunState.EXITED,
+    "lost": RunState.LOST,
 }
 
 
@@ -143,7 +144,7 @@ class MlebenchFolder(RunFolder):
 
     def read(self) -> RunRecord:
         run = self.run = read_run(self.run.path)
-        states = {"queued": RunState.CREATED, "running": RunState.RUNNING}
+        states = {"queued": RunState.CREATED, "running": RunState.RUNNING, "lost": RunState.LOST}
         state = states.get(run.state, RunState.EXITED)
         return RunRecord(
             id=run.id,
@@ -326,7 +327,7 @@ class MlebenchSession:
             self.scores.reset_stamp()
         scores, buggy = self.scores.poll()
         lines += [
-            LogLine(n.ctime or time.time(), Stream.SYSTEM, describe_buggy(n), 0) for n in buggy
+            LogLine(n.ctime or time.time(), Stream.SYSTEM, describe_unscored(n), 0) for n in buggy
         ]
         lines += self._engine_events(events)
         if lines:
@@ -550,6 +551,8 @@ def status_of(
         state = RunState.EXITED
         what = "was removed" if container_state == "removed" else "stopped"
         end_reason = f"its container {what}; MLE-bench has not logged the run's end yet"
+    elif state is RunState.LOST and container_state == "running":
+        end_reason = f"{end_reason}; its container is still running"
     start = run.started
     end = run.ended if run.ended is not None else now
     wall = 0.0 if start is None else max(0.0, end - start)
@@ -572,4 +575,4 @@ def _end_reason(run: MlebenchRun) -> str | None:
         return "completed" if run.seconds is None else f"completed in {run.seconds:.0f} s"
     if run.state == "failed":
         return "failed (see the log)"
-    return None
+    return run.why

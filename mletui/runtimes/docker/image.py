@@ -35,6 +35,13 @@ from mletui.runtimes.docker.runtime import DEFAULT_IMAGE
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 DEFAULT_BASE = "python:3.11-slim"
 SOURCE_LABEL = "mletui.source_hash"
+# As MLE-bench bakes /home/validate_submission.sh into its images: the agent's way to ask whether
+# a submission passes the task's checks (valid, or why not; never a score).
+VALIDATE_SCRIPT = """#!/bin/sh
+# Checks a submission with the task's submission checks (mletui answers; never a score).
+# usage: validate_submission.sh [SUBMISSION.csv]   exit 0: valid, 1: invalid, 2: no answer
+exec python3 -m mletui.protocol validate "$@"
+"""
 _PROBE = (
     "import json, platform, sys; "
     "print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
@@ -209,6 +216,9 @@ def build_image(
         with tempfile.TemporaryDirectory(prefix="mletui-image-") as tmp:
             context = Path(tmp)
             shutil.copy(DOCKERFILE, context / "Dockerfile")
+            script = context / "validate_submission.sh"
+            script.write_text(VALIDATE_SCRIPT, encoding="utf-8")
+            script.chmod(0o755)  # COPY keeps the mode
             shutil.copytree(wheels, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
             shutil.copytree(
                 package_root(),
