@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from mletui.core.ansi import StyleSpan
+
 
 class Stream(enum.Enum):
     STDOUT = "o"
@@ -24,6 +26,7 @@ class LogLine:
     stream: Stream
     text: str
     number: int  # 1-based line number in the run's log spool
+    styles: tuple[StyleSpan, ...] = ()  # the agent's colours (SGR) over ranges of ``text``
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self, overload
 
+from mletui.core.ansi import styled_line
 from mletui.core.events import LogLine, Stream
 from mletui.core.sanitize import clean_line
 
@@ -467,7 +468,8 @@ def parse_records(
                 for i in orphans:
                     out[i] = dataclasses.replace(out[i], ts=last_ts)
                 orphans.clear()
-            out.append(LogLine(last_ts, stream, clean_line(record[start:]), number))
+            text, styles = styled_line(record[start:])
+            out.append(LogLine(last_ts, stream, text, number, styles))
         number += 1
     return out, last_ts
 

@@ -45,7 +45,7 @@ from mletui.core.events import LogLine, Stream
 from mletui.core.sanitize import MAX_DISPLAY_CHARS, cut_marker
 from mletui.store.log_search import LogQuery, LogSearch, QueryError, parse_time_target
 from mletui.store.spool import LogHistory
-from mletui.tui.format import component_style, printable
+from mletui.tui.format import component_style, printable, sgr_style
 
 MAX_LINES = 10_000
 """Lines kept in memory without a history (the oldest are dropped)."""
@@ -1057,7 +1057,8 @@ class LogView(ScrollView, can_focus=True):
         if len(raw) > MAX_LINE_CELLS + _MARKER_ROOM:
             raw = raw[:MAX_LINE_CELLS] + cut_marker(len(raw), "chars")
         plain = raw if raw.isprintable() else printable(raw)
-        if not (is_pointer or self._gutter or "… [cut: " in plain) and (
+        styles = line.styles if len(plain) == len(line.text) else ()
+        if not (is_pointer or self._gutter or styles or "… [cut: " in plain) and (
             self._pattern is None or self._pattern.search(plain) is None
         ):
             # The common row in a flood: one style, one segment, no Text to build and render.
@@ -1072,6 +1073,8 @@ class LogView(ScrollView, can_focus=True):
             text.stylize(component_style(self, "log-view--stderr"))
         elif line.stream is Stream.SYSTEM:
             text.stylize(component_style(self, "log-view--system"))
+        for start, end, sgr in styles:  # the agent's own colours, over the stream's
+            text.stylize(sgr_style(sgr), start, end)
         marker = _CUT_MARKER.search(plain)
         if marker is not None:
             cut_style = component_style(self, "log-view--cut")
