@@ -35,6 +35,14 @@ class LogBatch:
 
 
 @dataclass(frozen=True)
+class LiveLine:
+    """The line the agent is still writing (a progress bar rewritten with ``\\r``), shown as the
+    log's last row until it ends; None: there is none now."""
+
+    line: LogLine | None
+
+
+@dataclass(frozen=True)
 class FileChange:
     path: str
     status: str  # "added", "modified", "deleted"
@@ -295,6 +303,7 @@ class BudgetLimits:
 
 Event = (
     LogBatch
+    | LiveLine
     | Snapshot
     | Score
     | Grade
