@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mletui.core.ansi import Sgr
 from mletui.core.events import LogLine, Stream
 from mletui.store.spool import (
     MALFORMED_PREFIX,
@@ -145,7 +146,7 @@ def test_spool_keeps_raw_bytes_and_cleans_on_read(tmp_path: Path) -> None:
     )
     lines = LogFollower(path).read_new()
     assert lines == [
-        LogLine(12.5, Stream.STDOUT, "ok", 1),
+        LogLine(12.5, Stream.STDOUT, "ok", 1, ((0, 2, Sgr(fg=2)),)),  # the colour kept as a style
         LogLine(12.5, Stream.STDOUT, "caf\ufffd", 2),
         LogLine(12.5, Stream.STDOUT, "", 3),
         LogLine(12.5, Stream.STDOUT, "a       b", 4),

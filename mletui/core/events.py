@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from mletui.core.ansi import StyleSpan
+
 
 class Stream(enum.Enum):
     STDOUT = "o"
@@ -24,11 +26,20 @@ class LogLine:
     stream: Stream
     text: str
     number: int  # 1-based line number in the run's log spool
+    styles: tuple[StyleSpan, ...] = ()  # the agent's colours (SGR) over ranges of ``text``
 
 
 @dataclass(frozen=True)
 class LogBatch:
     lines: tuple[LogLine, ...]
+
+
+@dataclass(frozen=True)
+class LiveLine:
+    """The line the agent is still writing (a progress bar rewritten with ``\\r``), shown as the
+    log's last row until it ends; None: there is none now."""
+
+    line: LogLine | None
 
 
 @dataclass(frozen=True)
@@ -292,6 +303,7 @@ class BudgetLimits:
 
 Event = (
     LogBatch
+    | LiveLine
     | Snapshot
     | Score
     | Grade

@@ -53,7 +53,7 @@ TAB_SIZE = 8
 
 # A progress bar can rewrite its line millions of times without a newline; look at this many
 # segments from the end for one with visible text, then give up (a hostile line of bare \r).
-_MAX_CR_SEGMENTS = 64
+MAX_CR_SEGMENTS = 64
 
 # 8-bit introducers appear as code points U+0080-U+009F (valid UTF-8 "\xc2\x9b") or, as raw
 # bytes 0x80-0x9F (invalid UTF-8), as the surrogates "surrogateescape" decodes them to.
@@ -138,8 +138,8 @@ def clean_line(raw: bytes, max_chars: int | None = MAX_DISPLAY_CHARS) -> str:
     """
     if b"\r" not in raw:
         return _clean_segment(raw, max_chars)
-    parts = raw.rsplit(b"\r", _MAX_CR_SEGMENTS)
-    if len(parts) > _MAX_CR_SEGMENTS:
+    parts = raw.rsplit(b"\r", MAX_CR_SEGMENTS)
+    if len(parts) > MAX_CR_SEGMENTS:
         del parts[0]  # still holds carriage returns; too far back to matter
     for part in reversed(parts):
         if part:

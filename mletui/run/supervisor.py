@@ -27,6 +27,7 @@ import psutil
 from mletui import protocol
 from mletui.core.events import RunState, Stream
 from mletui.core.records import JournalNotice, StateChange
+from mletui.core.safefs import NotARegularFile
 from mletui.run.recorder import Recorder
 from mletui.run.validation import offer_checks
 from mletui.runtimes import AgentExit, AgentSide, RuntimeFailure, get_runtime
@@ -34,7 +35,7 @@ from mletui.runtimes.host import read_stop_request
 from mletui.store.journal import Journal
 from mletui.store.opstate import OperatorState, operator_state
 from mletui.store.runs import RunFolder
-from mletui.store.spool import LogSpool
+from mletui.store.spool import LogSpool, live_path, write_live
 
 TICK_S = 0.2
 DEFAULT_GRACE_S = 10.0
@@ -165,6 +166,15 @@ class Supervisor:
         with self.spool_lock:
             self.disk.write("the log", lambda: self.spool.write_many(stream, lines, ts))
 
+    def live(self, stream: Stream, raw: bytes, ts: float) -> None:
+        """The line the agent is still writing (a progress bar), for the watchers' live row."""
+        if stream is not Stream.SYSTEM:
+            self._noted_start.wait()
+        path = live_path(self.folder.path)
+        with self.spool_lock, contextlib.suppress(OSError, NotARegularFile):
+            # A link or fifo planted there costs the live row only, never the run.
+            self.disk.write("the log", lambda: write_live(path, stream, raw, ts))
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.kill_requested.set())
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -178,7 +188,7 @@ class Supervisor:
         agent = get_runtime(record.runtime).agent_side(self.folder)
         offer_checks(self.folder)  # before the agent asks; the recorder answers
         try:
-            what = agent.launch(self.emit)
+            what = agent.launch(self.emit, self.live)
         except RuntimeFailure as exc:
             self.note(str(exc))
             self._finish(RunState.EXITED, AgentExit(127), f"could not start: {exc}")

@@ -46,6 +46,10 @@ LineSink = Callable[[Stream, Sequence[bytes], float], None]
 """Where an agent side hands its output: (stream, lines as raw bytes without ``\\n``, epoch ts
 they share)."""
 
+LiveSink = Callable[[Stream, bytes, float], None]
+"""Where an agent side hands the line it is still writing (a progress bar rewritten with ``\r``):
+(stream, its raw bytes so far, epoch ts); ``b""`` once it has ended or gone to ``emit``."""
+
 
 @dataclass(frozen=True)
 class AgentExit:
@@ -59,9 +63,10 @@ class AgentExit:
 class AgentSide(Protocol):
     """The agent as the supervisor drives it. Methods are called from the supervisor's thread."""
 
-    def launch(self, emit: LineSink) -> str:
+    def launch(self, emit: LineSink, live: LiveSink | None = None) -> str:
         """Start the agent and its output pumps; return what was started ("pid 12", "container
-        1a2b3c4d5e6f"). Raises :class:`RuntimeFailure` with a sentence when it cannot start."""
+        1a2b3c4d5e6f"). ``live``, where the side can, is told the unfinished line. Raises
+        :class:`RuntimeFailure` with a sentence when it cannot start."""
         ...
 
     def ended(self) -> bool:

@@ -27,7 +27,7 @@ import psutil
 
 from mletui.core.events import Stream
 from mletui.gpu.resources import ProcessGroupSampler
-from mletui.runtimes import AgentExit, LineSink, Probe, ResourceSampler, RuntimeFailure
+from mletui.runtimes import AgentExit, LineSink, LiveSink, Probe, ResourceSampler, RuntimeFailure
 from mletui.runtimes.cgroups import (
     MARKER_ENV,
     RunCgroup,
@@ -134,7 +134,7 @@ class LocalAgent:
         self._record: RunRecord | None = None
         self._cgroup: RunCgroup | None = None
 
-    def launch(self, emit: LineSink) -> str:
+    def launch(self, emit: LineSink, live: LiveSink | None = None) -> str:
         record = self.folder.read()
         choice = containment_choice()
         self._cgroup = RunCgroup.create(record.id) if choice != "scan" else None
@@ -163,7 +163,7 @@ class LocalAgent:
             rec.agent_pid = self._proc.pid
             self._record = rec
         pipes = [(self._proc.stdout, Stream.STDOUT), (self._proc.stderr, Stream.STDERR)]
-        self._pump = threading.Thread(target=pump, args=(pipes, emit), daemon=True)
+        self._pump = threading.Thread(target=pump, args=(pipes, emit, live), daemon=True)
         self._pump.start()
         return f"pid {self._proc.pid}, command {' '.join(record.command)}"
 
@@ -218,10 +218,21 @@ GATHER_S = 0.002
 write, one wake-up) takes a few hundred lines instead of the few the agent wrote last."""
 
 
-def pump(pipes: Sequence[tuple[IO[bytes] | None, Stream]], emit: LineSink) -> None:
-    """Pump the agent's pipes into ``emit`` until they close, in one thread: when several have
-    output, the first pipe (stdout) is emptied first, so that a line on stderr comes after the
-    stdout lines written before it that were still in their pipe (two pumps racing would not)."""
+LIVE_EVERY_S = 0.1
+"""How often the line still being written (a progress bar) is handed on while it changes."""
+
+
+def pump(
+    pipes: Sequence[tuple[IO[bytes] | None, Stream]],
+    emit: LineSink,
+    live: LiveSink | None = None,
+) -> None:
+    """Pump the agent's pipes into ``emit`` until they close, in one thread. When several have
+    output, a pipe finishing a line it began earlier goes first (a progress bar on stderr ends
+    before the stdout line printed after it), then the first pipe (stdout), so that a line on
+    stderr comes after the stdout lines written before it that were still in their pipe (two
+    pumps racing would not). ``live`` is told each pipe's unfinished line as it changes (at most
+    every :data:`LIVE_EVERY_S`) and ``b""`` once it is finished."""
     readers: dict[int, tuple[Stream, LineSplitter]] = {}
     poller = select.poll()
     for pipe, stream in pipes:
@@ -231,11 +242,17 @@ def pump(pipes: Sequence[tuple[IO[bytes] | None, Stream]], emit: LineSink) -> No
             readers[fd] = (stream, LineSplitter())
             poller.register(fd, select.POLLIN)
     order = list(readers)
+    streams = {fd: stream for fd, (stream, _) in readers.items()}
     last = 0.0
+    shown: dict[int, bytes] = {}  # the unfinished line live was last told, per pipe
+    stale: set[int] = set()  # pipes whose unfinished line changed since live was told
+    told = 0.0
     while readers:
-        ready = {fd for fd, _ in poller.poll()}
+        ready = {fd for fd, _ in poller.poll(int(LIVE_EVERY_S * 1000) if stale else None)}
         now = time.time()
-        for fd in order:
+        # A line begun before this round is older than anything else read in it.
+        begun = [fd for fd in order if fd in readers and readers[fd][1].pending_bytes]
+        for fd in begun + [fd for fd in order if fd not in begun]:
             if fd not in ready or fd not in readers:
                 continue
             stream, splitter = readers[fd]
@@ -244,12 +261,23 @@ def pump(pipes: Sequence[tuple[IO[bytes] | None, Stream]], emit: LineSink) -> No
                 lines = splitter.feed(chunk)
                 if lines:
                     emit(stream, lines, now)
+                if live is not None and (lines or splitter.pending_bytes):
+                    stale.add(fd)
                 continue
             poller.unregister(fd)  # closed: the agent (and all it started) is done with it
             del readers[fd]
             rest = splitter.flush()
             if rest:
                 emit(stream, rest, time.time())
+            stale.add(fd)
+        if live is not None and stale and (now - told >= LIVE_EVERY_S or not readers):
+            told = now
+            for fd in sorted(stale):
+                text = readers[fd][1].pending() if fd in readers else b""
+                if text != shown.get(fd, b""):
+                    live(streams[fd], text, now)
+                    shown[fd] = text
+            stale.clear()
         if now - last < STREAMING_S:
             time.sleep(GATHER_S)
         last = now

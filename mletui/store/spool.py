@@ -41,11 +41,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self, overload
 
+from mletui.core.ansi import styled_line
 from mletui.core.events import LogLine, Stream
+from mletui.core.safefs import read_regular, write_file
 from mletui.core.sanitize import clean_line
 
 __all__ = [
     "CHECKPOINT_BYTES",
+    "LIVE_BYTES",
+    "LIVE_RELATIVE_PATH",
     "MALFORMED_PREFIX",
     "MAX_LINE_BYTES",
     "SPOOL_RELATIVE_PATH",
@@ -58,16 +62,26 @@ __all__ = [
     "LogSpool",
     "StampedLines",
     "checkpoint_path",
+    "live_path",
     "parse_prefix",
     "parse_records",
     "read_lines",
+    "read_live",
     "spool_path",
+    "write_live",
 ]
 
 SPOOL_RELATIVE_PATH = Path("logs") / "output.log"
 
 MAX_LINE_BYTES = 8 * 1024 * 1024
 """A line longer than this is split into pieces of at most this size (memory stays bounded)."""
+
+LIVE_BYTES = 1 << 16
+"""The most of a line still being written that is kept for the live row (its end)."""
+
+LIVE_RELATIVE_PATH = Path("logs") / "live"
+"""The line the agent is still writing (``<ts> <stream> <raw bytes>``), rewritten as it changes
+and emptied once it ends; not part of the log (the finished line is)."""
 
 MALFORMED_PREFIX = "malformed log record: "
 """Text in front of a spool record that does not parse (shown as a SYSTEM line, never raised)."""
@@ -126,6 +140,12 @@ class LineSplitter:
     def pending_bytes(self) -> int:
         """Bytes of the current, unterminated line held back."""
         return self._size
+
+    def pending(self, limit: int = LIVE_BYTES) -> bytes:
+        """The unterminated line so far (its last ``limit`` bytes): what a progress bar shows."""
+        if len(self._parts) > 1:
+            self._parts = [b"".join(self._parts)]
+        return self._parts[0][-limit:] if self._parts else b""
 
     def feed(self, chunk: bytes) -> Sequence[bytes]:
         """Add bytes; return the lines they complete (and pieces of an over-long line): a
@@ -440,6 +460,36 @@ def _ends_with_newline(path: Path) -> bool:
         return f.read(1) == b"\n"
 
 
+# ------------------------------------------------------------------------------------ live line
+
+
+def live_path(run_dir: PathLike) -> Path:
+    """Where a run folder keeps the line its agent is still writing."""
+    return Path(run_dir) / LIVE_RELATIVE_PATH
+
+
+def write_live(path: PathLike, stream: Stream, raw: bytes, ts: float) -> None:
+    """Set the line still being written (``b""``: none). Raises what
+    :func:`~mletui.core.safefs.write_file` raises."""
+    data = _record(stream, raw.replace(b"\n", b""), ts) if raw else b""
+    write_file(Path(path), data)  # never through a link the agent planted in its run folder
+
+
+def read_live(path: PathLike) -> LogLine | None:
+    """The line still being written, as the log pane shows it (number 0), or None: no such
+    line, or nothing visible in it yet."""
+    try:
+        record = read_regular(Path(path), LIVE_BYTES + 64).removesuffix(b"\n")
+    except (OSError, ValueError):  # none yet, or not what the supervisor writes
+        return None
+    prefix = parse_prefix(record) if record else None
+    if prefix is None:
+        return None
+    ts, stream, start = prefix
+    text, styles = styled_line(record[start:])
+    return LogLine(ts, stream, text, 0, styles) if text and not text.isspace() else None
+
+
 # ---------------------------------------------------------------------------------------- parsing
 
 
@@ -467,7 +517,8 @@ def parse_records(
                 for i in orphans:
                     out[i] = dataclasses.replace(out[i], ts=last_ts)
                 orphans.clear()
-            out.append(LogLine(last_ts, stream, clean_line(record[start:]), number))
+            text, styles = styled_line(record[start:])
+            out.append(LogLine(last_ts, stream, text, number, styles))
         number += 1
     return out, last_ts
 

@@ -7,11 +7,14 @@ Every widget takes these from here, never from a sibling widget; times and durat
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
+from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from mletui.core.ansi import Sgr
 from mletui.core.clock import duration
 from mletui.core.events import StatusUpdate
 from mletui.core.sanitize import inert
@@ -30,6 +33,32 @@ def short_name(text: str) -> str:
     """A name for one line: printable, and cut with ``…`` past 40 characters."""
     text = printable(text)
     return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
+
+
+@lru_cache(maxsize=4096)
+def sgr_style(sgr: Sgr) -> Style:
+    """The Rich style of colours an agent printed (:mod:`mletui.core.ansi`); an attribute it
+    did not set is left to the pane (None, not False)."""
+
+    def color(value: int | tuple[int, int, int] | None) -> Color | None:
+        if value is None:
+            return None
+        if isinstance(value, tuple):
+            return Color.from_rgb(*value)
+        return Color.from_ansi(value)
+
+    return Style(
+        color=color(sgr.fg),
+        bgcolor=color(sgr.bg),
+        bold=sgr.bold or None,
+        dim=sgr.dim or None,
+        italic=sgr.italic or None,
+        underline=sgr.underline or None,
+        underline2=sgr.double_underline or None,
+        reverse=sgr.reverse or None,
+        strike=sgr.strike or None,
+        overline=sgr.overline or None,
+    )
 
 
 def component_style(widget: Widget, component: str) -> Style:

@@ -17,6 +17,7 @@ from mletui.core.events import (
     BudgetLimits,
     Event,
     HintsUpdate,
+    LiveLine,
     LogBatch,
     Notice,
     ResourceSample,
@@ -41,7 +42,7 @@ from mletui.run.validation import validation_text
 from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, RunRecord
 from mletui.store.snapshots import WorkspaceTimeline
-from mletui.store.spool import LogHistory
+from mletui.store.spool import LogHistory, live_path, read_live
 from mletui.watch.control import RunControl
 from mletui.watch.livestate import hint_statuses, read_status
 from mletui.watch.session import ActionNotes, Capability
@@ -74,6 +75,8 @@ class WatchSession:
         self.control = RunControl(folder, operator, driver=True)
         self.timeline = WorkspaceTimeline(folder.workspace, folder.snapshots)
         self.logs = LogHistory(folder.log_path, tail_lines=TAIL_LINES, flood_lines=FLOOD_LINES)
+        self._live_path = live_path(folder.path)
+        self._live_seen: tuple[int, int] | None = None  # the live file's (mtime_ns, size) last read
         self.journal = JournalFollower(folder.journal_path)
         self._status: StatusUpdate | None = None
         self._status_at = 0.0
@@ -84,11 +87,27 @@ class WatchSession:
     def record(self) -> RunRecord:
         return self.folder.read()
 
+    def _poll_live(self) -> LiveLine | None:
+        """The line still being written, when it changed since the last look (after the lines
+        read just before: a finished bar is in the log before its live row goes)."""
+        try:
+            st = self._live_path.stat()
+            seen = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            seen = None
+        if seen == self._live_seen:
+            return None
+        self._live_seen = seen
+        return LiveLine(read_live(self._live_path) if seen else None)
+
     def poll(self) -> list[Event]:
         events: list[Event] = []
         lines = self.logs.poll()
         if lines:
             events.append(LogBatch(tuple(lines)))
+        live = self._poll_live()
+        if live is not None:
+            events.append(live)
         entries, skipped = self.journal.read_new()
         if skipped:
             events.append(

@@ -26,7 +26,7 @@ import docker.errors
 
 from mletui.core.events import Stream
 from mletui.core.records import ContainerEvent, JournalNotice
-from mletui.runtimes import AgentExit, LineSink, ResourceSampler, RuntimeFailure
+from mletui.runtimes import AgentExit, LineSink, LiveSink, ResourceSampler, RuntimeFailure
 from mletui.runtimes.docker.container import agent_logs_dir, create_kwargs, describe_limits
 from mletui.runtimes.docker.engine import (
     PING_TIMEOUT_S,
@@ -113,7 +113,7 @@ class ContainerAgent:
 
     # --- AgentSide ---------------------------------------------------------------------------
 
-    def launch(self, emit: LineSink) -> str:
+    def launch(self, emit: LineSink, live: LiveSink | None = None) -> str:
         self._emit = emit
         record = self.folder.read()
         agent_logs_dir(self.folder).mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ import time
 from types import FrameType
 
 from mletui.core.safefs import NotARegularFile, write_file
-from mletui.runtimes import AgentExit, LineSink, ResourceSampler, RuntimeFailure
+from mletui.runtimes import AgentExit, LineSink, LiveSink, ResourceSampler, RuntimeFailure
 from mletui.runtimes.cgroups import become_subreaper, reap_orphans
 from mletui.runtimes.host import KILL_REQUEST
 from mletui.runtimes.local import LocalAgent, signal_members
@@ -46,7 +46,7 @@ class SlurmAgent:
         self.local = LocalAgent(folder)
         self.job_id = os.environ.get("SLURM_JOB_ID", "")
 
-    def launch(self, emit: LineSink) -> str:
+    def launch(self, emit: LineSink, live: LiveSink | None = None) -> str:
         if not self.job_id:
             raise RuntimeFailure("the slurm runtime's supervisor runs outside a Slurm job")
         become_subreaper()
@@ -57,7 +57,7 @@ class SlurmAgent:
             rec.runtime_options["job_id"] = self.job_id
             rec.runtime_options["node"] = os.environ.get("SLURMD_NODENAME", node)
         self._watch_for_slurm_stop()
-        what = self.local.launch(emit)
+        what = self.local.launch(emit, live)
         record = self.folder.read()
         for sig, applied in ((FREEZE_SIGNAL, signal.SIGSTOP), (THAW_SIGNAL, signal.SIGCONT)):
             signal.signal(sig, lambda *_, applied=applied: signal_members(record, applied))

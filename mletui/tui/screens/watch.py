@@ -21,6 +21,7 @@ from mletui.core.events import (
     Grade,
     GradingInfo,
     HintsUpdate,
+    LiveLine,
     LogBatch,
     LogLine,
     Notice,
@@ -238,6 +239,8 @@ class WatchScreen(Screen[None]):
         for event in message.events:
             if isinstance(event, LogBatch):
                 lines.extend(event.lines)
+            elif isinstance(event, LiveLine):
+                self.query_one(LogView).set_live(event.line)
             elif isinstance(event, Snapshot):
                 self.query_one(CodePane).add_snapshot(event)
             elif isinstance(event, Score):

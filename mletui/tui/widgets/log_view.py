@@ -45,7 +45,7 @@ from mletui.core.events import LogLine, Stream
 from mletui.core.sanitize import MAX_DISPLAY_CHARS, cut_marker
 from mletui.store.log_search import LogQuery, LogSearch, QueryError, parse_time_target
 from mletui.store.spool import LogHistory
-from mletui.tui.format import component_style, printable
+from mletui.tui.format import component_style, printable, sgr_style
 
 MAX_LINES = 10_000
 """Lines kept in memory without a history (the oldest are dropped)."""
@@ -283,6 +283,7 @@ class LogView(ScrollView, can_focus=True):
         self._filter: _Filter | None = None
         self._token = 0  # bumped by each search, filter or jump; stale results are dropped
         self._busy: str | None = None
+        self._live: LogLine | None = None  # the line still being written, drawn below the last
 
     # -- public API ------------------------------------------------------------------------
 
@@ -368,6 +369,24 @@ class LogView(ScrollView, can_focus=True):
             arrived = self._filter_memory(lines) if self._history is None else 0
         dropped = self._first - before_first if before_total else 0
         self._grew(arrived, dropped)
+
+    @property
+    def live_line(self) -> LogLine | None:
+        """The line the agent is still writing (a progress bar), shown as the last row."""
+        return self._live
+
+    def set_live(self, line: LogLine | None) -> None:
+        """Show ``line`` as the last, live row (None: no such row), as it changes."""
+        if line == self._live:
+            return
+        self._live = line
+        self._strips.discard((0, False))
+        if line is not None:
+            self._width = max(self._width, _cells(line.text))
+        self._update_virtual_size()
+        if self._following:
+            self._scroll_to_tail()
+        self.refresh()
 
     def clear(self) -> None:
         """Forget every line (without a history)."""
@@ -593,7 +612,8 @@ class LogView(ScrollView, can_focus=True):
         if gutter != self._gutter:
             self._gutter = gutter
             self._strips.clear()
-        size, old = Size(self._width + gutter, self.row_count), self.virtual_size
+        live_row = self._live is not None and self._filter is None
+        size, old = Size(self._width + gutter, self.row_count + live_row), self.virtual_size
         if size == old:
             return
         if size.width == old.width and self.is_mounted and self.container_size:
@@ -1032,6 +1052,9 @@ class LogView(ScrollView, can_focus=True):
             return self._follow_bar(width)
         number = self.number_at(scroll_y + y)
         line = self._line(number) if number is not None else None
+        live = self._live if self._filter is None else None
+        if number is None and live is not None and scroll_y + y == self.row_count:
+            number, line = 0, live  # the live row: key 0, which no line has
         if number is None or line is None:
             return Strip.blank(width, base)
         is_pointer = number == self.pointer
@@ -1057,7 +1080,8 @@ class LogView(ScrollView, can_focus=True):
         if len(raw) > MAX_LINE_CELLS + _MARKER_ROOM:
             raw = raw[:MAX_LINE_CELLS] + cut_marker(len(raw), "chars")
         plain = raw if raw.isprintable() else printable(raw)
-        if not (is_pointer or self._gutter or "… [cut: " in plain) and (
+        styles = line.styles if len(plain) == len(line.text) else ()
+        if not (is_pointer or self._gutter or styles or "… [cut: " in plain) and (
             self._pattern is None or self._pattern.search(plain) is None
         ):
             # The common row in a flood: one style, one segment, no Text to build and render.
@@ -1072,6 +1096,8 @@ class LogView(ScrollView, can_focus=True):
             text.stylize(component_style(self, "log-view--stderr"))
         elif line.stream is Stream.SYSTEM:
             text.stylize(component_style(self, "log-view--system"))
+        for start, end, sgr in styles:  # the agent's own colours, over the stream's
+            text.stylize(sgr_style(sgr), start, end)
         marker = _CUT_MARKER.search(plain)
         if marker is not None:
             cut_style = component_style(self, "log-view--cut")
