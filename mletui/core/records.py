@@ -68,6 +68,28 @@ class AgentNotice:
 
 
 @dataclass(frozen=True)
+class AgentQuestion:
+    """``ask``: the agent asks the operator for help (``protocol.ask``); a hint answers it."""
+
+    ts: float
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """``alert``: something that needs the operator, raised once by whichever watcher saw it
+    first; ``key`` says which event it is (so no watcher raises it again), ``upto`` the newest
+    question it covers (a flood of questions is one alert)."""
+
+    ts: float
+    alert: str  # an AlertKind's value: "crashed", "lost", "stalled", "budget", "ask", ...
+    key: str
+    text: str
+    upto: float | None = None
+
+
+@dataclass(frozen=True)
 class Hello:
     """``hello``: the agent's hello.json as it was read."""
 
@@ -142,6 +164,8 @@ Record = (
     StateChange
     | JournalNotice
     | AgentNotice
+    | AgentQuestion
+    | AlertRecord
     | Hello
     | Ack
     | ActionRecord
@@ -161,6 +185,8 @@ KINDS: dict[type[Any], str] = {
     StateChange: "state",
     JournalNotice: "notice",
     AgentNotice: "agent_notice",
+    AgentQuestion: "ask",
+    AlertRecord: "alert",
     Hello: "hello",
     Ack: "ack",
     ActionRecord: "action",
@@ -227,6 +253,15 @@ def _fields(record: Record) -> Entry:
             }
         case AgentNotice():
             return {"text": record.text, "severity": record.severity}
+        case AgentQuestion():
+            return {"id": record.id, "text": record.text}
+        case AlertRecord():
+            return {
+                "alert": record.alert,
+                "key": record.key,
+                "text": record.text,
+                **_some(upto=record.upto),
+            }
         case Hello():
             return {"hello": record.hello}
         case Ack():
@@ -484,6 +519,20 @@ def _agent_notice(read: _Reader) -> AgentNotice:
     return AgentNotice(read.number("ts", 0.0), read.text("text"), read.text("severity", "warning"))
 
 
+def _question(read: _Reader) -> AgentQuestion:
+    return AgentQuestion(read.number("ts", 0.0), read.text("id", ""), read.text("text"))
+
+
+def _alert(read: _Reader) -> AlertRecord:
+    return AlertRecord(
+        read.number("ts", 0.0),
+        read.text("alert"),
+        read.text("key"),
+        read.text("text", ""),
+        read.optional(read.number, "upto"),
+    )
+
+
 def _hello(read: _Reader) -> Hello:
     return Hello(read.number("ts", 0.0), read.obj("hello"))
 
@@ -709,6 +758,8 @@ _DECODERS: dict[str, Callable[[_Reader], Record]] = {
     "state": _state,
     "notice": _notice,
     "agent_notice": _agent_notice,
+    "ask": _question,
+    "alert": _alert,
     "hello": _hello,
     "ack": _ack,
     "action": _action,
