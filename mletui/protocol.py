@@ -14,7 +14,8 @@ the folder named by ``MLETUI_CONTROL_DIR``:
   ``parent``, ``plan``, ``outcome``, ``metric``, ``tokens_in``, ``tokens_out``, ``cost``,
   ``seconds``); ``usage``: one model call (``tokens_in``, ``tokens_out``, ``cost``, ``model``);
   ``budget``: the agent's own limits (``max_cost``, ``max_steps``, ``model``); ``notice``: a
-  line for the operator (``text``, ``severity``), such as a retried model call. Costs are
+  line for the operator (``text``, ``severity``), such as a retried model call; ``ask``: a
+  question for the operator (``id``, ``text``), raised as an alert and answered as a hint. Costs are
   estimates in US dollars. mletui validates each line and copies it into the journal.
 - ``validate.jsonl``  appended by the agent: ``{"id", "path", "ts"}``, a request to check the
   submission at ``path`` (relative to the submission folder) with the task's submission checks
@@ -192,6 +193,7 @@ class Control:
         self.dir: Path | None = Path(path) if path else None
         self.poll_interval = poll_interval
         self._step = 0
+        self._asked = 0
 
     @property
     def connected(self) -> bool:
@@ -334,6 +336,16 @@ class Control:
                 return Validation(False, (why,), False)
             time.sleep(self.poll_interval)
 
+    def ask(self, text: str) -> str:
+        """Ask the operator for help; mletui alerts them at once. The answer comes as a hint
+        (:meth:`checkpoint`). Returns the question's id ("" when not run under mletui)."""
+        if self.dir is None:
+            return ""
+        self._asked += 1
+        question_id = f"q{os.getpid()}-{self._asked}-{int(time.time() * 1000)}"
+        self._event("ask", id=question_id, text=text)
+        return question_id
+
     def _event(self, kind: str, **fields: Any) -> None:
         if self.dir is None:
             return
@@ -400,6 +412,7 @@ report_usage = _on_default_control(Control.report_usage)
 report_budget = _on_default_control(Control.report_budget)
 report_notice = _on_default_control(Control.report_notice)
 validate_submission = _on_default_control(Control.validate_submission)
+ask = _on_default_control(Control.ask)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from mletui.cli.grade import report_json, write_report
 from mletui.core.events import LogBatch, RunState, StatusUpdate
 from mletui.grading.medals import load_thresholds, read_leaderboard_scores
 from mletui.grading.report import MLEBENCH_FIELDS
@@ -38,7 +39,6 @@ from mletui.integrations.mlebench.runs import (
     resolve_mlebench_run,
 )
 from mletui.integrations.mlebench.session import MlebenchSession, status_of
-from mletui.cli.grade import report_json, write_report
 from mletui.watch.grades import grade_file
 
 T0 = 1_726_683_702.0  # 2024-09-18 18:21:42 UTC

@@ -27,7 +27,11 @@ MLEBENCH_RUNS_HELP = (
 
 
 def watch_run(
-    options: GlobalOptions, run_id: str | None, drive: bool = False, show_grades: bool = False
+    options: GlobalOptions,
+    run_id: str | None,
+    drive: bool = False,
+    show_grades: bool = False,
+    notify: tuple[str, ...] = (),
 ) -> int:
     """The watch screen on one run; what to type next is printed when the operator quits."""
     from mletui.tui.app import MletuiApp
@@ -38,6 +42,8 @@ def watch_run(
         operator=options.operator,
         drive=drive,
         show_grades=show_grades,
+        alerts=True,
+        notify_urls=notify,
     )
     app.run()
     for line in app.farewell():
@@ -55,6 +61,12 @@ def watch_run(
 @click.option(
     "--drive", is_flag=True, help="take the driver lock at once (else at your first action)"
 )
+@click.option(
+    "--notify",
+    metavar="URL",
+    multiple=True,
+    help="send alerts to this Apprise URL too (repeatable; e.g. json://host:port/, mailto://...)",
+)
 @click.option("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
 @click.option(
     "--mlebench-data",
@@ -67,6 +79,7 @@ def watch(
     options: GlobalOptions,
     run_id: str | None,
     drive: bool,
+    notify: tuple[str, ...],
     mlebench_runs: str | None,
     mlebench_data: str | None,
 ) -> int:
@@ -83,20 +96,31 @@ def watch(
 
             sources = _mlebench_sources(mlebench)
             MletuiApp(
-                theme_name=options.theme, operator=options.operator, run_id=run.id, sources=sources
+                theme_name=options.theme,
+                operator=options.operator,
+                run_id=run.id,
+                sources=sources,
+                alerts=True,
+                notify_urls=notify,
             ).run()
             return 0
     if not run_id:  # the runs overview: MLE-bench's runs too, when a runs folder is found
         from mletui.tui.app import MletuiApp
 
         sources = _mlebench_sources(runs_folder(mlebench_runs))
-        MletuiApp(theme_name=options.theme, operator=options.operator, sources=sources).run()
+        MletuiApp(
+            theme_name=options.theme,
+            operator=options.operator,
+            sources=sources,
+            alerts=True,
+            notify_urls=notify,
+        ).run()
         return 0
     try:
         found = resolve(run_id).id
     except UserError as own:  # an Inspect sample, say: opened through its source
         found = elsewhere(run_id, own)[1]
-    return watch_run(options, found, drive=drive)
+    return watch_run(options, found, drive=drive, notify=notify)
 
 
 def _mlebench_sources(root: Path | None) -> Any:

@@ -81,6 +81,28 @@ class AgentNotice:
 
 
 @dataclass(frozen=True)
+class AgentQuestion:
+    """``ask``: the agent asks the operator for help (``protocol.ask``); a hint answers it."""
+
+    ts: float
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """``alert``: something that needs the operator, raised once by whichever watcher saw it
+    first; ``key`` says which event it is (so no watcher raises it again), ``upto`` the newest
+    question it covers (a flood of questions is one alert)."""
+
+    ts: float
+    alert: str  # an AlertKind's value: "crashed", "lost", "stalled", "budget", "ask", ...
+    key: str
+    text: str
+    upto: float | None = None
+
+
+@dataclass(frozen=True)
 class Hello:
     """``hello``: the agent's hello.json as it was read."""
 
@@ -156,6 +178,8 @@ Record = (
     | JournalNotice
     | AgentNotice
     | Validation
+    | AgentQuestion
+    | AlertRecord
     | Hello
     | Ack
     | ActionRecord
@@ -176,6 +200,8 @@ KINDS: dict[type[Any], str] = {
     JournalNotice: "notice",
     AgentNotice: "agent_notice",
     Validation: "validation",
+    AgentQuestion: "ask",
+    AlertRecord: "alert",
     Hello: "hello",
     Ack: "ack",
     ActionRecord: "action",
@@ -249,6 +275,15 @@ def _fields(record: Record) -> Entry:
                 "valid": record.valid,
                 "reasons": list(record.reasons),
                 **({"refused": True} if record.refused else {}),
+            }
+        case AgentQuestion():
+            return {"id": record.id, "text": record.text}
+        case AlertRecord():
+            return {
+                "alert": record.alert,
+                "key": record.key,
+                "text": record.text,
+                **_some(upto=record.upto),
             }
         case Hello():
             return {"hello": record.hello}
@@ -519,6 +554,20 @@ def _validation(read: _Reader) -> Validation:
     )
 
 
+def _question(read: _Reader) -> AgentQuestion:
+    return AgentQuestion(read.number("ts", 0.0), read.text("id", ""), read.text("text"))
+
+
+def _alert(read: _Reader) -> AlertRecord:
+    return AlertRecord(
+        read.number("ts", 0.0),
+        read.text("alert"),
+        read.text("key"),
+        read.text("text", ""),
+        read.optional(read.number, "upto"),
+    )
+
+
 def _hello(read: _Reader) -> Hello:
     return Hello(read.number("ts", 0.0), read.obj("hello"))
 
@@ -744,6 +793,8 @@ _DECODERS: dict[str, Callable[[_Reader], Record]] = {
     "state": _state,
     "notice": _notice,
     "agent_notice": _agent_notice,
+    "ask": _question,
+    "alert": _alert,
     "hello": _hello,
     "ack": _ack,
     "action": _action,

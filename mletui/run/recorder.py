@@ -28,7 +28,7 @@ from mletui.core.events import (
     Snapshot,
     TokenUsage,
 )
-from mletui.core.records import Ack, AgentNotice, Hello, JournalNotice, decode
+from mletui.core.records import Ack, AgentNotice, AgentQuestion, Hello, JournalNotice, decode
 from mletui.gpu.resources import RunGpu
 from mletui.run.scores import LiveScores, SnapshotClock, reported_at
 from mletui.run.stalls import RunStallWatch
@@ -296,12 +296,18 @@ def parse_metric(record: dict[str, Any]) -> Score | None:
 
 
 # events.jsonl kinds and the journal kinds they become; an agent's notice stays marked as its own.
-AGENT_EVENT_KINDS = {"step": "step", "usage": "usage", "budget": "budget", "notice": "agent_notice"}
+AGENT_EVENT_KINDS = {
+    "step": "step",
+    "usage": "usage",
+    "budget": "budget",
+    "notice": "agent_notice",
+    "ask": "ask",
+}
 
 
 def parse_agent_event(
     record: dict[str, Any],
-) -> AgentStep | TokenUsage | BudgetLimits | AgentNotice | None:
+) -> AgentStep | TokenUsage | BudgetLimits | AgentNotice | AgentQuestion | None:
     """The journal record of one agent-written events line, validated, or None."""
     kind = record.get("kind")
     try:
@@ -341,6 +347,9 @@ def parse_agent_event(
             if severity not in ("information", "warning", "error"):
                 severity = "warning"
             return AgentNotice(0.0, text, severity) if text else None
+        if kind == "ask":
+            text = str(record.get("text") or "")[:2000]
+            return AgentQuestion(0.0, str(record.get("id") or "")[:100], text) if text else None
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return None

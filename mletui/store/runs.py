@@ -286,25 +286,31 @@ def scan_runs() -> RunScan:
         path = Path(entry.path)
         if entry.name.startswith("."):
             continue
-        reason = _unusable(entry)
-        if reason is None:
-            try:
-                record = read_run_json(path / "run.json")
-            except FileNotFoundError:
-                reason = "it has no run.json"
-            except OSError as exc:
-                reason = f"cannot read its run.json ({exc.strerror or exc})"
-            except ValueError as exc:
-                reason = str(exc)
-            else:
-                if record.id != entry.name:
-                    reason = f"its run.json is the record of run {clean_text(record.id)!r}"
-                else:
-                    found.append((record.created, RunFolder(path)))
-                    continue
-        skipped.append(SkippedRun(path, reason))
+        record, reason = _entry_record(entry)
+        if record is not None:
+            found.append((record.created, RunFolder(path)))
+        else:
+            skipped.append(SkippedRun(path, reason))
     found.sort(key=lambda pair: (pair[0], pair[1].id))
     return RunScan([folder for _, folder in found], skipped)
+
+
+def _entry_record(entry: os.DirEntry[str]) -> tuple[RunRecord | None, str]:
+    """The run record of one runs-folder entry, or None and why it is not a run."""
+    reason = _unusable(entry)
+    if reason is not None:
+        return None, reason
+    try:
+        record = read_run_json(Path(entry.path) / "run.json")
+    except FileNotFoundError:
+        return None, "it has no run.json"
+    except OSError as exc:
+        return None, f"cannot read its run.json ({exc.strerror or exc})"
+    except ValueError as exc:
+        return None, str(exc)
+    if record.id != entry.name:
+        return None, f"its run.json is the record of run {clean_text(record.id)!r}"
+    return record, ""
 
 
 def _unusable(entry: os.DirEntry[str]) -> str | None:
@@ -328,6 +334,26 @@ def list_runs() -> list[RunFolder]:
     return scan_runs().folders
 
 
+def _resolve_by_name(prefix: str) -> RunFolder | None:
+    """The one run whose folder name starts with ``prefix``, reading that run's run.json only
+    (names are listed, no folder opened); None when that does not settle it (no match, several,
+    or a broken folder): the full scan then says why."""
+    if not prefix or prefix.startswith("."):
+        return None
+    try:
+        with os.scandir(runs_root()) as entries:
+            matches = [e for e in entries if e.name.startswith(prefix)]
+    except OSError:
+        return None
+    exact = [e for e in matches if e.name == prefix]
+    if exact:
+        matches = exact
+    if len(matches) != 1:
+        return None
+    record, _ = _entry_record(matches[0])
+    return None if record is None else RunFolder(Path(matches[0].path))
+
+
 class RunLookupError(Exception):
     """A run id or prefix that names no run, or more than one."""
 
@@ -336,6 +362,10 @@ def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
     """The run whose id starts with ``prefix`` (any unique prefix works, as with git). Broken
     folders are never matched by a prefix; naming one exactly says what is wrong with it."""
     prefix = prefix.strip()
+    if scan is None:
+        found = _resolve_by_name(prefix)
+        if found is not None:
+            return found
     scan = scan or scan_runs()
     ids = [f.id for f in scan.folders]
     for skip in scan.skipped:

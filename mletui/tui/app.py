@@ -13,6 +13,7 @@ from mletui.store.runs import RunFolder, runs_root
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
+from mletui.watch.delivery import AlertService
 from mletui.watch.sources import OpenRequest, Registry, ReplayOptions, SourceError, registry
 
 GC_THRESHOLD = 10_000
@@ -43,8 +44,13 @@ class MletuiApp(App[None]):
         show_grades: bool = False,
         gpu_interval_s: float | None = None,
         sources: Registry | None = None,
+        alerts: bool = False,
+        notify_urls: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        self.alerts = alerts  # check for alerts while the app runs (`mletui watch`)
+        self.notify_urls = notify_urls
+        self._alert_service: AlertService | None = None
         # Where ids are looked up and runs opened (the overview lists every source's runs).
         self.sources = sources or registry()
         self.gpu_interval_s = gpu_interval_s  # set: open the GPU screen alone (`mletui gpu`)
@@ -64,6 +70,10 @@ class MletuiApp(App[None]):
         for warning in warnings:
             self.notify(warning, severity="warning", markup=False, timeout=8)
         self.theme = theme
+        if self.alerts:
+            from mletui.tui.alerts import start_alerts
+
+            self._alert_service = start_alerts(self, self.notify_urls)
         if self.gpu_interval_s is not None:
             from mletui.tui.screens.gpu import GpuScreen
 
@@ -119,6 +129,10 @@ class MletuiApp(App[None]):
             reason = screen.reason_unavailable(action)
             if reason:
                 self.notify(f"Not now: {reason}.", severity="warning", markup=False)
+
+    def on_unmount(self) -> None:
+        if self._alert_service is not None:
+            self._alert_service.stop()
 
     def farewell(self) -> list[str]:
         """What to print after the TUI closes: how to come back to a live run, or stop it."""

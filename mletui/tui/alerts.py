@@ -1,0 +1,44 @@
+"""The app's side of alerts: toasts and the bell from the alert thread (mletui.watch.delivery)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from textual.app import App
+
+from mletui.tui.format import printable
+from mletui.watch.alerts import Alert, AlertKind, load_settings
+from mletui.watch.delivery import AlertService
+
+_SEVERITY = {AlertKind.CRASHED: "error", AlertKind.LOST: "error", AlertKind.ASK: "warning"}
+
+
+def start_alerts(app: App[None], urls: tuple[str, ...] = ()) -> AlertService:
+    """Start checking for alerts; each one a toast (and the bell) on ``app``, and a message to
+    every Apprise URL (``urls`` and the config file's)."""
+    settings, warning = load_settings()
+    if warning:
+        app.notify(warning, severity="warning", markup=False, timeout=8)
+
+    def later(callback: object, *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the app is closing
+            app.call_from_thread(callback, *args)  # type: ignore[arg-type]
+
+    def show(alert: Alert) -> None:
+        later(_toast, app, alert)
+
+    def warn(text: str) -> None:
+        later(_notice, app, text)
+
+    service = AlertService(settings, show, warn, lambda: later(app.bell), urls)
+    service.start()
+    return service
+
+
+def _toast(app: App[None], alert: Alert) -> None:
+    severity = _SEVERITY.get(alert.kind, "information")
+    app.notify(printable(alert.text), title=f"run {alert.run_id}", severity=severity, markup=False)  # type: ignore[arg-type]
+
+
+def _notice(app: App[None], text: str) -> None:
+    app.notify(printable(text), severity="warning", markup=False, timeout=8)
