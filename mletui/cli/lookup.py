@@ -58,8 +58,8 @@ def elsewhere(run_id: str, own: UserError) -> tuple[Source, str]:
 
 
 def record_folder(run_id: str) -> RunFolder:
-    """The folder holding the record of ``run_id``: an own run's, or the journal mletui keeps
-    for a run of another source (its operator actions)."""
+    """The folder holding the record of ``run_id``: an own run's, or the one mletui keeps for a
+    run of another source (an Inspect sample's: a run folder, brought up to date first)."""
     try:
         return resolve(run_id)
     except UserError as own:
@@ -71,6 +71,9 @@ def record_folder(run_id: str) -> RunFolder:
     except SourceError as exc:
         raise UserError(str(exc)) from exc
     try:
+        sync = getattr(session.control, "sync_record", None)
+        if callable(sync):
+            sync()
         return session.control.folder
     finally:
         session.close()

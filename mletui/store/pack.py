@@ -24,7 +24,15 @@ from mletui.core.sanitize import clean_text
 from mletui.store.runs import RunFolder, read_run_json, runs_root
 
 # .journal.lock: the journal's lock in runs from before the anchor became the lock.
-SKIP_NAMES = {".run.lock", ".journal.lock", ".driver.lock", "driver.json", "kill-request.json"}
+# .recorder.lock: the lock of the watcher recording an Inspect sample.
+SKIP_NAMES = {
+    ".run.lock",
+    ".journal.lock",
+    ".driver.lock",
+    ".recorder.lock",
+    "driver.json",
+    "kill-request.json",
+}
 
 ENV_MAX_BYTES = "MLETUI_PACK_MAX_BYTES"
 DEFAULT_MAX_BYTES = 8 << 30

@@ -4,7 +4,9 @@ and Inspect's own pause, resume, cancel and limits as the operator's actions.
 It reads through the eval process's control channel while the eval lives (the transcript through
 the channel's exactly-once cursor), and from the eval's ``.eval`` log file once it has ended.
 Every action is journaled first (flushed and fsynced) in mletui's own folder for the sample,
-under mletui's data folder; Inspect's folders are never written."""
+under mletui's data folder; Inspect's folders are never written. That folder is a run folder: what
+the session shows (the transcript, the states, the scores) is recorded there as it is read
+(:mod:`~mletui.integrations.inspect.record`), so replay, pack and export read it as any run."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from mletui.core.events import (
 from mletui.integrations.inspect.client import ControlClient, ControlError
 from mletui.integrations.inspect.discovery import EvalProcess, pid_alive
 from mletui.integrations.inspect.logfile import LogFileError, logged_events, rows_of
+from mletui.integrations.inspect.record import SampleRecorder, run_record
 from mletui.integrations.inspect.rows import (
     SampleRow,
     TaskInfo,
@@ -88,35 +91,28 @@ _STATES = {
 }
 
 
+def records_root() -> Path:
+    """Where mletui keeps its record of each Inspect sample, one folder each."""
+    return mletui_home() / "inspect"
+
+
 def cache_dir(row: SampleRow) -> Path:
-    """mletui's own folder for one Inspect sample (its journal)."""
-    return mletui_home() / "inspect" / row.id
+    """mletui's own folder for one Inspect sample: a run folder (its record)."""
+    return records_root() / row.id
 
 
 class InspectFolder(RunFolder):
-    """mletui's folder for an Inspect sample: ``read()`` describes the sample as a run record."""
+    """mletui's folder for an Inspect sample: ``read()`` describes the sample as a run record
+    (as its recorder writes it to ``run.json``), from the row the session last read."""
 
     def __init__(self, row: SampleRow, path: Path | None = None) -> None:
         super().__init__(path or cache_dir(row))
         self.row = row
+        self.live = False
+        self.started = time.time() - (row.elapsed_s or 0.0)
 
     def read(self) -> RunRecord:
-        row = self.row
-        return RunRecord(
-            id=row.id,
-            task=row.task,
-            task_path=row.log_path or "",
-            agent=row.model,
-            command=[],
-            runtime="inspect",
-            created=time.time() - (row.elapsed_s or 0.0),
-            host="",
-            state={
-                "running": RunState.RUNNING,
-                "queued": RunState.CREATED,
-                "pending": RunState.CREATED,
-            }.get(row.state, RunState.EXITED),
-        )
+        return run_record(self.row, self.started, live=self.live)
 
     def write(self, record: RunRecord) -> None:
         raise ActionError(READ_ONLY)
@@ -141,7 +137,12 @@ class InspectSession:
         self.operator = operator or default_operator()
         self.folder = InspectFolder(row, cache)
         self.folder.path.mkdir(parents=True, exist_ok=True)
+        self.folder.live = self.client is not None
         self.journal = Journal(self.folder.journal_path)
+        self.recorder = SampleRecorder(self.folder)
+        if self.recorder.take() and self.recorder.started is not None:
+            self.folder.started = self.recorder.started  # as the record began it
+        self.recorder.started = self.folder.started
         self.actions = JournalFollower(self.folder.journal_path)
         self.task: TaskInfo | None = None
         self.cursor: str | None = None  # the channel's events cursor: each event read once
@@ -226,6 +227,8 @@ class InspectSession:
         if now - self._status_at >= STATUS_EVERY_S:
             self._status_at = now
             self._refresh(events)
+            if self.recorder.take():  # a watcher that recorded has quit: this one goes on
+                self.recorder.status(self.row, live=self.live)
             status = status_of(self.row, self.task, live=self.live)
             if status != self._status:
                 self._status = status
@@ -236,9 +239,13 @@ class InspectSession:
                 self._scores.add((name, value))
                 number = score_number(value)
                 if number is None:
-                    events.extend(self._say(f"Inspect's score {name}: {value}"))
+                    text = f"Inspect's score {name}: {value}"
+                    if not self.recorder.note_score(text):  # else the journal's notice says it
+                        events.extend(self._say(text))
                 else:
-                    events.append(_score(name, number))
+                    score = _score(name, number)
+                    self.recorder.score(score)
+                    events.append(score)
         entries, skipped = self.actions.read_new()
         if skipped:
             events.append(Notice(time.time(), f"skipped {skipped} malformed journal line(s)"))
@@ -260,6 +267,7 @@ class InspectSession:
                         break
             except ControlError as exc:
                 self._lost(exc, events)
+            self.recorder.lines(lines)
         elif self.row.log_path:
             self.transcript_done = True
             row = self.row
@@ -268,6 +276,8 @@ class InspectSession:
                     self._add_lines(lines, event_lines(event))
             except LogFileError as exc:
                 events.extend(self._say(str(exc)))
+            if not self.recorder.line_count:  # else it holds the lines as they were shown live
+                self.recorder.lines(lines)
         return lines
 
     def _read_page(self, client: ControlClient, lines: list[LogLine]) -> bool:
@@ -357,7 +367,9 @@ class InspectSession:
         if self.process is not None and not _alive(self.process):
             events.extend(self._say(f"the eval's process {self.process.pid} has ended"))
             self.client = None
-            self.transcript_done = self.cursor is not None  # the log repeats what was read
+            self.folder.live = False
+            # The log would repeat what was read, in its own (whole, not truncated) lines.
+            self.transcript_done = self.cursor is not None or self._number > 0
             self._status_at = 0.0
             return
         self._retry_at = time.monotonic() + RETRY_AFTER_S
@@ -373,7 +385,16 @@ class InspectSession:
         self._status_at = 0.0
 
     def close(self) -> None:
-        """Nothing to give back: watching never touches the eval."""
+        """Watching never touches the eval: only the record's lock and spool are given back."""
+        self.recorder.close()
+
+    def sync_record(self, max_polls: int = 200) -> None:
+        """Bring the sample's record up to what can be read now (before it is packed, exported
+        or replayed): the transcript so far, the state, the scores."""
+        for _ in range(max_polls):
+            self._status_at = 0.0
+            if not any(isinstance(e, LogBatch) for e in self.poll()):
+                break
 
     # Acting: journal first, then Inspect.
     def pause(self, scope: str = "task", now: bool = False) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 from mletui.core.events import StatusUpdate
 from mletui.integrations.inspect.client import ControlError
 from mletui.integrations.inspect.discovery import EvalProcess, discover
+from mletui.integrations.inspect.record import recorded
 from mletui.integrations.inspect.rows import SampleRow, TaskInfo, read_live
-from mletui.integrations.inspect.session import InspectSession, status_of
+from mletui.integrations.inspect.session import InspectSession, records_root, status_of
+from mletui.watch.replay import ReplaySession
 from mletui.watch.session import Session
 from mletui.watch.sources import Listings, OpenRequest, RunListing, SourceError, register
 
@@ -97,7 +99,13 @@ class InspectSource:
         return Listings(runs, list(samples.problems))
 
     def find(self, run_id: str) -> str:
-        return self.lookup(run_id).row.id
+        try:
+            return self.lookup(run_id).row.id
+        except SourceError:
+            folders = recorded(records_root(), run_id)  # its eval and log are gone: its record
+            if len(folders) == 1:
+                return folders[0].id
+            raise
 
     def lookup(self, run_id: str) -> Found:
         """The sample ``run_id`` names (its id or a unique prefix); SourceError saying why not."""
@@ -113,10 +121,29 @@ class InspectSource:
         raise SourceError(f"No Inspect sample '{run_id}'." + (f" {why}" if why else ""))
 
     def open(self, run_id: str, request: OpenRequest) -> Session:
-        if request.replay is not None:
-            raise SourceError(f"{run_id} is an Inspect sample: only mletui's own runs replay.")
-        found = self.lookup(run_id)
-        return InspectSession(found.row, found.process, operator=request.operator)
+        """The sample, watched; or its record (what mletui recorded while it was watched, or
+        read from its log), replayed: asked for, or when the sample can no longer be read."""
+        replay = request.replay
+        if replay is None:
+            try:
+                found = self.lookup(run_id)
+            except SourceError:
+                if not recorded(records_root(), run_id):
+                    raise
+            else:
+                return InspectSession(found.row, found.process, operator=request.operator)
+        folders = [f for f in recorded(records_root(), run_id) if f.id == run_id]
+        if not folders:
+            raise SourceError(
+                f"Nothing of the Inspect sample {run_id} is recorded yet: watch it first "
+                f"(mletui watch {run_id}), or pack it (mletui pack {run_id})."
+            )
+        try:
+            if replay is None:
+                return ReplaySession(folders[0])
+            return ReplaySession(folders[0], speed=replay.speed, skip_idle=replay.skip_idle)
+        except (OSError, ValueError) as exc:
+            raise SourceError(f"The record of {run_id} cannot be read: {exc}.") from exc
 
 
 def sample_json(found: Found) -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""mletui's record of an Inspect sample, from a real eval (offline, as in test_inspect): written
+as it is watched, taken over by a second watcher without a line twice, and read by replay, pack
+and export as any run's."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from mletui.cli import main
+from mletui.core.events import LogBatch, LogLine, RunState, StatusUpdate
+from mletui.integrations.inspect.session import InspectSession, cache_dir
+from mletui.store.pack import unpack_run
+from mletui.store.runs import RunFolder
+from mletui.store.spool import LogFollower
+from mletui.tui.app import MletuiApp
+from mletui.tui.screens.replay import ReplayScreen
+from mletui.tui.widgets.log_view import LogView
+from mletui.watch.replay import ReplaySession
+from mletui.watch.sources import OpenRequest, ReplayOptions, registry
+from tests.conftest import until
+from tests.test_inspect import Eval, lines_until, start_eval, wait_for  # noqa: F401
+from tests.test_tui import SIZE
+
+pytest.importorskip("inspect_ai", reason="Inspect AI is the dev extra's (pip install -e '.[dev]')")
+
+
+def spooled(path: Path) -> list[LogLine]:
+    return LogFollower(path).read_new(max_lines=100_000)
+
+
+def replayed(session: ReplaySession) -> list[str]:
+    session.seek(session.duration)
+    return [
+        line.text
+        for event in session.poll()
+        if isinstance(event, LogBatch)
+        for line in event.lines
+        if line.number  # a skipped-idle marker has no number
+    ]
+
+
+async def test_a_watched_sample_is_a_run_for_replay_pack_and_export(
+    start_eval: type[Eval],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ev = start_eval("--steps", "6", "--sleep", "0.3", "--samples", "1")
+    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
+    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    process = ev.process()
+    (row,) = ev.rows(process, 1)
+
+    # The first watcher records; a second one at the same time only shows.
+    first = InspectSession(row, process)
+    second = InspectSession(row, process)
+    assert first.recorder.recording and not second.recorder.recording
+    lines_until(first, "step 1 output", 60)
+    first.close()  # it quits mid-eval: the second takes over at its next refresh
+    shown = [line.text for line in lines_until(second, "step 5 output", 60)]
+    assert second.recorder.recording
+    ev.wait()
+
+    def ended() -> bool:  # the rest of the transcript, until the sample is seen ended
+        second.invalidate_status()
+        events = second.poll()
+        shown.extend(line.text for e in events if isinstance(e, LogBatch) for line in e.lines)
+        return any(isinstance(e, StatusUpdate) and e.state is RunState.EXITED for e in events)
+
+    wait_for(ended, 60, "the sample to end")
+    shown.extend(line.text for e in second.poll() if isinstance(e, LogBatch) for line in e.lines)
+    second.close()
+
+    folder = RunFolder(cache_dir(row))
+    # Every line the transcript has, once each, in its order, with Inspect's times.
+    lines = spooled(folder.log_path)
+    assert [line.text for line in lines] == shown
+    assert sum(t.startswith("[tool bash output]") and "step 1 output" in t for t in shown) == 1
+    assert all(line.ts > 1e9 for line in lines)
+    record = json.loads(folder.run_json.read_text())
+    assert (record["id"], record["task"], record["agent"], record["runtime"]) == (
+        row.id,
+        "slow_loop",
+        "scripted/model",
+        "inspect",
+    )
+    assert record["state"] == "exited" and record["ended"] >= record["started"]
+
+    # replay: through the registry, as `mletui replay ID` opens it, and on the screen.
+    session = registry().open(row.id, OpenRequest(replay=ReplayOptions(speed=500)))
+    assert isinstance(session, ReplaySession)
+    assert replayed(session) == shown
+    app = MletuiApp(replay_id=row.id, speed=500)
+    async with app.run_test(size=SIZE) as pilot:
+        assert isinstance(app.screen, ReplayScreen)
+        log = app.screen.query_one(LogView)
+        await until(pilot, lambda: any("step 5 output" in ln.text for ln in log.lines), 30)
+        await pilot.press("q")
+
+    # pack: one file, replayed on another machine as an own run.
+    pack = tmp_path / "sample.tar.gz"
+    assert main(["pack", row.id, "--out", str(pack)]) == 0
+    assert f"Run {row.id} packed" in capsys.readouterr().out
+    unpacked = unpack_run(pack)
+    assert [line.text for line in spooled(unpacked.log_path)] == shown
+    assert replayed(ReplaySession(unpacked)) == shown
+
+    # export: the sample's row, its score, its state.
+    out = tmp_path / "tables"
+    assert main(["export", row.id, "--format", "csv", "--out", str(out)]) == 0
+    capsys.readouterr()
+    with (out / "runs.csv").open() as f:
+        (run,) = csv.DictReader(f)
+    assert (run["run_id"], run["task"], run["runtime"], run["state"]) == (
+        row.id,
+        "slow_loop",
+        "inspect",
+        "exited",
+    )
+    with (out / "scores.csv").open() as f:
+        scores = list(csv.DictReader(f))
+    assert [(s["name"], float(s["value"])) for s in scores] == [("includes", 1.0)]
+
+    # audit: the journal the recorder wrote into is intact.
+    assert main(["audit", row.id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["intact"] is True
+
+
+def test_a_sample_only_in_a_log_is_recorded_when_asked(
+    start_eval: type[Eval],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ev = start_eval("--steps", "2", "--sleep", "0.1", "--samples", "1")
+    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
+    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    ev.wait(120)
+    assert main(["ls", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    sample = listed["id"]
+    # Never watched: pack reads its log into the record first.
+    pack = tmp_path / "p.tar.gz"
+    assert main(["pack", sample, "--out", str(pack)]) == 0
+    texts = [line.text for line in spooled(unpack_run(pack).log_path)]
+    assert any("step 1 output" in t for t in texts)
+    # With its log gone, the record still replays.
+    for log in ev.logs.glob("*.eval"):
+        log.unlink()
+    session = registry().open(sample, OpenRequest(replay=ReplayOptions(speed=500)))
+    assert isinstance(session, ReplaySession) and replayed(session) == texts
