@@ -13,8 +13,8 @@ from mletui.cli.command import GlobalOptions, UserError, command
 from mletui.cli.lookup import (
     complete_run_id,
     complete_run_id_or_file,
+    own_run,
     record_folder,
-    resolve,
     scan,
 )
 from mletui.core.clock import duration, wall_time
@@ -41,7 +41,7 @@ def replay(options: GlobalOptions, run: str, speed: float, no_skip_idle: bool) -
         except PackError as exc:
             raise UserError(str(exc)) from exc
     else:
-        folder = resolve(run)
+        folder = own_run(run, "only mletui's own runs keep the event record that replay plays")
     app = MletuiApp(
         replay_id=folder.id,
         speed=speed,
@@ -71,7 +71,8 @@ def export(run_ids: tuple[str, ...], every: bool, fmt: str, out: str) -> int:
         raise UserError("Give run ids or --all, not both.")
     if not every and not run_ids:
         raise UserError("Name the runs to export, or --all.")
-    folders = scan().folders if every else [resolve(r) for r in run_ids]
+    why = "export tables mletui's own runs' records"
+    folders = scan().folders if every else [own_run(r, why) for r in run_ids]
     try:
         written = write_tables(tables(folders), Path(out), fmt)
     except (OSError, ImportError) as exc:
@@ -86,7 +87,7 @@ def export(run_ids: tuple[str, ...], every: bool, fmt: str, out: str) -> int:
 def pack(run_id: str, out: str | None) -> int:
     from mletui.store.pack import pack_run
 
-    folder = resolve(run_id)
+    folder = own_run(run_id, "pack writes mletui's own runs' records (its folder is MLE-bench's)")
     try:
         written = pack_run(folder, Path(out) if out else None)
     except OSError as exc:
