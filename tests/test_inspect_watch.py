@@ -49,8 +49,8 @@ async def test_ls_show_watch_pause_and_cancel_a_sample(
     assert main(["ls", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["id"] == row.id and listed["source"] == "inspect"
-    assert {"source", "id", "task", "agent", "runtime", "live_state"} <= set(listed)
-    assert (listed["task"], listed["agent"], listed["live_state"]) == (
+    assert {"source", "id", "task", "agent", "runtime", "state"} <= set(listed)
+    assert (listed["task"], listed["agent"], listed["state"]) == (
         "slow_loop",
         "scripted/model",
         "running",

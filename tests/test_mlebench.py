@@ -611,7 +611,7 @@ def test_ls_and_watch_find_mlebench_runs(
 
     assert cli.main(["ls", "--json", "--mlebench-runs", str(root)]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {(r["source"], r["task"], r["live_state"]) for r in rows} == {
+    assert {(r["source"], r["task"], r["state"]) for r in rows} == {
         ("mlebench", "spaceship-titanic", "done"),
         ("mlebench", "aerial-cactus", "queued"),
     }

@@ -11,6 +11,10 @@ import click
 
 THEME_HELP = "colour theme (default: $MLETUI_THEME or mletui-dark)"
 OPERATOR_HELP = "your name in the journal (default: user@host)"
+MLEBENCH_RUNS_HELP = (
+    "an MLE-bench runs folder (its run groups); default: $MLEBENCH_RUNS, else ./runs if it holds"
+    " run groups"
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,10 +25,12 @@ class UserError(Exception):
 
 @dataclass
 class GlobalOptions:
-    """``--theme`` and ``--operator``, wherever on the line they were given (the last wins)."""
+    """``--theme``, ``--operator`` and ``--mlebench-runs``, wherever on the line they were given
+    (the last wins)."""
 
     theme: str | None = None
     operator: str | None = None
+    mlebench_runs: str | None = None
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -32,7 +38,11 @@ def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         setattr(ctx.ensure_object(GlobalOptions), param.name, value)
 
 
-_GLOBAL = (("--theme", "THEME", THEME_HELP), ("--operator", "OPERATOR", OPERATOR_HELP))
+_GLOBAL = (
+    ("--theme", "THEME", THEME_HELP),
+    ("--operator", "OPERATOR", OPERATOR_HELP),
+    ("--mlebench-runs", "PATH", MLEBENCH_RUNS_HELP),
+)
 
 
 def _global_options() -> list[click.Option]:
@@ -43,7 +53,7 @@ def _global_options() -> list[click.Option]:
 
 
 def global_options(f: F) -> F:
-    """``--theme`` and ``--operator`` on the group; read them with ``pass_obj``."""
+    """The global options on the group; read them with ``pass_obj``."""
     for name, var, text in reversed(_GLOBAL):
         f = click.option(name, metavar=var, help=text, expose_value=False, callback=_remember)(f)
     return f

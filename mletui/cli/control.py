@@ -1,17 +1,22 @@
 """``mletui pause``, ``resume``, ``freeze``, ``thaw``, ``hint`` and ``kill``: acting on a run,
-each action journaled before it is applied."""
+each action journaled before it is applied. A run of another source (an MLE-bench run, an Inspect
+sample) is acted on through its session's control; what its source cannot do is refused with the
+session's own sentence."""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
-from mletui.cli.lookup import complete_run_id, resolve
+from mletui.cli.lookup import Found, complete_run_id, find, kind, session
 from mletui.core.events import state_text
+
+if TYPE_CHECKING:
+    from mletui.watch.session import Capability, Session
 
 run_id_argument = click.argument("run_id", shell_complete=complete_run_id)
 
@@ -19,11 +24,78 @@ run_id_argument = click.argument("run_id", shell_complete=complete_run_id)
 def _act(options: GlobalOptions, run_id: str, action: str, *params: Any) -> Any:
     from mletui.watch.control import ActionError, RunControl
 
-    control = RunControl(resolve(run_id), options.operator)
+    found = find(run_id)
+    if found.folder is None:
+        return _act_elsewhere(options, found, action, *params)
+    control = RunControl(found.folder, options.operator)
     try:
         return getattr(control, action)(*params)
     except ActionError as exc:
         raise UserError(str(exc)) from exc
+
+
+def _act_elsewhere(options: GlobalOptions, found: Found, action: str, *params: Any) -> Any:
+    """``action`` on another source's run, through its session's control."""
+    from mletui.watch.control import ActionError
+    from mletui.watch.session import Attaching
+
+    with session(found, options.operator) as opened:
+        if isinstance(opened, Attaching):
+            opened.attach()
+        control = _capable(opened, found, action)
+        try:
+            return getattr(control, action)(*params)
+        except ActionError as exc:
+            raise UserError(str(exc)) from exc
+
+
+def _needs(action: str) -> Capability:
+    from mletui.watch.session import Capability
+
+    return {
+        "pause": Capability.SOFT_PAUSE,
+        "resume": Capability.SOFT_PAUSE,
+        "hint": Capability.HINTS,
+        "freeze": Capability.FREEZE,
+        "thaw": Capability.FREEZE,
+        "kill": Capability.KILL,
+        "kill_container": Capability.KILL_CONTAINER,
+    }[action]
+
+
+def _capable(opened: Session, found: Found, action: str) -> Any:
+    """The session's control when it can take ``action`` now; else its sentence why not."""
+    from mletui.watch.session import ScopedPausing
+
+    assert found.source is not None
+    capability = _needs(action)
+    status = opened.control.status()
+    reason = opened.unavailable(capability, status)
+    if reason is None and capability not in opened.capabilities:
+        reason = f"{kind(found.source)} cannot be {_DONE[action]}"
+    if (
+        reason is None
+        and action in ("pause", "resume")
+        and isinstance(opened.control, ScopedPausing)
+    ):
+        reason = "its pause is aimed at a scope: pause it in `mletui watch`, which asks which"
+    elif reason is None and not hasattr(opened.control, action):
+        reason = f"{kind(found.source)} cannot be {_DONE[action]}"
+    if reason is not None:
+        what = action.replace("_", " the ")
+        raise UserError(f"Cannot {what} {found.id}: {reason.rstrip('.')}.")
+    return opened.control
+
+
+_DONE = {
+    "pause": "paused",
+    "resume": "resumed",
+    "hint": "sent hints",
+    "freeze": "frozen",
+    "thaw": "thawed",
+    "kill": "killed",
+    "kill_container": "killed by its container",
+}
 
 
 @command("pause", "ask the agent to pause at its next checkpoint (soft pause)")
@@ -48,9 +120,11 @@ def resume(options: GlobalOptions, run_id: str) -> int:
 @run_id_argument
 @click.pass_obj
 def freeze(options: GlobalOptions, run_id: str) -> int:
+    found = find(run_id)
     _act(options, run_id, "freeze")
-    how = "docker pause" if resolve(run_id).read().runtime == "docker" else "SIGSTOP"
-    print(f"Run {run_id} frozen ({how}). `mletui thaw {run_id}` continues it.")
+    docker = found.folder is None or found.folder.read().runtime == "docker"
+    how = "docker pause" if docker else "SIGSTOP"
+    print(f"Run {found.id} frozen ({how}). `mletui thaw {found.id}` continues it.")
     return 0
 
 
@@ -77,16 +151,35 @@ def hint(options: GlobalOptions, run_id: str, text: str) -> int:
 @run_id_argument
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 @click.option("--grace", type=float, default=10.0, help="seconds before SIGKILL (10)")
+@click.option(
+    "--agent-only",
+    "target",
+    flag_value="agent",
+    help="an MLE-bench run: the agent's processes in its container (the default; MLE-bench still "
+    "copies the outputs out)",
+)
+@click.option(
+    "--container",
+    "target",
+    flag_value="container",
+    help="an MLE-bench run: docker kill of its container (MLE-bench may lose the outputs)",
+)
 @click.pass_obj
-def kill(options: GlobalOptions, run_id: str, yes: bool, grace: float) -> int:
-    folder = resolve(run_id)
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UserError("Killing needs confirmation: add --yes when not at a terminal.")
-        answer = input(f"Kill run {folder.id}? SIGTERM, then SIGKILL after {grace:g} s [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("Not killed.")
-            return 1
+def kill(options: GlobalOptions, run_id: str, yes: bool, grace: float, target: str | None) -> int:
+    found = find(run_id)
+    if found.folder is None:
+        return _kill_elsewhere(options, found, yes, grace, target)
+    if target is not None:
+        raise UserError(
+            f"--agent-only and --container choose how an MLE-bench run is killed; {found.id} is "
+            "mletui's own run (kill stops its agent)."
+        )
+    folder = found.folder
+    if not yes and not _confirm(
+        f"Kill run {folder.id}? SIGTERM, then SIGKILL after {grace:g} s [y/N] "
+    ):
+        print("Not killed.")
+        return 1
     _act(options, folder.id, "kill", grace)
     from mletui.watch.livestate import read_status
 
@@ -98,4 +191,42 @@ def kill(options: GlobalOptions, run_id: str, yes: bool, grace: float) -> int:
             return 0
         time.sleep(0.2)
     print(f"Kill sent to run {folder.id}; it has not ended yet.")
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise UserError("Killing needs confirmation: add --yes when not at a terminal.")
+    return input(question).strip().lower() in ("y", "yes")
+
+
+def _kill_elsewhere(
+    options: GlobalOptions, found: Found, yes: bool, grace: float, target: str | None
+) -> int:
+    """Kill another source's run: its agent (the default), or with --container its container
+    (the source's second kind of kill); what was done is said in the source's words."""
+    from mletui.watch.control import ActionError
+    from mletui.watch.session import Attaching, Capability
+
+    assert found.source is not None
+    action = "kill_container" if target == "container" else "kill"
+    with session(found, options.operator) as opened:
+        if target is not None and Capability.KILL_CONTAINER not in opened.capabilities:
+            raise UserError(
+                f"--agent-only and --container choose how an MLE-bench run is killed; {found.id} "
+                f"is {kind(found.source)}, killed one way."
+            )
+        if isinstance(opened, Attaching):
+            opened.attach()
+        control = _capable(opened, found, action)
+        notes = opened.notes
+        what = notes.kill_buttons[action == "kill_container"].lower()
+        if not yes and not _confirm(f"{what} ({found.id})? [y/N] "):
+            print("Not killed.")
+            return 1
+        try:
+            control.kill_container() if action == "kill_container" else control.kill(grace)
+        except ActionError as exc:
+            raise UserError(str(exc)) from exc
+        print(notes.container_killed if action == "kill_container" else notes.killed)
     return 0

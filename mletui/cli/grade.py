@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
-from mletui.cli.lookup import complete_run_id_or_file, resolve
+from mletui.cli.lookup import complete_run_id_or_file, own_run
 
 if TYPE_CHECKING:
     from mletui.watch.grades import Graded
@@ -50,7 +50,8 @@ def grade(
                 raise UserError("With --task, give one file: mletui grade --task TASK FILE.csv")
             graded = [grades.grade_file(task_name, targets[0])]
         else:
-            folders = [resolve(run_id) for run_id in targets]
+            why = "mletui grades its own runs; MLE-bench's `mlebench grade-sample` grades its runs"
+            folders = [own_run(run_id, why) for run_id in targets]
             graded = [grades.grade_run(folder, options.operator) for folder in folders]
         written = write_report(graded, out) if out else None
     except grades.GradeCommandError as exc:

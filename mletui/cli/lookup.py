@@ -1,22 +1,30 @@
 """Runs and tasks by what the user typed: a run id or prefix, a task's name or folder; and the
-shell's completion of run ids."""
+shell's completion of run ids.
+
+Every command finds a run here, through the source registry: mletui's own runs first, then each
+integration's (MLE-bench's runs under ``--mlebench-runs``, Inspect's samples), with one prefix rule
+and one sentence when no source, or more than one run, answers."""
 
 from __future__ import annotations
 
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import CompletionItem
 
-from mletui.cli.command import UserError
+from mletui.cli.command import GlobalOptions, UserError
 
 if TYPE_CHECKING:
     from mletui.grading.tasks import Task
     from mletui.store.runs import RunFolder, RunScan
-    from mletui.watch.sources import Source
+    from mletui.watch.session import Session
+    from mletui.watch.sources import Registry, Source
 
 _SKIPS_SAID: set[str] = set()  # the broken run folders this command has named already
 _RUN_ID = re.compile(r"[0-9A-Za-z_-]+")  # what the shell is offered: no name that could be a trick
@@ -35,48 +43,121 @@ def scan() -> RunScan:
     return found
 
 
+class OwnIdError(UserError):
+    """The id names mletui's own runs but no usable one: other sources are not asked."""
+
+
 def resolve(run_id: str) -> RunFolder:
-    from mletui.store.runs import RunLookupError, resolve_run
+    from mletui.store.runs import RunIdTaken, RunLookupError, resolve_run
 
     try:
         return resolve_run(run_id, scan())
+    except RunIdTaken as exc:
+        raise OwnIdError(str(exc)) from exc
     except RunLookupError as exc:
         raise UserError(str(exc)) from exc
+
+
+def options() -> GlobalOptions:
+    """The global options of the command being run (none outside one)."""
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(GlobalOptions) if ctx is not None else None
+    return found or GlobalOptions()
+
+
+def sources() -> Registry:
+    """Every source, MLE-bench's reading the command's ``--mlebench-runs`` (else its default)."""
+    import mletui.integrations  # noqa: F401  (each integration registers its source)
+    from mletui.integrations.mlebench.runs import runs_folder
+    from mletui.integrations.mlebench.source import MlebenchSource
+    from mletui.watch.sources import registry
+
+    return registry().add(MlebenchSource(runs_folder(options().mlebench_runs)))
 
 
 def elsewhere(run_id: str, own: UserError) -> tuple[Source, str]:
     """The source other than mletui's own that knows ``run_id`` (an Inspect sample, an
     MLE-bench run), and the whole id there; else ``own``'s sentence with theirs."""
-    import mletui.integrations  # noqa: F401  (each integration registers its source)
-    from mletui.watch.sources import OWN, Registry, SourceError, registry
+    from mletui.watch.sources import OWN, Registry, SourceError
 
-    others = Registry(s for s in registry().sources if s.name != OWN)
+    if isinstance(own, OwnIdError):
+        raise own
+    others = Registry(s for s in sources().sources if s.name != OWN)
     try:
         return others.find(run_id)
     except SourceError as exc:
         raise UserError(f"{own} {exc}") from exc
 
 
-def record_folder(run_id: str) -> RunFolder:
-    """The folder holding the record of ``run_id``: an own run's, or the one mletui keeps for a
-    run of another source (an Inspect sample's: a run folder, brought up to date first)."""
+# How a sentence names a run of each source other than mletui's own.
+KINDS = {"mle-bench": "an MLE-bench run", "inspect": "an Inspect sample"}
+
+
+def kind(source: Source) -> str:
+    return KINDS.get(source.name, f"a {source.name} run")
+
+
+@dataclass(frozen=True)
+class Found:
+    """The run an id names: mletui's own (``folder``), or another source's (``source``)."""
+
+    id: str
+    folder: RunFolder | None = None
+    source: Source | None = None
+
+
+def find(run_id: str) -> Found:
+    """The run ``run_id`` (or a unique prefix) names, in any source; UserError saying why not."""
     try:
-        return resolve(run_id)
+        folder = resolve(run_id)
     except UserError as own:
         source, found = elsewhere(run_id, own)
+        return Found(found, source=source)
+    return Found(folder.id, folder=folder)
+
+
+def own_run(run_id: str, why: str) -> RunFolder:
+    """mletui's own run ``run_id`` names, for a command that only acts on those; a run of another
+    source is refused in one sentence ending with ``why``."""
+    found = find(run_id)
+    if found.folder is None:
+        assert found.source is not None
+        raise UserError(f"{found.id} is {kind(found.source)}: {why}.")
+    return found.folder
+
+
+@contextmanager
+def session(found: Found, operator: str | None = None) -> Iterator[Session]:
+    """A watch session on another source's run, closed after use."""
     from mletui.watch.sources import OpenRequest, SourceError
 
+    assert found.source is not None
     try:
-        session = source.open(found, OpenRequest())
+        opened = found.source.open(found.id, OpenRequest(operator=operator))
     except SourceError as exc:
         raise UserError(str(exc)) from exc
     try:
-        sync = getattr(session.control, "sync_record", None)
+        yield opened
+    finally:
+        opened.close()
+
+
+def record_folder(run_id: str, why: str | None = None) -> RunFolder:
+    """The folder holding the record of ``run_id``: an own run's, or the one mletui keeps for a
+    run of another source. With ``why``, only a whole record will do (an Inspect sample's, brought
+    up to date first); a source that keeps only the operator's actions is refused, ending with
+    ``why``."""
+    found = find(run_id)
+    if found.folder is not None:
+        return found.folder
+    with session(found) as opened:
+        sync = getattr(opened.control, "sync_record", None)
         if callable(sync):
             sync()
-        return session.control.folder
-    finally:
-        session.close()
+        elif why is not None:
+            assert found.source is not None
+            raise UserError(f"{found.id} is {kind(found.source)}: {why}.")
+        return opened.control.folder
 
 
 def task(name: str) -> Task:

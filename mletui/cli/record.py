@@ -40,7 +40,8 @@ def replay(options: GlobalOptions, run: str, speed: float, no_skip_idle: bool) -
         except PackError as exc:
             raise UserError(str(exc)) from exc
     else:
-        folder = record_folder(run)  # an Inspect sample: the record mletui keeps of it
+        why = "mletui keeps only the operator's actions of it, not the record replay plays"
+        folder = record_folder(run, why)
     app = MletuiApp(
         replay_id=folder.id,
         speed=speed,
@@ -70,7 +71,8 @@ def export(run_ids: tuple[str, ...], every: bool, fmt: str, out: str) -> int:
         raise UserError("Give run ids or --all, not both.")
     if not every and not run_ids:
         raise UserError("Name the runs to export, or --all.")
-    folders = scan().folders if every else [record_folder(r) for r in run_ids]
+    why = "export tables mletui's own runs' records"
+    folders = scan().folders if every else [record_folder(r, why) for r in run_ids]
     try:
         written = write_tables(tables(folders), Path(out), fmt)
     except (OSError, ImportError) as exc:
@@ -85,7 +87,8 @@ def export(run_ids: tuple[str, ...], every: bool, fmt: str, out: str) -> int:
 def pack(run_id: str, out: str | None) -> int:
     from mletui.store.pack import pack_run
 
-    folder = record_folder(run_id)
+    why = "mletui keeps only the operator's actions of it; its folder is the harness's"
+    folder = record_folder(run_id, why)
     try:
         written = pack_run(folder, Path(out) if out else None)
     except OSError as exc:

@@ -20,11 +20,6 @@ if TYPE_CHECKING:
     from mletui.store.runs import RunFolder, RunRecord
     from mletui.watch.livestate import RunSummary
 
-MLEBENCH_RUNS_HELP = (
-    "an MLE-bench runs folder (its run groups); default: $MLEBENCH_RUNS, else ./runs if it holds"
-    " run groups"
-)
-
 
 def watch_run(
     options: GlobalOptions,
@@ -67,7 +62,6 @@ def watch_run(
     multiple=True,
     help="send alerts to this Apprise URL too (repeatable; e.g. json://host:port/, mailto://...)",
 )
-@click.option("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
 @click.option(
     "--mlebench-data",
     metavar="PATH",
@@ -80,7 +74,6 @@ def watch(
     run_id: str | None,
     drive: bool,
     notify: tuple[str, ...],
-    mlebench_runs: str | None,
     mlebench_data: str | None,
 ) -> int:
     from mletui.integrations.mlebench.grading import ENV_DATA
@@ -88,6 +81,7 @@ def watch(
 
     if mlebench_data:  # read by every MLE-bench run this watcher opens
         os.environ[ENV_DATA] = str(Path(mlebench_data).expanduser().resolve())
+    mlebench_runs = options.mlebench_runs
     mlebench = runs_folder(mlebench_runs) if run_id else None
     if run_id and mlebench is not None:
         run = _mlebench_run(run_id, mlebench_runs, mlebench)
@@ -177,32 +171,29 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
 
 @command("ls", "list runs")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-@click.option("--mlebench-runs", metavar="PATH", help=MLEBENCH_RUNS_HELP)
-def ls(as_json: bool, mlebench_runs: str | None) -> int:
+@click.pass_obj
+def ls(options: GlobalOptions, as_json: bool) -> int:
     from mletui.integrations.inspect.listing import print_samples
     from mletui.integrations.inspect.source import InspectSource, sample_json
-    from mletui.integrations.mlebench.runs import runs_folder
+    from mletui.integrations.mlebench.listing import print_runs, run_json, summarize_run
+    from mletui.integrations.mlebench.runs import list_mlebench_runs, runs_folder
 
     summaries = _summaries(scan().folders)
-    mlebench = runs_folder(mlebench_runs)
+    mlebench = runs_folder(options.mlebench_runs)
     inspect = InspectSource().samples()
     for problem in inspect.problems:  # an Inspect process or log that cannot be read
         print(f"mletui: {problem}", file=sys.stderr)
     if as_json:
-        rows = [_summary_json(s) for s in summaries]
+        rows = [_ls_row(s, {}) for s in summaries]
         if mlebench is not None:
-            from mletui.integrations.mlebench.listing import run_json
-            from mletui.integrations.mlebench.runs import list_mlebench_runs
-
-            rows += [run_json(r) for r in list_mlebench_runs(mlebench)]
+            rows += [_ls_row(summarize_run(r), run_json(r)) for r in list_mlebench_runs(mlebench)]
         rows += [sample_json(f) for f in inspect.found]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(_one_shape(rows), indent=2))
         return 0
-    print_samples(inspect.found)
+    console = _console()
+    print_samples(inspect.found, console)
     if mlebench is not None:
-        from mletui.integrations.mlebench.listing import print_runs
-
-        print_runs(mlebench)
+        print_runs(mlebench, console)
         if not summaries:
             return 0
     if not summaries and inspect.found:
@@ -210,16 +201,17 @@ def ls(as_json: bool, mlebench_runs: str | None) -> int:
     if not summaries:
         print("No runs yet. Start one: mletui demo")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     from mletui.core.sanitize import plain_cells
     from mletui.watch.grades import grade_cell
 
     table = Table(box=None, header_style="bold")
-    columns = ("ID", "TASK", "AGENT", "RUNTIME", "STATE", "ELAPSED", "BEST", "GRADE", "HINTS")
+    # The id whole (it is what every command takes); the rest is cut first on a narrow terminal.
+    table.add_column("ID", no_wrap=True, min_width=max(len(s.record.id) for s in summaries))
+    columns = ("TASK", "AGENT", "RUNTIME", "STATE", "ELAPSED", "BEST", "GRADE", "HINTS")
     for col in (*columns, "ASSISTED"):
-        table.add_column(col)
+        table.add_column(col, overflow="ellipsis")
     for s in summaries:
         best = "-" if s.best is None else f"{s.best:.4g}"
         cells = (
@@ -235,10 +227,37 @@ def ls(as_json: bool, mlebench_runs: str | None) -> int:
             "yes" if s.assisted else "-",
         )
         table.add_row(*plain_cells(cells))
-    Console(highlight=False).print(table)
+    console.print(table)
     if any(grade_cell(s).endswith("*") for s in summaries):
         print("* grade seen by an operator while the run was live (`mletui audit` says who)")
     return 0
+
+
+def _console() -> Any:
+    """Where ``ls`` prints its tables: at a terminal, its width; piped, wide enough that no cell
+    is cut (a script reads whole ids)."""
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=10_000)
+    return console
+
+
+def _ls_row(summary: RunSummary, extra: dict[str, Any]) -> dict[str, Any]:
+    """One run as ``ls --json`` lists it: its summary, ``state`` the state it is in now."""
+    row = _summary_json(summary)
+    row["state"] = row.pop("live_state")
+    return {"source": "mletui", **row, **extra}
+
+
+def _one_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row with the same keys, whatever its source: a key another source has and this
+    one does not is null."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return [{key: row.get(key) for key in keys} for row in rows]
 
 
 def _summaries(folders: list[RunFolder]) -> list[RunSummary]:
@@ -309,12 +328,15 @@ def show(run_id: str, as_json: bool) -> int:
 
 
 def _show_elsewhere(run_id: str, own: UserError, as_json: bool) -> int:
-    """``show`` of a run another source lists (an Inspect sample)."""
+    """``show`` of a run another source lists (an Inspect sample, an MLE-bench run)."""
     from mletui.core.sanitize import clean_text
     from mletui.integrations.inspect.listing import sample_rows
     from mletui.integrations.inspect.source import InspectSource, sample_json
+    from mletui.integrations.mlebench.source import MlebenchSource
 
     source, found = elsewhere(run_id, own)
+    if isinstance(source, MlebenchSource) and source.root is not None:
+        return _show_mlebench(source.root, found, as_json)
     if not isinstance(source, InspectSource):
         raise UserError(f"{found} is a {source.name} run: `mletui ls` lists it; show does not.")
     sample = source.lookup(found)
@@ -324,6 +346,49 @@ def _show_elsewhere(run_id: str, own: UserError, as_json: bool) -> int:
     rows = sample_rows(sample)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:  # the eval's words (task, model, scores) are the agent's harness's
+        print(f"{key:<{width}}  {clean_text(value)}")
+    return 0
+
+
+def _show_mlebench(root: Path, run_id: str, as_json: bool) -> int:
+    """``show`` of an MLE-bench run: the harness's facts, AIDE's best score, mletui's grades
+    and the operator actions journaled on it."""
+    from mletui.core.sanitize import clean_text
+    from mletui.integrations.mlebench.listing import run_json, summarize_run
+    from mletui.integrations.mlebench.runs import resolve_mlebench_run
+    from mletui.integrations.mlebench.session import OBSERVE_ONLY, cache_dir
+    from mletui.watch.grades import grade_rows
+
+    run = resolve_mlebench_run(root, run_id)
+    summary = summarize_run(run)
+    if as_json:
+        print(json.dumps(_ls_row(summary, run_json(run)), indent=2))
+        return 0
+    best = summary.best
+    rows = [
+        ("id", run.id),
+        ("task", run.competition),
+        ("agent", run.agent),
+        ("source", f"MLE-bench, run group {run.group}"),
+        ("state", run.state + (f" ({summary.status.end_reason})" if run.why else "")),
+        ("observe-only", f"yes: {OBSERVE_ONLY}"),
+        ("started", "-" if run.started is None else wall_time(run.started)),
+        ("wall time", duration(run.elapsed_s)),
+        (
+            "best validation",
+            "-"
+            if best is None
+            else f"{best:.6g} {summary.best_name} ({summary.direction} is better, "
+            f"{summary.steps} scored nodes)",
+        ),
+        *grade_rows(summary),
+        ("operator actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()) or "none"),
+        ("assisted", "yes: an operator intervened" if summary.assisted else "no"),
+        ("folder", str(run.path)),
+        ("mletui's record", str(cache_dir(run))),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:  # the agent's and the harness's words, cleaned
         print(f"{key:<{width}}  {clean_text(value)}")
     return 0
 

@@ -358,6 +358,11 @@ class RunLookupError(Exception):
     """A run id or prefix that names no run, or more than one."""
 
 
+class RunIdTaken(RunLookupError):
+    """The id names mletui's own runs, but not one usable run (a broken folder, several runs):
+    no other source is asked."""
+
+
 def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
     """The run whose id starts with ``prefix`` (any unique prefix works, as with git). Broken
     folders are never matched by a prefix; naming one exactly says what is wrong with it."""
@@ -370,7 +375,7 @@ def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
     ids = [f.id for f in scan.folders]
     for skip in scan.skipped:
         if prefix and skip.path.name == prefix:
-            raise RunLookupError(
+            raise RunIdTaken(
                 f"Run folder {_shown(skip.path)} is not usable: {displayable(skip.reason)}."
             )
     if not prefix:
@@ -381,7 +386,7 @@ def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
     if len(matches) == 1:
         return RunFolder(runs_root() / matches[0])
     if matches:
-        raise RunLookupError(
+        raise RunIdTaken(
             f"'{prefix}' matches {len(matches)} runs: {', '.join(sorted(matches))}. "
             "Type more of the id."
         )

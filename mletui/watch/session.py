@@ -132,6 +132,14 @@ class ContainerKilling(Protocol):
 
 
 @runtime_checkable
+class Attaching(Protocol):
+    """A session whose means of acting (a container) are found on its first polls; a one-shot
+    command, which does not poll, asks for them at once."""
+
+    def attach(self) -> None: ...
+
+
+@runtime_checkable
 class Session(Protocol):
     """One watched run as a stream of events, with what its source lets the operator do.
 

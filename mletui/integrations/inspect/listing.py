@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from mletui.core.clock import duration
 from mletui.core.events import state_text
@@ -12,8 +13,8 @@ from mletui.integrations.inspect.source import Found
 from mletui.store.journal import read_journal
 
 
-def print_samples(found: Sequence[Found]) -> int:
-    """Print the samples as a table (nothing when there are none); how many there were."""
+def print_samples(found: Sequence[Found], console: Any = None) -> int:
+    """Print the samples as a table on ``console`` (nothing when there are none); how many."""
     if not found:
         return 0
     from rich.console import Console
@@ -22,10 +23,10 @@ def print_samples(found: Sequence[Found]) -> int:
     from mletui.core.sanitize import plain_cells
 
     table = Table(box=None, header_style="bold", title="Inspect samples")
-    # The id whole (it is what `watch` takes); the rest may be cut on a narrow terminal.
+    # The id whole (it is what every command takes); the rest is cut first on a narrow terminal.
     table.add_column("ID", no_wrap=True, min_width=max(len(f.row.id) for f in found))
     for col in ("TASK", "MODEL", "SAMPLE", "STATE", "ELAPSED", "TOKENS", "SCORE"):
-        table.add_column(col, no_wrap=True)
+        table.add_column(col, overflow="ellipsis")
     for f in found:
         row = f.row
         table.add_row(
@@ -42,7 +43,7 @@ def print_samples(found: Sequence[Found]) -> int:
                 )
             )
         )
-    Console(highlight=False).print(table)
+    (console or Console(highlight=False)).print(table)
     return len(found)
 
 

@@ -155,7 +155,7 @@ def sample_json(found: Found) -> dict[str, Any]:
         "task": row.task,
         "agent": row.model,
         "runtime": NAME,
-        "live_state": status.state.value,
+        "state": status.state.value,
         "path": row.log_path,
         "created": None,
         "started": None,

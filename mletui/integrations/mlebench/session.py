@@ -428,6 +428,11 @@ class MlebenchSession:
             return notes + self._say(f"live code unavailable: {exc}")
         return notes
 
+    def attach(self) -> None:
+        """Find the live run's container now, so that its control can act (a one-shot command)."""
+        if self.live and read_run(self.run.path).state == "running":
+            self.read_container()
+
     def _forget_container(self) -> None:
         if self.watch is not None:
             self.watch.stop()
