@@ -292,11 +292,12 @@ class InspectSession:
         page = client.events(row.eval_id, row.sample_id, row.epoch, self.cursor)
         raw = page.get("events")
         raw = raw if isinstance(raw, list) else []
-        for event in raw:
+        for index, event in enumerate(raw):
             uuid = event.get("uuid") if isinstance(event, dict) else None
             if not isinstance(uuid, str):
-                self._add_lines(lines, event_lines(event))
-                continue
+                # No uuid (not Inspect's): known by its place on the page, read again from the
+                # same cursor while a pending event holds the page.
+                uuid = f"#{index}"
             if uuid in self._done:
                 continue
             pending = bool(event.get("pending"))
