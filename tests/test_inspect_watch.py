@@ -8,12 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from mletui.cli import main
 from mletui.integrations.inspect.client import ControlClient
 from mletui.integrations.inspect.session import InspectSession
 from mletui.tui.app import MletuiApp
 from mletui.tui.dialogs import KillChoiceDialog
+from mletui.tui.limits_dialog import LimitsDialog
 from mletui.tui.pause_dialog import PauseScopeDialog
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
@@ -169,3 +171,70 @@ def test_an_unknown_control_api_version_is_a_sentence(
     assert main(["watch", "abc"]) == 1
     err = capsys.readouterr().err
     assert "control API version 99" in err and "3 to 8" in err and "Traceback" not in err
+
+
+async def test_limits_tool_call_cancel_and_kill_twice_from_the_screen(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = request.getfixturevalue("start_eval")  # test_inspect's: stopped after the test
+    ev: Eval = start("--steps", "400", "--sleep", "5", "--samples", "2", "--tolerate-errors")
+    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
+    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    process = ev.process()
+    s1, _ = ev.rows(process, 2)
+    client = ControlClient(process.socket_path)
+    app = MletuiApp(run_id=s1.id)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, WatchScreen)
+        session = screen.session
+        assert isinstance(session, InspectSession)
+        log = screen.query_one(LogView)
+
+        def shown(text: str) -> bool:
+            return any(line.text.startswith(text) for line in log.lines)
+
+        # C while the agent's bash call sleeps: Inspect cancels it, the model sees an error.
+        await until(pilot, lambda: shown("[tool bash] sleep 5"), 60)
+        await until(pilot, lambda: screen.check_action("cancel_tool_call", ()) is True, 10)
+        await pilot.press("C")
+        await until(pilot, lambda: "Cancel of the running tool call sent." in texts(app), 10)
+        await until(pilot, lambda: shown("[tool bash error]"), 30)
+
+        # L: the limits, as Inspect's own task config then has them.
+        await pilot.press("L")
+        await until(pilot, lambda: isinstance(app.screen, LimitsDialog), 10)
+        await pilot.press(*"token_limit=nope")
+        await pilot.press("enter")
+        assert isinstance(app.screen, LimitsDialog)  # refused with its sentence, still open
+        app.screen.query_one(Input).value = "token_limit=1000000 time_limit=600"
+        await pilot.press("enter")
+        await until(pilot, lambda: any(t.startswith("Limits set") for t in texts(app)), 10)
+        limits = client.task_config(s1.task_id)["limits"]
+        assert (limits["token_limit"], limits["time_limit"]) == (1_000_000, 600)
+
+        # K: cancel the sample; K again: the dialog offers the eval's process, a: SIGTERM.
+        await until(pilot, lambda: screen.check_action("kill", ()) is True, 10)
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, KillChoiceDialog), 10)
+        await pilot.press("a")
+        await until(pilot, lambda: any(t.startswith("Cancel sent") for t in texts(app)), 30)
+        await until(pilot, lambda: screen.check_action("kill", ()) is True, 30)
+        await pilot.press("K")
+        await until(pilot, lambda: isinstance(app.screen, KillChoiceDialog), 10)
+        assert "end the whole eval" in session.notes.kill_title
+        await pilot.press("a")
+        await until(pilot, lambda: any("SIGTERM sent" in t for t in texts(app)), 30)
+        await pilot.press("q")
+    ev.wait(60)
+
+    from mletui.store.journal import read_journal
+
+    entries = read_journal(session.folder.journal_path).entries
+    actions = [(e["action"], e.get("pid")) for e in entries if e["kind"] == "action"]
+    assert actions == [
+        ("cancel-tool-call", None),
+        ("limits", None),
+        ("kill", None),
+        ("kill-process", process.pid),
+    ]

@@ -110,6 +110,32 @@ class ScopedPausing(Protocol):
 
 
 @runtime_checkable
+class LimitSetting(Protocol):
+    """Limits the operator can change while the run goes on (an Inspect task's per-sample time,
+    token and message limits); the screen asks for ``name=value`` pairs."""
+
+    def limit_names(self) -> Sequence[str]: ...
+
+    def set_limits(self, **limits: int | str) -> object: ...
+
+
+@runtime_checkable
+class ToolCallCancelling(Protocol):
+    """Cancel the tool call the agent is waiting on; the agent goes on (it sees a timeout)."""
+
+    def cancel_tool_call(self) -> None: ...
+
+
+@runtime_checkable
+class ProcessKilling(Protocol):
+    """Kill asked twice: the process that runs the whole run (an Inspect eval's, by SIGTERM)."""
+
+    def process_killable(self) -> bool:
+        """True when a kill now ends the process (the run was killed once already)."""
+        ...
+
+
+@runtime_checkable
 class Hinting(Protocol):
     def hint(self, text: str) -> str: ...
 

@@ -144,6 +144,12 @@ class ControlClient:
             raise ControlError(
                 f"the answer to {method} {path} is not JSON (HTTP {status})", status
             ) from None
+        except (ValueError, RecursionError):
+            # An integer past Python's digit limit, or arrays nested past the parser's depth.
+            raise ControlError(
+                f"the answer to {method} {path} is JSON no parser should take (HTTP {status})",
+                status,
+            ) from None
         if 200 <= status < 300:
             return value
         if isinstance(value, dict) and "error" in value:

@@ -4,6 +4,7 @@ epoch, state, elapsed, tokens, score once scored), parsed from untrusted JSON.""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from mletui.integrations.inspect.discovery import EvalProcess
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.]{1,40}")
 # Inspect's sample states; "queued"/"pending": not started yet.
 ENDED_STATES = ("completed", "error", "cancelled")
+MAX_INT = 1 << 62  # a count or an epoch past this is no count: the answer is not believed
 
 
 def sample_key(eval_id: str, sample_id: str, epoch: int) -> str:
@@ -84,7 +86,7 @@ def parse_task(value: Any) -> TaskInfo | None:
     if not eval_id or not task_id:
         return None
     samples = value.get("samples")
-    in_flight = _int(samples.get("in_flight")) if isinstance(samples, dict) else None
+    in_flight = count(samples.get("in_flight")) if isinstance(samples, dict) else None
     return TaskInfo(
         eval_id=eval_id,
         task_id=task_id,
@@ -94,7 +96,7 @@ def parse_task(value: Any) -> TaskInfo | None:
         log_location=_str(value.get("log_location")),
         paused=_words(value.get("paused")),
         paused_now=_words(value.get("paused_now")),
-        held=_int(value.get("held")) or 0,
+        held=count(value.get("held")) or 0,
         in_flight=in_flight or 0,
     )
 
@@ -104,12 +106,12 @@ def parse_sample(value: Any, task: TaskInfo, pid: int | None) -> SampleRow | Non
     if not isinstance(value, dict):
         return None
     sample_id = value.get("sample_id")
-    epoch = _int(value.get("epoch"))
+    epoch = count(value.get("epoch"))
     if not isinstance(sample_id, str | int) or isinstance(sample_id, bool) or epoch is None:
         return None
-    elapsed = value.get("total_time")
-    started = value.get("started_at")
-    if not isinstance(elapsed, int | float) and isinstance(started, int | float):
+    elapsed = number(value.get("total_time"))
+    started = number(value.get("started_at"))
+    if elapsed is None and started is not None:
         elapsed = time.time() - started
     scores = value.get("scores")
     return SampleRow(
@@ -120,8 +122,8 @@ def parse_sample(value: Any, task: TaskInfo, pid: int | None) -> SampleRow | Non
         sample_id=str(sample_id),
         epoch=epoch,
         state=_shown(value.get("status")),
-        elapsed_s=float(elapsed) if isinstance(elapsed, int | float) else None,
-        tokens=_int(value.get("total_tokens")),
+        elapsed_s=elapsed if elapsed is not None and elapsed >= 0 else None,
+        tokens=count(value.get("total_tokens")),
         scores=score_pairs(scores),
         pid=pid,
         log_path=task.log_location,
@@ -191,8 +193,23 @@ def _shown(value: Any) -> str:
     return clean_text(value, 200) if isinstance(value, str) else ""
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def count(value: Any) -> int | None:
+    """A JSON integer of a believable size; None for anything else."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return value if -MAX_INT <= value <= MAX_INT else None
+
+
+def number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (a bool, an infinity, NaN, an
+    integer no float holds)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except OverflowError:
+        return None
+    return result if math.isfinite(result) else None
 
 
 def _words(value: Any) -> tuple[str, ...]:

@@ -10,8 +10,11 @@ the session shows (the transcript, the states, the scores) is recorded there as 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ from mletui.integrations.inspect.rows import (
     score_number,
 )
 from mletui.integrations.inspect.transcript import event_lines
-from mletui.store.journal import Journal, JournalFollower
+from mletui.store.journal import Journal, JournalFollower, read_journal
 from mletui.store.runs import RunFolder, RunRecord, mletui_home
 from mletui.watch.control import ActionError, default_operator
 from mletui.watch.session import ActionNotes, Capability
@@ -79,7 +82,10 @@ NOTES = ActionNotes(
         "Neither can be undone; mletui's journal and Inspect's log both record it."
     ),
     kill_buttons=("Score what it has", "End it as an error"),
-    opening="Inspect sample: p pauses (a scope, soft or hard), K cancels it.",
+    opening=(
+        "Inspect sample: p pauses (a scope, soft or hard), K cancels it (twice: the eval), "
+        "L changes its limits, C cancels its running tool call."
+    ),
 )
 _STATES = {
     "queued": RunState.STARTING,
@@ -155,10 +161,14 @@ class InspectSession:
         self._said: set[str] = set()
         self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
         self._started: set[str] = set()  # running tool calls whose call line was shown
+        # A cancel of this sample was journaled (by any watcher): a kill now is asked twice.
+        self._cancelled = any(
+            e.get("kind") == "action" and e.get("action") == "kill"
+            for e in read_journal(self.folder.journal_path).entries
+        )
 
     # The Session protocol: this session is its own control.
     capabilities = CAPABILITIES
-    notes = NOTES
     logs = None  # the transcript is read through a cursor, not spooled: the pane keeps it
     driver_token = None
 
@@ -201,13 +211,76 @@ class InspectSession:
         held = self.task.paused if self.task is not None else ()
         return tuple(scope for _, scope, _ in PAUSE_SCOPES if scope in held)
 
+    @property
+    def notes(self) -> ActionNotes:
+        """The kill dialog's words: a cancel, or, asked twice, the eval's process."""
+        if not self.process_killable():
+            return NOTES
+        pid = self.process.pid if self.process else 0
+        return replace(
+            NOTES,
+            killed=f"SIGTERM sent to the eval's process {pid}.",
+            kill_title="This sample was cancelled already: end the whole eval?",
+            kill_choices=(
+                f"a  SIGTERM the eval's process {pid}: every sample of it ends; Inspect writes "
+                "its log as it stops.\n"
+                "c  cancel the sample again, as an error (while it has not ended).\n"
+                "mletui's journal records either."
+            ),
+            kill_buttons=("End the eval (SIGTERM)", "Cancel again as an error"),
+        )
+
+    def process_killable(self) -> bool:
+        """Kill asked twice: the sample was cancelled (by anyone) or a cancel of it journaled,
+        and the eval's process still runs."""
+        if self.process is None or not pid_alive(self.process.pid):
+            return False
+        if self.row.state == "cancelled" or self.row.limit == "operator":
+            return True
+        journal = read_journal(self.folder.journal_path)
+        return any(e.get("kind") == "action" and e.get("action") == "kill" for e in journal.entries)
+
     def kill(self, grace_s: float = 0.0) -> None:
-        """Cancel the sample, scored on what it has (Inspect has no grace period)."""
-        self.cancel("score")
+        """Cancel the sample, scored on what it has (Inspect has no grace period); asked twice,
+        SIGTERM the eval's process."""
+        if self.process_killable():
+            self.kill_process()
+        else:
+            self.cancel("score")
 
     def kill_container(self) -> None:
         """Cancel the sample as an error: the kill dialog's second choice."""
         self.cancel("error")
+
+    def kill_process(self) -> None:
+        """SIGTERM the eval's process (journaled first): Inspect stops and writes its log."""
+        process = self.process
+        if process is None or not pid_alive(process.pid):
+            raise ActionError("Cannot end the eval: its process is gone.")
+        self.journal.append(
+            "action",
+            {
+                "action": "kill-process",
+                "operator": self.operator,
+                "run_wall_s": round(self.row.elapsed_s or 0.0, 3),
+                "detail": f"SIGTERM the eval's process {process.pid}",
+                "inspect_eval": self.row.eval_id,
+                "pid": process.pid,
+            },
+            sync=True,
+        )
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+        except OSError as exc:
+            text = f"kill-process not applied: {exc.strerror or exc}"
+            self.journal.append("notice", {"text": text}, sync=True)
+            raise ActionError(
+                f"Cannot end the eval's process {process.pid}: {exc.strerror}."
+            ) from None
+        self._status_at = 0.0
+
+    def limit_names(self) -> tuple[str, ...]:
+        return LIMITS
 
     def reveal_grade(self, detail: str = "") -> None:
         """Inspect's scores are no held-out grades; the entry is kept as for any source."""
@@ -250,6 +323,8 @@ class InspectSession:
         if skipped:
             events.append(Notice(time.time(), f"skipped {skipped} malformed journal line(s)"))
         for entry in entries:
+            if entry.get("kind") == "action" and entry.get("action") == "kill":
+                self._cancelled = True
             event = _event_from_entry(entry)
             if event is not None:
                 events.append(event)
@@ -292,11 +367,12 @@ class InspectSession:
         page = client.events(row.eval_id, row.sample_id, row.epoch, self.cursor)
         raw = page.get("events")
         raw = raw if isinstance(raw, list) else []
-        for event in raw:
+        for index, event in enumerate(raw):
             uuid = event.get("uuid") if isinstance(event, dict) else None
             if not isinstance(uuid, str):
-                self._add_lines(lines, event_lines(event))
-                continue
+                # No uuid (not Inspect's): known by its place on the page, read again from the
+                # same cursor while a pending event holds the page.
+                uuid = f"#{index}"
             if uuid in self._done:
                 continue
             pending = bool(event.get("pending"))
@@ -420,14 +496,20 @@ class InspectSession:
             lambda c: c.cancel_sample(row.eval_id, row.sample_id, row.epoch, action),
             cancel=action,
         )
+        self._cancelled = True  # sent: a kill asked again ends the process
 
     def cancel_tool_call(self) -> None:
+        """Cancel the sample's running tool call; the model sees a timeout and goes on."""
         row = self.row
-        self._act(
+        answer = self._act(
             "cancel-tool-call",
             "the running tool call (the model sees a timeout)",
             lambda c: c.cancel_tool_call(row.eval_id, row.sample_id, row.epoch),
         )
+        if answer.get("changed") is False:  # Inspect's word for nothing pending
+            text = "cancel-tool-call not applied: no tool call was running"
+            self.journal.append("notice", {"text": text}, sync=True)
+            raise ActionError("No tool call was running: nothing was cancelled.")
 
     def set_limits(self, **limits: int | str) -> dict[str, Any]:
         """Change the task's per-sample limits (``time_limit`` seconds, ``token_limit``,

@@ -9,6 +9,7 @@ from typing import Any
 
 from mletui.core.events import Stream
 from mletui.core.sanitize import clean_text
+from mletui.integrations.inspect.rows import count, number
 
 MAX_LINES_PER_EVENT = 200
 
@@ -21,8 +22,7 @@ def event_lines(event: Any, *, call_shown: bool = False) -> list[Line]:
     ``call_shown``: a tool call's own line was given while it ran; give its outcome only."""
     if not isinstance(event, dict):
         return [(0.0, Stream.SYSTEM, "[inspect] an event that is not a JSON object was skipped")]
-    ts = event.get("timestamp")
-    ts = float(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else 0.0
+    ts = number(event.get("timestamp")) or 0.0
     kind = event.get("event")
     out: list[Line] = []
 
@@ -36,8 +36,8 @@ def event_lines(event: Any, *, call_shown: bool = False) -> list[Line]:
 
     if kind == "model":
         model = _word(event.get("model")) or "model"
-        tokens = event.get("tokens")
-        suffix = f" ({tokens} tokens)" if isinstance(tokens, int) else ""
+        tokens = count(event.get("tokens"))
+        suffix = f" ({tokens} tokens)" if tokens is not None else ""
         if event.get("has_error") or event.get("error"):
             add(Stream.STDERR, f"[model {model} error]", event.get("error") or "")
         else:

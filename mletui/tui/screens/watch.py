@@ -43,6 +43,7 @@ from mletui.tui.dialogs import (
     KillChoiceDialog,
 )
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
+from mletui.tui.limits_dialog import LimitsDialog
 from mletui.tui.pause_dialog import PauseChoice, PauseScopeDialog
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
@@ -58,12 +59,15 @@ from mletui.watch.session import (
     Freezing,
     Hinting,
     Killing,
+    LimitSetting,
     PlaybackEvent,
+    ProcessKilling,
     ReplayClock,
     ReplayReset,
     ScopedPausing,
     Session,
     SoftPausing,
+    ToolCallCancelling,
 )
 
 POLL_S = 0.1
@@ -77,6 +81,8 @@ KEYS = [
     ("K", "kill the run (asks first; SIGTERM, then SIGKILL after the grace period)"),
     ("[ / ]", "previous / next code snapshot"),
     ("R", "reveal the held-out grade (asks first; the journal records it)"),
+    ("L", "change the run's limits, where its source has them (an Inspect task's)"),
+    ("C", "cancel the running tool call, where its source can (Inspect: the model sees it)"),
     ("Enter", "on a score (table or chart): show the code that produced it"),
     ("f / End", "follow the log again"),
     ("/", "search the whole log (plain text; Ctrl+R in the prompt: regex; lower case: any case)"),
@@ -101,7 +107,9 @@ NEEDS = {
     "kill": Capability.KILL,
     "reveal_grade": Capability.REVEAL_GRADES,
 }
-ACTING = ("toggle_pause", "toggle_freeze", "hint", "kill")
+ACTING = ("toggle_pause", "toggle_freeze", "hint", "kill", "limits", "cancel_tool_call")
+# Keys whose action is a protocol of the session's control, and which one.
+OFFERED = {"limits": LimitSetting, "cancel_tool_call": ToolCallCancelling}
 
 
 class PlaybackEvents(Message):
@@ -138,6 +146,8 @@ class WatchScreen(Screen[None]):
         Binding("h", "hint", "Hint"),
         Binding("K", "kill", "Kill"),
         Binding("R", "reveal_grade", "Reveal grade"),
+        Binding("L", "limits", "Limits"),
+        Binding("C", "cancel_tool_call", "Cancel tool call", show=False),
         Binding("left_square_bracket", "snapshot(-1)", "Prev snap", show=False),
         Binding("right_square_bracket", "snapshot(1)", "Next snap", show=False),
         Binding("f,end", "follow", "Follow", show=False),
@@ -307,8 +317,11 @@ class WatchScreen(Screen[None]):
         if action == "toggle_freeze":
             frozen = self.status.state is RunState.FROZEN
             return unavailable_reason("thaw" if frozen else "freeze", self.status)
-        if action in ("hint", "kill"):
-            return unavailable_reason(action, self.status)
+        control = self.session.control
+        if action == "kill" and isinstance(control, ProcessKilling) and control.process_killable():
+            return None  # asked twice: the run's process, whatever the sample's state
+        if action in ("hint", "kill", "cancel_tool_call"):
+            return unavailable_reason("kill" if action == "kill" else "hint", self.status)
         return None
 
     def _driven_by_other(self) -> str | None:
@@ -318,6 +331,9 @@ class WatchScreen(Screen[None]):
         return f"{status.driver} drives this run; you are watching"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        offered = OFFERED.get(action)
+        if offered is not None and not isinstance(self.session.control, offered):
+            return False
         needs = NEEDS.get(action)
         if needs is not None and needs not in self.session.capabilities:
             return False  # hidden from the footer; pressing the key says why (the app's fallback)
@@ -406,6 +422,22 @@ class WatchScreen(Screen[None]):
                 self._act(control.kill, notes.killed)
 
         self.app.push_screen(ConfirmKillDialog(), confirmed)
+
+    def action_limits(self) -> None:
+        control = self.session.control
+        assert isinstance(control, LimitSetting)
+
+        def chosen(limits: dict[str, int | str] | None) -> None:
+            if limits:
+                said = ", ".join(f"{k} {v}" for k, v in limits.items())
+                self._act(lambda: control.set_limits(**limits), f"Limits set: {said}.")
+
+        self.app.push_screen(LimitsDialog(control.limit_names()), chosen)
+
+    def action_cancel_tool_call(self) -> None:
+        control = self.session.control
+        assert isinstance(control, ToolCallCancelling)
+        self._act(control.cancel_tool_call, "Cancel of the running tool call sent.")
 
     def action_reveal_grade(self) -> None:
         ask_to_reveal(self, self.query_one(ScoresPane), self.session.control)
