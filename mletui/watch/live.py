@@ -18,6 +18,7 @@ from mletui.core.events import (
     Event,
     HintsUpdate,
     LogBatch,
+    ModelOutput,
     Notice,
     ResourceSample,
     Score,
@@ -164,7 +165,7 @@ def event_from_record(record: Record | BadEntry) -> Event | None:
     match record:
         case Snapshot() | Score() | ResourceSample() | StallFlag() | ActionRecord():
             return record
-        case AgentStep() | TokenUsage() | BudgetLimits():
+        case AgentStep() | ModelOutput() | TokenUsage() | BudgetLimits():
             return record
         case GradeRecord():
             return grade_event(record)
