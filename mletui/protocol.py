@@ -32,6 +32,7 @@ import inspect
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,6 +178,8 @@ class Control:
         self.poll_interval = poll_interval
         self._step = 0
         self._output = _OutputBuffer()
+        self._output_lock = threading.Lock()
+        self._output_timer: threading.Timer | None = None
 
     @property
     def connected(self) -> bool:
@@ -298,7 +301,25 @@ class Control:
         """Report text of ``step``'s model reply as it arrives (call it with each piece, and
         ``done=True`` at the end). Written at most every :data:`MODEL_OUTPUT_EVERY_S` seconds,
         and no more than :data:`MAX_MODEL_OUTPUT` characters a step."""
-        for of, piece, finished in self._output.add(step, text, done, time.monotonic()):
+        with self._output_lock:
+            writes = self._output.add(step, text, done, time.monotonic())
+            self._write_output(writes)
+            if self._output.pending and self._output_timer is None:
+                self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Text that waits is written when its time comes, even if no more arrives."""
+        self._output_timer = threading.Timer(MODEL_OUTPUT_EVERY_S, self._flush_output)
+        self._output_timer.daemon = True
+        self._output_timer.start()
+
+    def _flush_output(self) -> None:
+        with self._output_lock:
+            self._output_timer = None
+            self._write_output(self._output.flush(time.monotonic()))
+
+    def _write_output(self, writes: list[tuple[int, str, bool]]) -> None:
+        for of, piece, finished in writes:
             self._event("model_output", step=of, text=piece, **({"done": True} if finished else {}))
 
     def report_usage(
@@ -374,6 +395,14 @@ class _OutputBuffer:
             self.pending, self.written_at = "", now
         if done:
             self.step = None
+        return writes
+
+    def flush(self, now: float) -> list[tuple[int, str, bool]]:
+        """What waits, written now."""
+        if self.step is None or not self.pending:
+            return []
+        writes = [(self.step, self.pending, False)]
+        self.pending, self.written_at = "", now
         return writes
 
 

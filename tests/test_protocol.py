@@ -81,6 +81,7 @@ def test_model_output_is_written_at_most_twice_a_second_and_capped(
 ) -> None:
     clock = [100.0]
     monkeypatch.setattr(protocol.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(Control, "_schedule_flush", lambda self: None)  # on this clock only
     control = Control(tmp_path)
     for piece in ("I will ", "train ", "a forest."):  # within the same half second: one write
         control.report_model_output(1, piece)
@@ -98,6 +99,20 @@ def test_model_output_is_written_at_most_twice_a_second_and_capped(
         (2, "next", True),
     ]
     assert sum(len(e["text"]) for e in out if e["step"] == 1) == protocol.MAX_MODEL_OUTPUT
+
+
+def test_model_output_that_waits_is_written_without_another_call(tmp_path: Path) -> None:
+    control = Control(tmp_path)
+    control.report_model_output(1, "Plan: ")
+    control.report_model_output(1, "a forest")  # the model falls silent here
+
+    def written() -> str:
+        return "".join(e["text"] for e in protocol.read_jsonl(tmp_path / protocol.EVENTS))
+
+    deadline = time.monotonic() + 10
+    while written() != "Plan: a forest" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert written() == "Plan: a forest"
 
 
 def test_without_control_dir_everything_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,6 +145,7 @@ RECORDS: list[Record] = [
         analysis="the column is text",
         hint_used=True,
         started=T - 4,
+        output="Traceback ...",
     ),
     ModelOutput(T, 2, "I will fix"),
     ModelOutput(T, 2, " it.", done=True, truncated=True),

@@ -282,6 +282,7 @@ class AgentStep:
     analysis: str = ""  # the agent's reading of the result
     hint_used: bool = False  # an operator's hint was in this step's prompt
     started: float | None = None  # when the step began (epoch seconds), for its elapsed time
+    output: str = ""  # the output of its code, where the agent keeps it apart (AIDE's nodes)
 
 
 @dataclass(frozen=True)

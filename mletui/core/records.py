@@ -350,6 +350,7 @@ def _fields(record: Record) -> Entry:
                 **_some(error=record.error, started=record.started),
                 **({"analysis": record.analysis} if record.analysis else {}),
                 **({"hint_used": True} if record.hint_used else {}),
+                **({"output": record.output} if record.output else {}),
             }
         case ModelOutput():
             return {
@@ -693,6 +694,7 @@ def _step(read: _Reader) -> AgentStep:
         analysis=read.text("analysis", ""),
         hint_used=read.flag("hint_used", False),
         started=read.optional(read.number, "started"),
+        output=read.text("output", ""),
     )
 
 

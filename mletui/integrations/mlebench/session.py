@@ -35,6 +35,7 @@ from mletui.core.events import (
 from mletui.gpu.attribution import REMOTE_PREFIX, RunProcesses
 from mletui.gpu.resources import RunGpu
 from mletui.integrations.mlebench.aide import AideScores, describe_buggy
+from mletui.integrations.mlebench.aide_steps import AideSteps
 from mletui.integrations.mlebench.grading import HostGrader, SubmissionChecker
 from mletui.integrations.mlebench.runlog import RunLogFollower
 from mletui.integrations.mlebench.runs import MlebenchRun, read_run
@@ -293,6 +294,7 @@ class MlebenchSession:
         self.timeline = WorkspaceTimeline(self.tree, self.folder.snapshots)
         self.log = RunLogFollower(run.log_path)
         self.scores = AideScores(self._journal_source())
+        self.steps = AideSteps(self._journal_source())
         self.submissions = SubmissionChecker(
             self.folder.journal_path,
             run.competition,
@@ -332,6 +334,9 @@ class MlebenchSession:
         if lines:
             events.append(LogBatch(tuple(lines)))
         events.extend(scores)
+        if journal != self.steps.path:
+            self.steps = AideSteps(journal)  # the host's copy: every node is sent again
+        events.extend(self.steps.poll())
         entries, _skipped = self.actions.read_new()
         events.extend(e for e in map(event_from_entry, entries) if e is not None)
         if self.scores.torn_reads > self._torn_said and self.scores.torn_reads % 10 == 1:

@@ -1,0 +1,196 @@
+"""Steps: what the agent is doing and why. The LLM agent's reply streamed into the journal before
+its step ends, AIDE's journal.json as a tree of steps, and the recorder's bounds on model output."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from mletui.core.events import AgentStep, ModelOutput, StepStatus
+from mletui.core.records import decode
+from mletui.grading.tasks import resolve_task
+from mletui.integrations.mlebench.aide_steps import AideSteps, steps_of
+from mletui.run import stepoutput
+from mletui.run.launcher import start_run
+from mletui.run.stepoutput import ModelOutputGate
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
+from tests.conftest import wait_ended, wait_for
+from tests.fake_llm_server import FakeChatServer, code_reply
+from tests.test_llm_agent import llm_env, quick
+
+T0 = 1_700_000_000.0
+
+
+def records(folder: RunFolder) -> list[Any]:
+    return [decode(e) for e in read_journal(folder.journal_path).entries]
+
+
+# --- the LLM agent, streaming ------------------------------------------------------------------
+
+
+def test_the_reply_grows_in_the_journal_before_its_step_ends() -> None:
+    midway = threading.Event()
+    plan = "Plan: the sample submission, " + "carefully " * 20
+    script = [
+        code_reply(plan, quick(0.2), usage=(1234, 567), piece_chars=8, hold_midway=midway),
+    ]
+    with FakeChatServer(script) as server:
+        folder = start_run(
+            resolve_task("digits"),
+            agent="llm",
+            time_limit_s=120,
+            extra_env=llm_env(server, MLETUI_LLM_MAX_STEPS="1"),
+        )
+        try:
+
+            def half_arrived() -> bool:
+                text = "".join(r.text for r in records(folder) if isinstance(r, ModelOutput))
+                return text.startswith("Plan: the sample submission, carefully")
+
+            wait_for(half_arrived, 60, "the first half of the reply in the journal")
+            steps = [r for r in records(folder) if isinstance(r, AgentStep)]
+            assert [s.status for s in steps] == [StepStatus.RUNNING]  # the step is under way
+            assert steps[0].stage == "draft" and steps[0].started is not None
+            assert not any(isinstance(r, ModelOutput) and r.done for r in records(folder))
+        finally:
+            midway.set()
+        wait_ended(folder, 60)
+    got = records(folder)
+    output = [r for r in got if isinstance(r, ModelOutput)]
+    assert "".join(o.text for o in output) == script[0].content
+    assert output[-1].done and len(output) >= 2
+    final = [r for r in got if isinstance(r, AgentStep)][-1]
+    assert final.status is StepStatus.OK and final.metric == 0.2
+    assert (final.tokens_in, final.tokens_out) == (1234, 567)  # the stream's final usage chunk
+    assert final.plan.startswith("Plan: the sample submission")
+
+
+def test_a_failed_solution_is_a_buggy_step_with_its_error_type() -> None:
+    script = [code_reply("Plan: break.", quick(fail="no good"))]
+    with FakeChatServer(script) as server:
+        folder = start_run(
+            resolve_task("digits"),
+            agent="llm",
+            time_limit_s=120,
+            extra_env=llm_env(server, MLETUI_LLM_MAX_STEPS="1"),
+        )
+        wait_ended(folder, 60)
+    final = [r for r in records(folder) if isinstance(r, AgentStep)][-1]
+    assert final.status is StepStatus.BUGGY and final.error == "ValueError"
+    assert final.analysis == "ValueError: no good"
+
+
+# --- the recorder's gate on model output ---------------------------------------------------------
+
+
+def test_model_output_is_coalesced_a_poll_and_capped_a_step_and_a_run(
+    monkeypatch: Any,
+) -> None:
+    gate = ModelOutputGate()
+    for piece in "hello":
+        assert gate.add({"step": 1, "text": piece}) is None
+    gate.add({"step": 2, "text": "x" * (stepoutput.PER_STEP + 10), "done": True})
+    first = gate.drain()
+    assert [(o.step, o.text[:5], o.done, o.truncated) for o in first] == [
+        (1, "hello", False, False),
+        (2, "xxxxx", True, True),
+    ]
+    assert len(first[1].text) == stepoutput.PER_STEP
+    gate.add({"step": 2, "text": "more"})  # past its cap: dropped
+    assert gate.drain() == []
+    assert gate.add({"step": "one", "text": "x"}) is not None
+    assert gate.add({"step": 1, "text": 7}) is not None
+
+    monkeypatch.setattr(stepoutput, "PER_RUN", 10 * stepoutput.ENTRY_COST)
+    small = ModelOutputGate()
+    for step in range(50):  # tiny entries cost an entry's worth each
+        small.add({"step": step, "text": "."})
+    assert len(small.drain()) == 10 and small.full
+    assert "not recorded" in (small.notice() or "") and small.notice() is None
+
+
+# --- AIDE's journal.json -----------------------------------------------------------------------
+
+
+def aide_node(
+    node_id: str,
+    step: int,
+    value: float | None,
+    buggy: bool = False,
+    exc_type: str | None = None,
+    analysis: str = "",
+) -> dict[str, Any]:
+    """A node as AIDE's journal.json holds it (every field AIDE writes)."""
+    return {
+        "code": f"print({step})",
+        "plan": f"plan of step {step}",
+        "step": step,
+        "id": node_id,
+        "ctime": T0 + step * 60,
+        "parent": None,
+        "children": [],
+        "_term_out": [f"running step {step}\n", "Traceback ...\n" if buggy else "ok\n"],
+        "exec_time": 12.5,
+        "exc_type": exc_type,
+        "exc_info": None,
+        "exc_stack": None,
+        "analysis": analysis or f"analysis of step {step}",
+        "metric": {"value": value, "maximize": True},
+        "is_buggy": buggy,
+    }
+
+
+def aide_journal(nodes: list[dict[str, Any]], parents: dict[str, str]) -> str:
+    return json.dumps({"nodes": nodes, "node2parent": parents, "__version": "2"})
+
+
+def test_aide_nodes_are_a_tree_of_steps(tmp_path: Path) -> None:
+    nodes = [
+        aide_node("a", 0, 0.8),
+        aide_node("b", 1, None, buggy=True, exc_type="KeyError"),
+        aide_node("c", 2, 0.85),
+        aide_node("d", 3, 0.9),
+    ]
+    steps = steps_of(json.loads(aide_journal(nodes, {"c": "b", "d": "c"})))
+    assert [(s.step, s.stage, s.parent) for s in steps] == [
+        (0, "draft", None),
+        (1, "draft", None),
+        (2, "debug", 1),
+        (3, "improve", 2),
+    ]
+    assert [s.status for s in steps] == [StepStatus.OK, StepStatus.BUGGY] + [StepStatus.OK] * 2
+    assert steps[1].error == "KeyError" and steps[1].metric is None
+    assert steps[1].output == "running step 1\nTraceback ...\n"
+    assert steps[3].metric == 0.9 and steps[3].seconds == 12.5
+    assert steps[3].analysis == "analysis of step 3" and steps[3].plan == "plan of step 3"
+    assert steps[3].started == T0 + 180
+
+
+def test_aide_steps_follow_a_file_rewritten_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "journal.json"
+    follower = AideSteps(path)
+    assert follower.poll() == []  # not there yet
+    first = [aide_node("a", 0, 0.8), aide_node("b", 1, None, buggy=True, exc_type="ValueError")]
+    path.write_text(aide_journal(first, {}))
+    assert [s.step for s in follower.poll()] == [0, 1]
+    assert follower.poll() == []  # unchanged
+
+    # The next step, and the first node's analysis rewritten: half a write first.
+    second = [
+        aide_node("a", 0, 0.8, analysis="looked again"),
+        first[1],
+        aide_node("c", 2, 0.9),
+    ]
+    whole = aide_journal(second, {"c": "b"})
+    path.write_text(whole[: len(whole) // 2])
+    assert follower.poll() == []
+    path.write_text(whole)
+    changed = follower.poll()
+    assert [(s.step, s.analysis) for s in changed] == [
+        (0, "looked again"),
+        (2, "analysis of step 2"),
+    ]
+    assert changed[1].stage == "debug" and changed[1].parent == 1
