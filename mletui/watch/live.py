@@ -147,6 +147,9 @@ class WatchSession:
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
 
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        return self.timeline.diff_between(old, new)
+
 
 def _size(path: Any) -> int:
     try:

@@ -499,6 +499,9 @@ class MlebenchSession:
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
 
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        return self.timeline.diff_between(old, new)
+
     def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
         if capability in NOT_SPOKEN:
             return NOT_SPOKEN[capability]

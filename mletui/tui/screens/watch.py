@@ -23,6 +23,7 @@ from mletui.core.events import (
     HintsUpdate,
     LogBatch,
     LogLine,
+    ModelOutput,
     Notice,
     ResourceSample,
     RunState,
@@ -42,6 +43,7 @@ from mletui.tui.dialogs import (
     KillChoiceDialog,
 )
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
+from mletui.tui.screens.step_detail import StepDetailScreen
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
@@ -49,6 +51,7 @@ from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.tui.widgets.steps_pane import StepsPane
 from mletui.watch.control import ActionError, unavailable_reason
 from mletui.watch.session import (
     Capability,
@@ -56,6 +59,7 @@ from mletui.watch.session import (
     Freezing,
     Hinting,
     Killing,
+    PairDiffing,
     PlaybackEvent,
     ReplayClock,
     ReplayReset,
@@ -73,6 +77,12 @@ KEYS = [
     ("h", "send a hint (Enter sends, Esc cancels)"),
     ("K", "kill the run (asks first; SIGTERM, then SIGKILL after the grace period)"),
     ("[ / ]", "previous / next code snapshot"),
+    (
+        "m",
+        "in the code pane: mark a snapshot; the others are then diffed against it (again: unmark)",
+    ),
+    ("s", "show / hide the agent's steps (shown once the agent reports one)"),
+    ("Enter", "on a step: its plan, analysis, output and code against its parent's"),
     ("R", "reveal the held-out grade (asks first; the journal records it)"),
     ("Enter", "on a score (table or chart): show the code that produced it"),
     ("f / End", "follow the log again"),
@@ -138,6 +148,7 @@ class WatchScreen(Screen[None]):
         Binding("left_square_bracket", "snapshot(-1)", "Prev snap", show=False),
         Binding("right_square_bracket", "snapshot(1)", "Next snap", show=False),
         Binding("f,end", "follow", "Follow", show=False),
+        Binding("s", "toggle_steps", "Steps", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_watch", "Quit"),
     ]
@@ -156,8 +167,10 @@ class WatchScreen(Screen[None]):
             with Vertical(id="left"):
                 # A replay's session has no live history: its lines come in the order of time.
                 yield LogView(self.session.logs)
+                yield StepsPane()
             with Vertical(id="right"):
-                yield CodePane(self.session.diff)
+                pair = self.session if isinstance(self.session, PairDiffing) else None
+                yield CodePane(self.session.diff, pair_diff=pair.diff_between if pair else None)
                 yield ScoresPane(grades_shown=self.show_grades)
                 yield ResourcesPane()
                 yield HintsPane()
@@ -258,6 +271,9 @@ class WatchScreen(Screen[None]):
                 self.query_one(BudgetLine).add_usage(event)
             elif isinstance(event, AgentStep):
                 self.query_one(BudgetLine).add_step(event)
+                self.query_one(StepsPane).add_step(event)
+            elif isinstance(event, ModelOutput):
+                self.query_one(StepsPane).add_output(event)
             elif isinstance(event, BudgetLimits):
                 self.query_one(BudgetLine).set_limits(event)
             elif isinstance(event, Notice):
@@ -382,6 +398,30 @@ class WatchScreen(Screen[None]):
     def on_scores_pane_score_chosen(self, message: ScoresPane.ScoreChosen) -> None:
         if not show_code_for(self.query_one(CodePane), message):
             self.notify("No code snapshot was recorded before that score.", markup=False)
+
+    def action_toggle_steps(self) -> None:
+        self.query_one(StepsPane).toggle()
+
+    def on_steps_pane_step_chosen(self, message: StepsPane.StepChosen) -> None:
+        book = message.pane.book
+        step = book.steps.get(message.step)
+        if step is None:
+            return
+        code = self.query_one(CodePane)
+        pair = self.session if isinstance(self.session, PairDiffing) else None
+        ended = [s for s in code.snapshots if s.ts <= step.ts]
+        if ended:  # the code pane moves to the step's code, as for a score
+            code.select_seq(ended[-1].seq)
+        self.app.push_screen(
+            StepDetailScreen(
+                step,
+                book.parent_or_previous(step.step),
+                book.output.get(step.step, ""),
+                self.session.logs,
+                code.snapshots,
+                pair.diff_between if pair else None,
+            )
+        )
 
     def action_snapshot(self, step: int) -> None:
         pane = self.query_one(CodePane)
