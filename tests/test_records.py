@@ -146,6 +146,7 @@ RECORDS: list[Record] = [
         hint_used=True,
         started=T - 4,
         output="Traceback ...",
+        snapshot_seq=3,
     ),
     ModelOutput(T, 2, "I will fix"),
     ModelOutput(T, 2, " it.", done=True, truncated=True),

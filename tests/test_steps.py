@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
+
+from textual.widgets import OptionList, Static
 
 from mletui.core.events import AgentStep, ModelOutput, StepStatus
 from mletui.core.records import decode
@@ -17,7 +20,12 @@ from mletui.run.launcher import start_run
 from mletui.run.stepoutput import ModelOutputGate
 from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder
-from tests.conftest import wait_ended, wait_for
+from mletui.tui.app import MletuiApp
+from mletui.tui.screens.step_detail import StepDetailScreen
+from mletui.tui.screens.watch import WatchScreen
+from mletui.tui.widgets.code_pane import CodePane
+from mletui.tui.widgets.steps_pane import StepsPane, now_line
+from tests.conftest import until, wait_ended, wait_for
 from tests.fake_llm_server import FakeChatServer, code_reply
 from tests.test_llm_agent import llm_env, quick
 
@@ -194,3 +202,86 @@ def test_aide_steps_follow_a_file_rewritten_in_place(tmp_path: Path) -> None:
         (2, "analysis of step 2"),
     ]
     assert changed[1].stage == "debug" and changed[1].parent == 1
+
+
+# --- the watch screen ----------------------------------------------------------------------------
+
+
+async def test_the_steps_pane_shows_the_reply_growing_and_a_step_in_full() -> None:
+    midway = threading.Event()
+    plan = "Plan: the sample submission, " + "carefully " * 20
+    script = [
+        code_reply(plan, quick(0.2), piece_chars=8, hold_midway=midway),
+        code_reply("Plan: the sample submission, again.", quick(0.3)),
+    ]
+    with FakeChatServer(script) as server:
+        folder = start_run(
+            resolve_task("digits"),
+            agent="llm",
+            time_limit_s=120,
+            extra_env=llm_env(server, MLETUI_LLM_MAX_STEPS="2"),
+        )
+        app = MletuiApp(run_id=folder.id, operator="pilot")
+        try:
+            async with app.run_test(size=(180, 50)) as pilot:
+                screen = app.screen
+                assert isinstance(screen, WatchScreen)
+                pane = screen.query_one(StepsPane)
+                live = pane.query_one("#steps-live", Static)
+
+                def live_text() -> str:
+                    return str(live.render())
+
+                # Half the reply is in: the pane shows it while the step still runs.
+                await until(pilot, lambda: "carefully" in live_text())
+                assert pane.has_class("-active")
+                assert [r.step.status for r in pane.rows] == [StepStatus.RUNNING]
+                assert "waiting for the model" in now_line(pane.book, time.time()) or (
+                    "the model is replying" in now_line(pane.book, time.time())
+                )
+                midway.set()
+                await until(
+                    pilot,
+                    lambda: [r.step.status for r in pane.rows] == [StepStatus.OK] * 2,
+                )
+                assert pane.book.output[1] == plan + script[0].content[len(plan) :]
+
+                # Enter on the first step: its plan, output and code.
+                listing = pane.query_one(OptionList)
+                listing.focus()
+                listing.highlighted = 0
+                await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, StepDetailScreen))
+                detail = app.screen
+                assert isinstance(detail, StepDetailScreen)
+                await until(pilot, lambda: detail.diff_text != "")
+                assert detail.step.step == 1 and detail.step.plan.startswith("Plan: the sample")
+                assert "VALIDATION_METRIC: 0.2" in detail.output_text  # its stretch of the log
+                assert "solution.py (added)" in detail.diff_text
+                await pilot.press("escape")
+                await until(pilot, lambda: app.screen is screen)
+
+                # Step 2 against step 1: the one line that differs.
+                listing.highlighted = 1
+                await pilot.press("enter")
+                await until(pilot, lambda: isinstance(app.screen, StepDetailScreen))
+                second = app.screen
+                assert isinstance(second, StepDetailScreen)
+                await until(pilot, lambda: second.diff_text != "")
+                assert '-print("VALIDATION_METRIC: 0.2")' in second.diff_text
+                assert '+print("VALIDATION_METRIC: 0.3")' in second.diff_text
+                await pilot.press("escape")
+
+                # The code pane: mark the first snapshot, select the newest: diffed against it.
+                code = screen.query_one(CodePane)
+                await until(pilot, lambda: len(code.snapshots) >= 2)
+                first, newest = code.snapshots[0].seq, code.snapshots[-1].seq
+                code.select_seq(first)
+                code.query_one(OptionList).focus()
+                await pilot.press("m")
+                assert code.marked_seq == first
+                code.select_seq(newest)
+                await until(pilot, lambda: code.shown_base == first)
+        finally:
+            midway.set()
+        wait_ended(folder, 60)

@@ -283,6 +283,7 @@ class AgentStep:
     hint_used: bool = False  # an operator's hint was in this step's prompt
     started: float | None = None  # when the step began (epoch seconds), for its elapsed time
     output: str = ""  # the output of its code, where the agent keeps it apart (AIDE's nodes)
+    snapshot_seq: int | None = None  # the code as it stood when the agent reported the step
 
 
 @dataclass(frozen=True)

@@ -351,6 +351,7 @@ def _fields(record: Record) -> Entry:
                 **({"analysis": record.analysis} if record.analysis else {}),
                 **({"hint_used": True} if record.hint_used else {}),
                 **({"output": record.output} if record.output else {}),
+                **_some(snapshot_seq=record.snapshot_seq),
             }
         case ModelOutput():
             return {
@@ -695,6 +696,7 @@ def _step(read: _Reader) -> AgentStep:
         hint_used=read.flag("hint_used", False),
         started=read.optional(read.number, "started"),
         output=read.text("output", ""),
+        snapshot_seq=read.optional(read.whole, "snapshot_seq"),
     )
 
 

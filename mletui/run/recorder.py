@@ -278,6 +278,8 @@ class Recorder:
         parsed = parse_agent_event(record)
         if parsed is None:
             return "not a valid event"
+        if isinstance(parsed, AgentStep):  # which code the step had, as for a score
+            parsed = replace(parsed, snapshot_seq=self.snapshot_at(reported_at(record)))
         self.journal.write(parsed)
         return None
 

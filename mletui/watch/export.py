@@ -193,7 +193,10 @@ def _step_row(
         "cost": item.cost,
         "seconds": item.seconds,
         "hint_used": item.hint_used,
-        "snapshot_seq": score.snapshot_seq if score and score.snapshot_seq is not None else seq,
+        "snapshot_seq": next(
+            (s for s in (item.snapshot_seq, score and score.snapshot_seq, seq) if s is not None),
+            None,
+        ),
         "score_value": None if score is None else score.value,
     }
 

@@ -7,6 +7,7 @@ broken where it closes, and no step's output grows past :data:`MAX_OUTPUT` chara
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mletui.core.events import AgentStep, ModelOutput, Snapshot, StepStatus
@@ -108,7 +109,16 @@ class StepBook:
         return self.steps[max(earlier)] if earlier else None
 
 
-def snapshot_at(snapshots: list[Snapshot], ts: float) -> Snapshot | None:
+def code_of(snapshots: Sequence[Snapshot], step: AgentStep) -> Snapshot | None:
+    """The step's code: the snapshot the recorder linked it to, else the newest at its report."""
+    if step.snapshot_seq is not None:
+        linked = [s for s in snapshots if s.seq == step.snapshot_seq]
+        if linked:
+            return linked[0]
+    return snapshot_at(snapshots, step.ts)
+
+
+def snapshot_at(snapshots: Sequence[Snapshot], ts: float) -> Snapshot | None:
     """The newest snapshot taken at ``ts`` or before: the code as it stood then."""
     best = None
     for snapshot in snapshots:

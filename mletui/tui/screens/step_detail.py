@@ -22,7 +22,7 @@ from mletui.core.events import AgentStep, Snapshot, StepStatus
 from mletui.store.spool import LogHistory
 from mletui.tui.format import component_style, dollars, printable, tokens
 from mletui.tui.widgets.steps_pane import status_text
-from mletui.watch.steps import snapshot_at
+from mletui.watch.steps import code_of
 
 PairDiff = Callable[[Snapshot, Snapshot], list[tuple[str, str, str]]]
 
@@ -147,11 +147,11 @@ class StepDetailScreen(ModalScreen[None]):
 
     def _diff(self) -> str:
         """The step's code against its parent's (or the step before's): a unified diff."""
-        mine = snapshot_at(self.snapshots, self.step.ts)
+        mine = code_of(self.snapshots, self.step)
         if mine is None:
             return "(no code snapshot was taken before this step ended)"
         base = self.parent_step
-        theirs = snapshot_at(self.snapshots, base.ts) if base is not None else None
+        theirs = code_of(self.snapshots, base) if base is not None else None
         if theirs is None:
             files = {path: "added" for path in mine.files}
             listing = "\n".join(f"{path} (added)" for path in sorted(files))

@@ -66,6 +66,7 @@ from mletui.watch.session import (
     Session,
     SoftPausing,
 )
+from mletui.watch.steps import code_of
 
 POLL_S = 0.1
 POLL_FLOOD_S = 0.005  # while lines pour in
@@ -409,9 +410,9 @@ class WatchScreen(Screen[None]):
             return
         code = self.query_one(CodePane)
         pair = self.session if isinstance(self.session, PairDiffing) else None
-        ended = [s for s in code.snapshots if s.ts <= step.ts]
-        if ended:  # the code pane moves to the step's code, as for a score
-            code.select_seq(ended[-1].seq)
+        mine = code_of(code.snapshots, step)
+        if mine is not None:  # the code pane moves to the step's code, as for a score
+            code.select_seq(mine.seq)
         self.app.push_screen(
             StepDetailScreen(
                 step,

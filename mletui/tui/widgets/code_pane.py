@@ -208,6 +208,11 @@ class CodePane(Vertical):
         """The snapshot marked with ``m``: the others are diffed against it."""
         return self._marked
 
+    @property
+    def shown_base(self) -> int | None:
+        """The snapshot the diff on screen is against (None: the one before it, or none shown)."""
+        return self._shown[3] if self._shown is not None else None
+
     def action_mark(self) -> None:
         """Mark the selected snapshot (again: unmark it); every other is then diffed against it."""
         if self._selected is None:
