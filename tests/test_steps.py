@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from mletui.tui.screens.step_detail import StepDetailScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.steps_pane import StepsPane, now_line
+from mletui.watch.steps import StepBook
 from tests.conftest import until, wait_ended, wait_for
 from tests.fake_llm_server import FakeChatServer, code_reply
 from tests.test_llm_agent import llm_env, quick
@@ -285,3 +287,23 @@ async def test_the_steps_pane_shows_the_reply_growing_and_a_step_in_full() -> No
         finally:
             midway.set()
         wait_ended(folder, 60)
+
+
+def test_the_step_book_draws_a_tree_and_breaks_a_parent_cycle() -> None:
+    def step(number: int, parent: int | None) -> AgentStep:
+        return AgentStep(T0 + number, number, "s", "", "", None, 0, 0, None, parent=parent)
+
+    book = StepBook()
+    for number, parent in ((1, None), (2, None), (3, 1), (4, 3), (5, 1), (6, 7), (7, 6), (8, 8)):
+        book.add_step(step(number, parent))
+    assert book.branches
+    rows = [(r.step.step, r.depth) for r in book.rows()]
+    assert rows == [(1, 0), (3, 1), (4, 2), (5, 1), (2, 0), (8, 0), (6, 0), (7, 1)]
+    assert book.parent_or_previous(4) == book.steps[3]
+
+    line = StepBook()
+    for number in (1, 2, 3):
+        line.add_step(step(number, number - 1 if number > 1 else None))
+    assert not line.branches and [r.depth for r in line.rows()] == [0, 0, 0]
+    line.add_step(replace(line.steps[2], status=StepStatus.RUNNING))  # the newest report wins
+    assert line.running() == line.steps[2] and list(line.steps) == [1, 3, 2]

@@ -15,6 +15,7 @@ from mletui.core.events import AgentStep, ModelOutput, Snapshot, StepStatus
 MAX_OUTPUT = 64_000  # characters of one step's model output kept (the recorder keeps no more)
 MAX_STEPS = 5_000  # steps kept; past it the oldest go (an agent that reports millions)
 MAX_DEPTH = 64  # deeper steps are drawn at this depth
+MAX_UNREPORTED = 100  # steps with output but no report kept at once
 
 
 @dataclass(frozen=True)
@@ -30,28 +31,39 @@ class StepBook:
 
     def __init__(self) -> None:
         self.steps: dict[int, AgentStep] = {}
-        self.output: dict[int, str] = {}
+        self.output: dict[int, str] = {}  # of reported steps
         self.output_done: set[int] = set()
         self.last_output: int | None = None  # the step whose reply arrived last
+        # Output of steps not (yet) reported: a few, so that a flood of them evicts only its own.
+        self._unreported: dict[int, str] = {}
 
     def add_step(self, step: AgentStep) -> None:
         self.steps.pop(step.step, None)  # re-inserted: the dict's order is the reports' order
         self.steps[step.step] = step
+        early = self._unreported.pop(step.step, None)
+        if early is not None:
+            self.output[step.step] = early
         while len(self.steps) > MAX_STEPS:
             oldest = next(iter(self.steps))
             del self.steps[oldest]
             self.output.pop(oldest, None)
+            self.output_done.discard(oldest)
 
     def add_output(self, output: ModelOutput) -> None:
-        had = self.output.get(output.step, "")
+        into = self.output if output.step in self.steps else self._unreported
+        had = into.get(output.step, "")
         room = MAX_OUTPUT - len(had)
         if room > 0 and output.text:
-            self.output[output.step] = had + output.text[:room]
-        if output.done:
+            into[output.step] = had + output.text[:room]
+        if output.done and len(self.output_done) < MAX_STEPS:
             self.output_done.add(output.step)
         self.last_output = output.step
-        while len(self.output) > MAX_STEPS:
-            del self.output[next(iter(self.output))]
+        while len(self._unreported) > MAX_UNREPORTED:
+            del self._unreported[next(iter(self._unreported))]
+
+    def text_of(self, step: int) -> str:
+        """The model's reply for ``step`` so far."""
+        return self.output.get(step) or self._unreported.get(step, "")
 
     def running(self) -> AgentStep | None:
         """The newest step still under way."""

@@ -417,7 +417,7 @@ class WatchScreen(Screen[None]):
             StepDetailScreen(
                 step,
                 book.parent_or_previous(step.step),
-                book.output.get(step.step, ""),
+                book.text_of(step.step),
                 self.session.logs,
                 code.snapshots,
                 pair.diff_between if pair else None,

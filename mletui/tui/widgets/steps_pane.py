@@ -49,7 +49,7 @@ def now_line(book: StepBook, now: float) -> str:
     what = f"step {step.step} ({printable(step.stage)[:20]})" if step.stage else f"step {step.step}"
     if step.step in book.output_done or step.plan:
         return f"now: {what} runs its code · {elapsed}"
-    if step.step in book.output:
+    if book.text_of(step.step):
         return f"now: {what} · the model is replying · {elapsed}"
     return f"now: {what} · waiting for the model · {elapsed}"
 
@@ -199,7 +199,7 @@ class StepsPane(Vertical):
     def _live(self) -> None:
         running = self.book.running()
         number = running.step if running is not None else self.book.last_output
-        text = self.book.output.get(number, "") if number is not None else ""
+        text = self.book.text_of(number) if number is not None else ""
         live = self.query_one("#steps-live", Static)
         if not text:
             live.display = False
