@@ -16,6 +16,8 @@ from mletui.core.events import AgentStep, ModelOutput, StepStatus
 from mletui.core.records import decode
 from mletui.grading.tasks import resolve_task
 from mletui.integrations.mlebench.aide_steps import AideSteps, steps_of
+from mletui.integrations.mlebench.runs import read_run
+from mletui.integrations.mlebench.session import MlebenchSession
 from mletui.run import stepoutput
 from mletui.run.launcher import start_run
 from mletui.run.stepoutput import ModelOutputGate
@@ -30,6 +32,7 @@ from mletui.watch.steps import StepBook
 from tests.conftest import until, wait_ended, wait_for
 from tests.fake_llm_server import FakeChatServer, code_reply
 from tests.test_llm_agent import llm_env, quick
+from tests.test_mlebench import finished_run
 
 T0 = 1_700_000_000.0
 
@@ -307,3 +310,16 @@ def test_the_step_book_draws_a_tree_and_breaks_a_parent_cycle() -> None:
     assert not line.branches and [r.depth for r in line.rows()] == [0, 0, 0]
     line.add_step(replace(line.steps[2], status=StepStatus.RUNNING))  # the newest report wins
     assert line.running() == line.steps[2] and list(line.steps) == [1, 3, 2]
+
+
+def test_an_mlebench_session_gives_aides_steps(tmp_path: Path) -> None:
+    run = read_run(finished_run(tmp_path / "runs"))
+    session = MlebenchSession(run, cache=tmp_path / "cache", live=False)
+    steps = [e for e in session.poll() if isinstance(e, AgentStep)]
+    assert [(s.step, s.status, s.metric) for s in steps] == [
+        (0, StepStatus.OK, 0.71),
+        (1, StepStatus.BUGGY, None),
+        (2, StepStatus.OK, 0.78),
+    ]
+    assert steps[1].error == "ValueError" and steps[0].output == "ok"
+    assert not any(isinstance(e, AgentStep) for e in session.poll())  # each once, unless it changes
