@@ -400,6 +400,9 @@ class WatchScreen(Screen[None]):
         if not show_code_for(self.query_one(CodePane), message):
             self.notify("No code snapshot was recorded before that score.", markup=False)
 
+    def on_steps_pane_now_changed(self, message: StepsPane.NowChanged) -> None:
+        self.query_one(RunHeader).set_now(message.text)
+
     def action_toggle_steps(self) -> None:
         self.query_one(StepsPane).toggle()
 

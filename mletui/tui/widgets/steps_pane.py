@@ -103,6 +103,13 @@ class StepsPane(Vertical):
     }
     """
 
+    class NowChanged(Message):
+        """What the agent is doing now changed (empty: no step under way)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     class StepChosen(Message):
         """The operator chose step ``step`` (Enter)."""
 
@@ -128,6 +135,7 @@ class StepsPane(Vertical):
         self._following = True  # the newest step stays highlighted until the operator moves
         self._rows: list[StepRow] = []
         self.hidden_by_operator = False
+        self._now = ""
 
     def compose(self) -> ComposeResult:
         yield Label(Text("Steps"), id="steps-title")
@@ -192,6 +200,9 @@ class StepsPane(Vertical):
         shape = "tree" if self.book.branches else "list"
         title = Text(f"Steps · {count} · {shape} · Enter: detail")
         doing = now_line(self.book, now)
+        if doing != self._now:
+            self._now = doing
+            self.post_message(self.NowChanged(doing))
         if doing:
             title.append(f" · {doing}", "bold")
         self.query_one("#steps-title", Label).update(title)
