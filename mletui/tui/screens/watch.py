@@ -271,7 +271,8 @@ class WatchScreen(Screen[None]):
             elif isinstance(event, TokenUsage):
                 self.query_one(BudgetLine).add_usage(event)
             elif isinstance(event, AgentStep):
-                self.query_one(BudgetLine).add_step(event)
+                if event.tokens_in or event.tokens_out or event.cost is not None:
+                    self.query_one(BudgetLine).add_step(event)  # an agent that calls a model
                 self.query_one(StepsPane).add_step(event)
             elif isinstance(event, ModelOutput):
                 self.query_one(StepsPane).add_output(event)
