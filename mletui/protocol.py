@@ -301,6 +301,8 @@ class Control:
         """Report text of ``step``'s model reply as it arrives (call it with each piece, and
         ``done=True`` at the end). Written at most every :data:`MODEL_OUTPUT_EVERY_S` seconds,
         and no more than :data:`MAX_MODEL_OUTPUT` characters a step."""
+        if self.dir is None:
+            return
         with self._output_lock:
             writes = self._output.add(step, text, done, time.monotonic())
             self._write_output(writes)
