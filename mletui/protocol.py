@@ -12,7 +12,11 @@ the folder named by ``MLETUI_CONTROL_DIR``:
 - ``events.jsonl`` appended by the agent (optional): what it wants in the run's journal, one
   ``{"kind", ..., "ts"}`` per line. ``step``: a summary of one step (``step``, ``stage``,
   ``parent``, ``plan``, ``outcome``, ``metric``, ``tokens_in``, ``tokens_out``, ``cost``,
-  ``seconds``); ``usage``: one model call (``tokens_in``, ``tokens_out``, ``cost``, ``model``);
+  ``seconds``, and optionally ``status``: running, ok, buggy or skipped; ``error``: a buggy step's
+  error type; ``analysis``; ``hint_used``; ``started``), reported again as it changes;
+  ``model_output``: text of a step's model reply as it streams (``step``, ``text``: the part
+  that arrived since the last line, ``done``); ``usage``: one model call (``tokens_in``,
+  ``tokens_out``, ``cost``, ``model``);
   ``budget``: the agent's own limits (``max_cost``, ``max_steps``, ``model``); ``notice``: a
   line for the operator (``text``, ``severity``), such as a retried model call; ``ask``: a
   question for the operator (``id``, ``text``), raised as an alert and answered as a hint. Costs are
@@ -36,6 +40,7 @@ import inspect
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +63,12 @@ SUBMISSION_FILE = "submission.csv"
 VALIDATE_TIMEOUT_S = 180.0  # mletui checks in a child process, one request at a time
 
 CAPABILITIES = ("soft-pause", "hints", "metrics")
+STEP_STATUSES = ("running", "ok", "buggy", "skipped")
+
+MAX_MODEL_OUTPUT = 64_000
+"""The most characters of one step's model output that are reported (mletui keeps no more)."""
+MODEL_OUTPUT_EVERY_S = 0.5
+"""Streamed model output is written at most this often a step (the rest waits in a buffer)."""
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -194,6 +205,9 @@ class Control:
         self.poll_interval = poll_interval
         self._step = 0
         self._asked = 0
+        self._output = _OutputBuffer()
+        self._output_lock = threading.Lock()
+        self._output_timer: threading.Timer | None = None
 
     @property
     def connected(self) -> bool:
@@ -276,8 +290,24 @@ class Control:
         tokens_out: int = 0,
         cost: float | None = None,
         seconds: float | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        analysis: str = "",
+        hint_used: bool = False,
+        started: float | None = None,
     ) -> None:
-        """Summarize one step for the journal: what was tried, how it went, what it cost."""
+        """Summarize one step for the journal: what was tried, how it went, what it cost.
+
+        Report a step as it starts (``status="running"``, ``started``) and again as it ends
+        (``ok``, ``buggy`` with the ``error``'s type, or ``skipped``); without a status it is a
+        finished step, as the first version of the protocol said."""
+        if status is not None and status not in STEP_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STEP_STATUSES)}")
+        optional = {
+            k: v
+            for k, v in (("status", status), ("error", error), ("started", started))
+            if v is not None
+        }
         self._event(
             "step",
             step=step,
@@ -290,7 +320,37 @@ class Control:
             tokens_out=tokens_out,
             cost=cost,
             seconds=seconds,
+            **optional,
+            **({"analysis": analysis} if analysis else {}),
+            **({"hint_used": True} if hint_used else {}),
         )
+
+    def report_model_output(self, step: int, text: str, done: bool = False) -> None:
+        """Report text of ``step``'s model reply as it arrives (call it with each piece, and
+        ``done=True`` at the end). Written at most every :data:`MODEL_OUTPUT_EVERY_S` seconds,
+        and no more than :data:`MAX_MODEL_OUTPUT` characters a step."""
+        if self.dir is None:
+            return
+        with self._output_lock:
+            writes = self._output.add(step, text, done, time.monotonic())
+            self._write_output(writes)
+            if self._output.pending and self._output_timer is None:
+                self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Text that waits is written when its time comes, even if no more arrives."""
+        self._output_timer = threading.Timer(MODEL_OUTPUT_EVERY_S, self._flush_output)
+        self._output_timer.daemon = True
+        self._output_timer.start()
+
+    def _flush_output(self) -> None:
+        with self._output_lock:
+            self._output_timer = None
+            self._write_output(self._output.flush(time.monotonic()))
+
+    def _write_output(self, writes: list[tuple[int, str, bool]]) -> None:
+        for of, piece, finished in writes:
+            self._event("model_output", step=of, text=piece, **({"done": True} if finished else {}))
 
     def report_usage(
         self, tokens_in: int, tokens_out: int, *, cost: float | None = None, model: str = ""
@@ -378,6 +438,42 @@ class Control:
         return hints
 
 
+class _OutputBuffer:
+    """One step's streamed text, held until it is time to write it; past the cap, dropped."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.pending = ""
+        self.sent = 0  # characters of this step written or pending
+        self.written_at = 0.0
+
+    def add(self, step: int, text: str, done: bool, now: float) -> list[tuple[int, str, bool]]:
+        """The writes due now: ``(step, text, done)``."""
+        writes: list[tuple[int, str, bool]] = []
+        if step != self.step:
+            if self.step is not None and self.pending:
+                writes.append((self.step, self.pending, False))  # the last step's tail, never lost
+            self.step, self.pending, self.sent, self.written_at = step, "", 0, 0.0
+        room = max(0, MAX_MODEL_OUTPUT - self.sent)
+        self.pending += text[:room]
+        self.sent += min(len(text), room)
+        if done or (self.pending and now - self.written_at >= MODEL_OUTPUT_EVERY_S):
+            if self.pending or done:
+                writes.append((step, self.pending, done))
+            self.pending, self.written_at = "", now
+        if done:
+            self.step = None
+        return writes
+
+    def flush(self, now: float) -> list[tuple[int, str, bool]]:
+        """What waits, written now."""
+        if self.step is None or not self.pending:
+            return []
+        writes = [(self.step, self.pending, False)]
+        self.pending, self.written_at = "", now
+        return writes
+
+
 _default: Control | None = None
 
 
@@ -408,6 +504,7 @@ checkpoint = _on_default_control(Control.checkpoint)
 answer = _on_default_control(Control.answer)
 report_metric = _on_default_control(Control.report_metric)
 report_step = _on_default_control(Control.report_step)
+report_model_output = _on_default_control(Control.report_model_output)
 report_usage = _on_default_control(Control.report_usage)
 report_budget = _on_default_control(Control.report_budget)
 report_notice = _on_default_control(Control.report_notice)

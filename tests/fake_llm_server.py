@@ -4,7 +4,10 @@ Standard library only (``http.server`` in a thread on 127.0.0.1). It answers
 ``POST /v1/chat/completions`` with the next reply of its script and records every request it
 received, so tests can assert on the prompts an agent sent and on when it sent them. A reply can
 be an assistant message (with a plan and code), an HTTP error (429, 500), a malformed body, or be
-held back until the test releases it.
+held back until the test releases it. A request with ``"stream": true`` gets the reply as
+server-sent events, a piece of text an event, and with ``stream_options.include_usage`` a last
+chunk that counts the tokens, as the real API sends them; a reply can stop halfway until the test
+releases the rest (``hold_midway``).
 
 Run by hand to try the LLM agent without any API key::
 
@@ -38,6 +41,9 @@ class Reply:
     hold: threading.Event | None = None  # reply only once the test sets it
     delay: float = 0.0
     usage: tuple[int, int] | None = None  # (prompt, completion) tokens; default: chars / 4
+    piece_chars: int = 16  # streamed: the text of each event
+    piece_delay: float = 0.0  # streamed: seconds between events
+    hold_midway: threading.Event | None = None  # streamed: half the text, then wait for it
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,9 @@ class FakeChatServer:
                 self._send(reply, body)
 
             def _send(self, reply: Reply, request: dict[str, Any]) -> None:
+                if request.get("stream") and reply.status == 200 and reply.body is None:
+                    self._stream(reply, request)
+                    return
                 data = reply.body if reply.body is not None else completion(reply, request)
                 self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
@@ -156,13 +165,73 @@ class FakeChatServer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _stream(self, reply: Reply, request: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")  # the end of the stream ends the body
+                self.end_headers()
+                self.close_connection = True
+                content = reply.content
+                pieces = [
+                    content[i : i + reply.piece_chars]
+                    for i in range(0, len(content), reply.piece_chars)
+                ]
+                try:
+                    for number, piece in enumerate(pieces):
+                        if reply.hold_midway is not None and number == len(pieces) // 2:
+                            reply.hold_midway.wait(60)
+                        self._event(chunk(request, {"content": piece}))
+                        if reply.piece_delay:
+                            time.sleep(reply.piece_delay)
+                    self._event(chunk(request, {}, finish="stop"))
+                    if (request.get("stream_options") or {}).get("include_usage"):
+                        tokens_in, tokens_out = tokens(reply, request)
+                        self._event(chunk(request, None, usage=(tokens_in, tokens_out)))
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away mid-reply
+
+            def _event(self, data: dict[str, Any]) -> None:
+                self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
+                self.wfile.flush()
+
         return Handler
+
+
+def tokens(reply: Reply, request: dict[str, Any]) -> tuple[int, int]:
+    prompt_chars = sum(len(str(m.get("content", ""))) for m in request.get("messages", []))
+    return reply.usage or (prompt_chars // 4, len(reply.content) // 4)
+
+
+def chunk(
+    request: dict[str, Any],
+    delta: dict[str, str] | None,
+    finish: str | None = None,
+    usage: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """One ``chat.completion.chunk``: a piece of the reply (``delta``), or the usage at the end."""
+    body: dict[str, Any] = {
+        "id": "chatcmpl-fake-stream",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": str(request.get("model", "fake")),
+        "choices": []
+        if delta is None
+        else [{"index": 0, "delta": {"role": "assistant", **delta}, "finish_reason": finish}],
+    }
+    if usage is not None:
+        body["usage"] = {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        }
+    return body
 
 
 def completion(reply: Reply, request: dict[str, Any]) -> bytes:
     """A Chat Completions response body for an assistant message."""
-    prompt_chars = sum(len(str(m.get("content", ""))) for m in request.get("messages", []))
-    tokens_in, tokens_out = reply.usage or (prompt_chars // 4, len(reply.content) // 4)
+    tokens_in, tokens_out = tokens(reply, request)
     body = {
         "id": f"chatcmpl-fake-{time.time_ns()}",
         "object": "chat.completion",

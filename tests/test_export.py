@@ -11,7 +11,13 @@ from mletui.cli import main
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
 from mletui.watch.control import RunControl
-from mletui.watch.export import ACTION_COLUMNS, RESOURCE_COLUMNS, RUN_COLUMNS, SCORE_COLUMNS
+from mletui.watch.export import (
+    ACTION_COLUMNS,
+    RESOURCE_COLUMNS,
+    RUN_COLUMNS,
+    SCORE_COLUMNS,
+    STEP_COLUMNS,
+)
 from tests.conftest import wait_ended, wait_for
 
 COLUMNS = {
@@ -19,6 +25,7 @@ COLUMNS = {
     "scores": SCORE_COLUMNS,
     "actions": ACTION_COLUMNS,
     "resources": RESOURCE_COLUMNS,
+    "steps": STEP_COLUMNS,
 }
 
 
@@ -61,6 +68,12 @@ def test_exports_have_the_documented_columns_and_round_trip(tmp_path: Path) -> N
         assert set(validation.direction) == {"lower"}
         actions = pd.read_parquet(tmp_path / "parquet" / "actions.parquet")
         assert list(actions[actions.run_id == assisted.id].action) == ["hint"]
+        steps = pd.read_parquet(tmp_path / "parquet" / "steps.parquet")
+        mine = steps[steps.run_id == assisted.id].sort_values("step")
+        assert list(mine.step) == [1, 2] and set(mine.status) == {"ok"}  # newest report wins
+        assert list(mine.parent.fillna(0)) == [0, 1]
+        assert list(mine.score_value) == list(validation.value)
+        assert mine.snapshot_seq.notna().all() and mine.hint_used.any()
 
 
 def test_export_needs_runs_or_all(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from mletui.core.events import (
     Notice,
     RunState,
     StatusUpdate,
+    StepStatus,
     TokenUsage,
 )
 from mletui.core.records import AgentNotice, kind_of
@@ -155,6 +156,11 @@ def entries(folder: RunFolder, kind: str) -> list[dict[str, Any]]:
     return [e for e in read_journal(folder.journal_path).entries if e["kind"] == kind]
 
 
+def ended(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reports of how steps ended (each step is reported running first)."""
+    return [s for s in steps if s.get("status") != "running"]
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 60) -> str:
     try:
         out, _ = proc.communicate(timeout=timeout)
@@ -204,7 +210,7 @@ def test_a_run_drafts_debugs_and_improves_with_real_models() -> None:
     assert "OVERSEER" not in improve  # no hint was sent
 
     # What the run produced: step summaries in the journal, scores, code, a submission.
-    steps = entries(folder, "step")
+    steps = ended(entries(folder, "step"))
     assert [s["stage"] for s in steps] == ["draft", "draft", "debug", "improve"]
     assert [s["parent"] for s in steps] == [None, None, 2, 3]
     assert steps[1]["outcome"].startswith("failed: exit code 1: NameError")
@@ -235,7 +241,8 @@ def test_a_run_drafts_debugs_and_improves_with_real_models() -> None:
 
     # What a watcher gets: the typed events behind the budget line.
     events = WatchSession(folder).poll()
-    assert len([e for e in events if isinstance(e, AgentStep)]) == 4
+    steps = [e for e in events if isinstance(e, AgentStep)]
+    assert len([s for s in steps if s.status is not StepStatus.RUNNING]) == 4
     assert len([e for e in events if isinstance(e, TokenUsage)]) == 4
     assert [e.max_steps for e in events if isinstance(e, BudgetLimits)] == [4]
 
@@ -268,7 +275,7 @@ def test_retries_are_shown_and_bad_replies_are_failed_steps() -> None:
     shown = [event_from_entry(e) for e in entries(folder, "agent_notice")]
     assert all(isinstance(n, Notice) and n.text.startswith("agent: ") for n in shown)
 
-    outcomes = [s["outcome"] for s in entries(folder, "step")]
+    outcomes = [s["outcome"] for s in ended(entries(folder, "step"))]
     assert outcomes[0].startswith("validation accuracy 0.2000")
     assert outcomes[1].startswith("model call failed: malformed reply")
     assert outcomes[2] == "failed: no usable code in the reply"
@@ -292,7 +299,7 @@ def test_a_slow_reply_is_retried_and_retries_run_out(tmp_path: Path) -> None:
     assert result.returncode == llm.EXIT_FAILED, result.stdout
     [notice] = run.events("notice")
     assert "model call for step 1: no reply within 0.5 s; retry 1 of 1 in " in notice["text"]
-    [step] = run.events("step")
+    [step] = ended(run.events("step"))
     assert step["outcome"] == "model call failed: server error (503); gave up after 1 retries"
 
 
@@ -368,7 +375,7 @@ def test_commands_stop_drafting_revert_to_best_and_stop(tmp_path: Path) -> None:
     # Without "revert to best", step 4 would have debugged step 3.
     assert "Improve the best solution so far, step 1" in requests[3].prompt
     assert "OVERSEER" not in requests[3].prompt  # bare commands are not guidance
-    steps = run.events("step")
+    steps = ended(run.events("step"))
     assert [s["stage"] for s in steps] == ["draft", "draft", "debug", "improve"]
     assert steps[-1]["outcome"] == "not run: the overseer said stop"
     assert [m["step"] for m in protocol.read_jsonl(run.control / protocol.METRICS)] == [1]
@@ -399,7 +406,7 @@ def test_code_that_hangs_is_killed_at_its_timeout(tmp_path: Path) -> None:
     assert time.monotonic() - started < 30
     assert result.returncode == llm.EXIT_FAILED, result.stdout
     assert "training forever; key given: False" in result.stdout  # never to the model's code
-    [step] = run.events("step")
+    [step] = ended(run.events("step"))
     assert step["outcome"] == "failed: killed at its time-out of 1.5 s"
     for pid in map(int, pids.read_text().split()):
         wait_for(lambda pid=pid: not _alive(pid), 10, f"pid {pid} to be gone")

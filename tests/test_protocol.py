@@ -56,6 +56,65 @@ def test_report_metric(tmp_path: Path) -> None:
         control.report_metric("rmse", 1.0, direction="sideways")
 
 
+def test_a_step_is_reported_running_then_buggy_and_an_old_call_still_works(
+    tmp_path: Path,
+) -> None:
+    control = Control(tmp_path)
+    control.report_step(1, plan="a forest", outcome="", status="running", started=5.0)
+    control.report_step(
+        1, plan="a forest", outcome="failed", status="buggy", error="KeyError", hint_used=True
+    )
+    control.report_step(2, plan="old style", outcome="ok", metric=0.5)
+    events = protocol.read_jsonl(tmp_path / protocol.EVENTS)
+    assert [(e.get("status"), e.get("error"), e.get("hint_used")) for e in events] == [
+        ("running", None, None),
+        ("buggy", "KeyError", True),
+        (None, None, None),  # the first protocol's step: finished
+    ]
+    assert events[0]["started"] == 5.0
+    with pytest.raises(ValueError):
+        control.report_step(3, plan="", outcome="", status="exploded")
+
+
+def test_model_output_is_written_at_most_twice_a_second_and_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(protocol.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(Control, "_schedule_flush", lambda self: None)  # on this clock only
+    control = Control(tmp_path)
+    for piece in ("I will ", "train ", "a forest."):  # within the same half second: one write
+        control.report_model_output(1, piece)
+        clock[0] += 0.1
+    clock[0] += 1.0
+    control.report_model_output(1, " Then")
+    control.report_model_output(1, " x" * protocol.MAX_MODEL_OUTPUT, done=True)
+    control.report_model_output(2, "next", done=True)
+    out = protocol.read_jsonl(tmp_path / protocol.EVENTS)
+    assert all(e["kind"] == "model_output" for e in out)
+    assert [(e["step"], e["text"][:20], e.get("done", False)) for e in out] == [
+        (1, "I will ", False),
+        (1, "train a forest. Then", False),
+        (1, " x x x x x x x x x x", True),
+        (2, "next", True),
+    ]
+    assert sum(len(e["text"]) for e in out if e["step"] == 1) == protocol.MAX_MODEL_OUTPUT
+
+
+def test_model_output_that_waits_is_written_without_another_call(tmp_path: Path) -> None:
+    control = Control(tmp_path)
+    control.report_model_output(1, "Plan: ")
+    control.report_model_output(1, "a forest")  # the model falls silent here
+
+    def written() -> str:
+        return "".join(e["text"] for e in protocol.read_jsonl(tmp_path / protocol.EVENTS))
+
+    deadline = time.monotonic() + 10
+    while written() != "Plan: a forest" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert written() == "Plan: a forest"
+
+
 def test_without_control_dir_everything_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(protocol.ENV_CONTROL_DIR, raising=False)
     control = Control()

@@ -14,11 +14,13 @@ from mletui.core.events import (
     BudgetLimits,
     FileChange,
     GpuDevice,
+    ModelOutput,
     ResourceSample,
     RunState,
     Score,
     Snapshot,
     StallFlag,
+    StepStatus,
     TokenUsage,
 )
 from mletui.core.records import (
@@ -135,6 +137,27 @@ RECORDS: list[Record] = [
     StallFlag(T, "gpu-idle", True, "GPU idle for 10 min", T - 600),
     StallFlag(T, "log-silent", False, "a log line arrived", T - 60, 60.0),
     AgentStep(T, 1, "draft", "a plan", "ok", 0.5, 100, 20, 0.01, parent=None, seconds=3.5),
+    AgentStep(
+        T,
+        2,
+        "debug",
+        "fix it",
+        "failed: ValueError",
+        None,
+        5,
+        6,
+        None,
+        parent=1,
+        status=StepStatus.BUGGY,
+        error="ValueError",
+        analysis="the column is text",
+        hint_used=True,
+        started=T - 4,
+        output="Traceback ...",
+        snapshot_seq=3,
+    ),
+    ModelOutput(T, 2, "I will fix"),
+    ModelOutput(T, 2, " it.", done=True, truncated=True),
     TokenUsage(T, 100, 20, None, "gpt"),
     BudgetLimits(T, 2.0, None, "gpt"),
     ContainerEvent(T, "die", "exited", engine_ts=T, exit_code=137),
@@ -173,6 +196,7 @@ WRONG: dict[str, tuple[str, Any]] = {
     "resources": ("gpus", [{"i": "zero"}]),
     "stall": ("since", "an hour ago"),
     "step": ("tokens_in", True),
+    "model_output": ("text", 5),
     "usage": ("cost", "a lot"),
     "budget": ("max_steps", 2.5),
     "container": ("event", None),
@@ -253,3 +277,19 @@ def test_run_json_keeps_its_state_string_and_an_unknown_one_skips_the_folder_by_
     assert scan.folders == [] and len(scan.skipped) == 1
     line = scan.skipped[0].line()
     assert str(folder.path) in line and "not a run state" in line
+
+
+def test_a_step_from_an_older_journal_is_a_finished_step() -> None:
+    entry = to_entry(AgentStep(T, 1, "draft", "p", "ok", None, 0, 0, None))
+    assert set(entry) == {
+        "ts", "kind", "step", "stage", "parent", "plan", "outcome", "metric", "tokens_in",
+        "tokens_out", "cost", "seconds",
+    }  # fmt: skip
+    step = decode(entry)
+    assert isinstance(step, AgentStep) and step.status is StepStatus.OK and not step.hint_used
+
+
+def test_an_unknown_step_status_is_a_bad_entry() -> None:
+    entry = {**to_entry(AgentStep(T, 1, "draft", "p", "ok", None, 0, 0, None)), "status": "meh"}
+    bad = decode(entry)
+    assert isinstance(bad, BadEntry) and "step status" in bad.problem

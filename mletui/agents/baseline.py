@@ -42,6 +42,7 @@ writes use numpy, pandas and scikit-learn.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -307,6 +308,7 @@ class BaselineAgent:
         self.best: StepResult | None = None
         self.succeeded = 0
         self.stopped = False
+        self.hint_taken = False  # a hint changed the plan since the last step began
 
     def run(self) -> int:
         setup = self.setup
@@ -363,6 +365,7 @@ class BaselineAgent:
                 f"stopping; keeping the best submission (step {self.best.number}, "
                 f"{self.setup.metric} {self.best.value:.4f})"
             )
+        self.hint_taken = True
         done = []
         if intent.scale and not self.scale_from_now:
             self.scale_from_now = True
@@ -415,6 +418,18 @@ class BaselineAgent:
         for stale in (SCORE_FILE, CANDIDATE_FILE):
             (out / stale).unlink(missing_ok=True)
         write_atomic(workspace / SOLUTION_FILE, render_solution(setup, step, number))
+        # A straight line of steps: each builds on the one before.
+        report = functools.partial(
+            protocol.report_step,
+            number,
+            plan=description,
+            stage=step.family,
+            parent=number - 1 if number > 1 else None,
+            hint_used=self.hint_taken,
+            started=time.time(),
+        )
+        self.hint_taken = False
+        report(outcome="", status="running")
         started = time.monotonic()
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_OUTPUT_DIR: str(out)})
         code = subprocess.run([sys.executable, SOLUTION_FILE], cwd=workspace, env=env).returncode
@@ -423,6 +438,8 @@ class BaselineAgent:
         if value is None or not (out / CANDIDATE_FILE).is_file():
             reason = f"exit code {code}" if code else f"it wrote no {SCORE_FILE} or predictions"
             say(f"step {number}: {description} failed ({reason}); moving on")
+            error = f"exit code {code}" if code else "no score"
+            report(outcome=f"failed: {reason}", status="buggy", error=error, seconds=elapsed)
             return
         self.succeeded += 1
         protocol.report_metric(setup.metric, value, step=number, direction=self.recipe.direction)
@@ -437,6 +454,8 @@ class BaselineAgent:
             f"step {number}: {description}: validation {setup.metric} {value:.4f} "
             f"in {elapsed:.1f}s ({verdict})"
         )
+        outcome = f"validation {setup.metric} {value:.4f} ({verdict})"
+        report(outcome=outcome, status="ok", metric=value, seconds=round(elapsed, 2))
 
     def _better(self, value: float, than: float) -> bool:
         return value > than if self.recipe.higher_is_better else value < than

@@ -263,9 +263,19 @@ class Notice:
     severity: str = "warning"
 
 
+class StepStatus(enum.Enum):
+    """Where an agent's step stands; an agent that says nothing of it reports finished steps."""
+
+    RUNNING = "running"
+    OK = "ok"
+    BUGGY = "buggy"  # it ran and failed: ``AgentStep.error`` says how
+    SKIPPED = "skipped"  # never ran (no usable code, stopped before it ran)
+
+
 @dataclass(frozen=True)
 class AgentStep:
-    """An agent's own summary of one step (events.jsonl): what it tried, how it went, its cost."""
+    """An agent's own summary of one step (events.jsonl): what it tried, how it went, its cost.
+    A step may be reported more than once (running, then how it ended): the newest report wins."""
 
     ts: float
     step: int
@@ -278,6 +288,24 @@ class AgentStep:
     cost: float | None  # estimated US dollars; None: unknown
     parent: int | None = None  # the step it builds on
     seconds: float | None = None  # how long it took
+    status: StepStatus = StepStatus.OK
+    error: str | None = None  # buggy: the error's type ("ValueError", "time-out")
+    analysis: str = ""  # the agent's reading of the result
+    hint_used: bool = False  # an operator's hint was in this step's prompt
+    started: float | None = None  # when the step began (epoch seconds), for its elapsed time
+    output: str = ""  # the output of its code, where the agent keeps it apart (AIDE's nodes)
+    snapshot_seq: int | None = None  # the code as it stood when the agent reported the step
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """Text of a model's reply as it streams, for one step (appended to what came before)."""
+
+    ts: float
+    step: int
+    text: str
+    done: bool = False  # the reply is complete
+    truncated: bool = False  # mletui dropped the rest of this step's output (its cap)
 
 
 @dataclass(frozen=True)
@@ -314,6 +342,7 @@ Event = (
     | ActionRecord
     | Notice
     | AgentStep
+    | ModelOutput
     | TokenUsage
     | BudgetLimits
     | StallFlag

@@ -20,11 +20,13 @@ from mletui.core.events import (
     BudgetLimits,
     FileChange,
     GpuDevice,
+    ModelOutput,
     ResourceSample,
     RunState,
     Score,
     Snapshot,
     StallFlag,
+    StepStatus,
     TokenUsage,
 )
 
@@ -190,6 +192,7 @@ Record = (
     | ResourceSample
     | StallFlag
     | AgentStep
+    | ModelOutput
     | TokenUsage
     | BudgetLimits
     | ContainerEvent
@@ -212,6 +215,7 @@ KINDS: dict[type[Any], str] = {
     ResourceSample: "resources",
     StallFlag: "stall",
     AgentStep: "step",
+    ModelOutput: "model_output",
     TokenUsage: "usage",
     BudgetLimits: "budget",
     ContainerEvent: "container",
@@ -399,6 +403,20 @@ def _fields(record: Record) -> Entry:
                 "tokens_out": record.tokens_out,
                 "cost": record.cost,
                 "seconds": record.seconds,
+                # What older journals lack; left out where it says nothing, as they wrote steps.
+                **({} if record.status is StepStatus.OK else {"status": record.status.value}),
+                **_some(error=record.error, started=record.started),
+                **({"analysis": record.analysis} if record.analysis else {}),
+                **({"hint_used": True} if record.hint_used else {}),
+                **({"output": record.output} if record.output else {}),
+                **_some(snapshot_seq=record.snapshot_seq),
+            }
+        case ModelOutput():
+            return {
+                "step": record.step,
+                "text": record.text,
+                **({"done": True} if record.done else {}),
+                **({"truncated": True} if record.truncated else {}),
             }
         case TokenUsage():
             return {
@@ -756,6 +774,30 @@ def _step(read: _Reader) -> AgentStep:
         read.optional(read.number, "cost"),
         parent=read.optional(read.whole, "parent"),
         seconds=read.optional(read.number, "seconds"),
+        status=_step_status(read.text("status", StepStatus.OK.value)),
+        error=read.optional(read.text, "error"),
+        analysis=read.text("analysis", ""),
+        hint_used=read.flag("hint_used", False),
+        started=read.optional(read.number, "started"),
+        output=read.text("output", ""),
+        snapshot_seq=read.optional(read.whole, "snapshot_seq"),
+    )
+
+
+def _step_status(text: str) -> StepStatus:
+    try:
+        return StepStatus(text)
+    except ValueError:
+        raise _Bad(f"'status' is not a step status: {text[:40]!r}") from None
+
+
+def _model_output(read: _Reader) -> ModelOutput:
+    return ModelOutput(
+        read.number("ts", 0.0),
+        read.whole("step"),
+        read.text("text", ""),
+        done=read.flag("done", False),
+        truncated=read.flag("truncated", False),
     )
 
 
@@ -805,6 +847,7 @@ _DECODERS: dict[str, Callable[[_Reader], Record]] = {
     "resources": _resources,
     "stall": _stall,
     "step": _step,
+    "model_output": _model_output,
     "usage": _usage,
     "budget": _budget,
     "container": _container,

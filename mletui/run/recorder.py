@@ -26,12 +26,14 @@ from mletui.core.events import (
     ResourceSample,
     Score,
     Snapshot,
+    StepStatus,
     TokenUsage,
 )
 from mletui.core.records import Ack, AgentNotice, AgentQuestion, Hello, JournalNotice, decode
 from mletui.gpu.resources import RunGpu
 from mletui.run.scores import LiveScores, SnapshotClock, reported_at
 from mletui.run.stalls import RunStallWatch
+from mletui.run.stepoutput import ModelOutputGate
 from mletui.run.validation import SubmissionValidator
 from mletui.runtimes import ResourceSampler
 from mletui.store import controlfiles
@@ -97,6 +99,7 @@ class Recorder:
             for name in (protocol.HELLO, protocol.METRICS, protocol.ACKS, protocol.EVENTS)
         }
         self._hello_seen = False
+        self._model_output = ModelOutputGate()
         # Which snapshot a score came from; grades each settled submission.csv and matches
         # metric lines in the log (in a thread of its own).
         self.snapshot_clock = SnapshotClock()
@@ -227,6 +230,11 @@ class Recorder:
             ):
                 for line in follower.read_lines():
                     self._record_line(name, line, record)
+            for output in self._model_output.drain():
+                self.journal.write(output)
+            notice = self._model_output.notice()
+            if notice is not None:
+                self.journal.write(JournalNotice(0.0, notice))
 
     def _record_line(
         self, name: str, line: Line, record: Callable[[dict[str, Any]], str | None]
@@ -270,9 +278,13 @@ class Recorder:
         return None
 
     def _record_event(self, record: dict[str, Any]) -> str | None:
+        if record.get("kind") == "model_output":
+            return self._model_output.add(record)  # journaled once a poll, a step at a time
         parsed = parse_agent_event(record)
         if parsed is None:
             return "not a valid event"
+        if isinstance(parsed, AgentStep):  # which code the step had, as for a score
+            parsed = replace(parsed, snapshot_seq=self.snapshot_at(reported_at(record)))
         self.journal.write(parsed)
         return None
 
@@ -324,6 +336,11 @@ def parse_agent_event(
                 tokens_out=_count(record.get("tokens_out", 0)),
                 cost=_amount(record.get("cost")),
                 seconds=_amount(record.get("seconds")),
+                status=StepStatus(record.get("status") or "ok"),
+                error=_short(record.get("error"), 100),
+                analysis=str(record.get("analysis") or "")[:4000],
+                hint_used=record.get("hint_used") is True,
+                started=_amount(record.get("started")),
             )
         if kind == "usage":
             return TokenUsage(
@@ -353,6 +370,10 @@ def parse_agent_event(
     except (KeyError, TypeError, ValueError, OverflowError):
         return None
     return None
+
+
+def _short(value: Any, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
 
 
 def _count(value: Any) -> int:

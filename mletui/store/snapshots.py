@@ -170,6 +170,19 @@ class WorkspaceTimeline:
             out.append((change.path, change.status, self.diff_change(change)))
         return out
 
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        """(path, status, unified diff) for each file that differs between any two snapshots."""
+        out = []
+        for path in sorted(old.files.keys() | new.files.keys()):
+            before, after = old.files.get(path), new.files.get(path)
+            if before == after:
+                continue
+            status = "added" if before is None else "deleted" if after is None else "modified"
+            recorded = not any(h is not None and h.startswith(SAMPLED) for h in (before, after))
+            change = FileChange(path, status, before, after, recorded=recorded)
+            out.append((path, status, self.diff_change(change)))
+        return out
+
     def diff_change(self, change: FileChange) -> str:
         if not change.recorded:
             return f"(data file, {change.size:,} bytes, {_describe(change.new)}: not recorded)\n"

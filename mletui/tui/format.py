@@ -99,3 +99,17 @@ def na(value: float | int | None, fmt: Callable[[float], str] = lambda v: f"{v:.
 
 def gib(value: float | int | None) -> str:
     return na(value, lambda v: f"{v / 2**30:.1f}")
+
+
+def tokens(count: int) -> str:
+    """``950`` -> ``"950"``, ``12345`` -> ``"12.3k"``, ``4_560_000`` -> ``"4.56M"``."""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.3g}k"
+    return f"{count / 1_000_000:.3g}M"
+
+
+def dollars(amount: float) -> str:
+    """Cents for big sums, more digits for the small ones a few calls cost."""
+    return f"${amount:.2f}" if amount >= 10 else f"${amount:.4f}"

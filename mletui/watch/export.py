@@ -1,4 +1,4 @@
-"""Exports: runs, scores, operator actions and resource samples as four tables (pandas).
+"""Exports: runs, scores, operator actions, resource samples and agent steps as five tables.
 
 Columns (also in the README):
 
@@ -10,6 +10,9 @@ Columns (also in the README):
 - ``actions``: run_id, ts, run_wall_s, run_active_s, action, operator, detail, intervention, hash
 - ``resources``: run_id, ts, run_s, cpu_percent, rss_bytes, processes, gpus_held,
   gpu_memory_bytes
+- ``steps``: run_id, ts, run_s, step, stage, parent, status, error, plan, analysis, outcome,
+  metric, tokens_in, tokens_out, cost, seconds, hint_used, snapshot_seq, score_value (a step's
+  newest report; ``snapshot_seq`` the code at its end, ``score_value`` its validation score)
 
 Times are UTC timestamps (``ts``, ``start``, ``end``) or seconds since the run started (``run_s``).
 
@@ -25,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from mletui.core.events import ActionRecord, ResourceSample, Score
+from mletui.core.events import ActionRecord, AgentStep, ResourceSample, Score, Snapshot
 from mletui.core.records import GradeRecord, decode, entry_mac
 from mletui.core.sanitize import clean_field
 from mletui.store.audit import INTERVENTIONS
@@ -52,6 +55,11 @@ RESOURCE_COLUMNS = [
     "run_id", "ts", "run_s", "cpu_percent", "rss_bytes", "processes", "gpus_held",
     "gpu_memory_bytes",
 ]  # fmt: skip
+STEP_COLUMNS = [
+    "run_id", "ts", "run_s", "step", "stage", "parent", "status", "error", "plan", "analysis",
+    "outcome", "metric", "tokens_in", "tokens_out", "cost", "seconds", "hint_used",
+    "snapshot_seq", "score_value",
+]  # fmt: skip
 
 
 def _utc(ts: float | None) -> pd.Timestamp | None:
@@ -63,6 +71,7 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
     scores: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
     for folder in folders:
         summary = summarize(folder)
         record = summary.record
@@ -70,10 +79,18 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
         grade: GradeRecord | None = None
         gpu_seconds = 0.0
         last_sample: float | None = None
+        run_steps: dict[int, tuple[AgentStep, int | None]] = {}  # the newest report of each
+        step_scores: dict[int, Score] = {}
+        snapshot_seq: int | None = None
         for entry in read_journal(folder.journal_path).entries:
             item = decode(entry)
             match item:
+                case Snapshot():
+                    snapshot_seq = item.seq
+                case AgentStep():
+                    run_steps[item.step] = (item, snapshot_seq)
                 case Score():
+                    step_scores.setdefault(item.step, item)
                     scores.append(
                         _score_row(record.id, start, item, "validation", item.step, item.name,
                                    item.value, True)
@@ -116,6 +133,10 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
                             "gpu_memory_bytes": sum(d.run_memory or 0 for d in held),
                         }
                     )
+        steps.extend(
+            _step_row(record.id, start, item, step_scores.get(item.step), seq)
+            for item, seq in run_steps.values()
+        )
         runs.append(
             {
                 "run_id": record.id,
@@ -146,6 +167,37 @@ def tables(folders: Iterable[RunFolder]) -> dict[str, pd.DataFrame]:
         "scores": pd.DataFrame(scores, columns=SCORE_COLUMNS),
         "actions": pd.DataFrame(actions, columns=ACTION_COLUMNS),
         "resources": pd.DataFrame(resources, columns=RESOURCE_COLUMNS),
+        "steps": pd.DataFrame(steps, columns=STEP_COLUMNS),
+    }
+
+
+def _step_row(
+    run_id: str, start: float, item: AgentStep, score: Score | None, seq: int | None
+) -> dict[str, Any]:
+    """One step, linked to its code (the score's snapshot, else the one current as it ended)."""
+    return {
+        "run_id": run_id,
+        "ts": _utc(item.ts),
+        "run_s": item.ts - start,
+        "step": item.step,
+        "stage": item.stage,
+        "parent": item.parent,
+        "status": item.status.value,
+        "error": item.error,
+        "plan": item.plan,
+        "analysis": item.analysis,
+        "outcome": item.outcome,
+        "metric": item.metric,
+        "tokens_in": item.tokens_in,
+        "tokens_out": item.tokens_out,
+        "cost": item.cost,
+        "seconds": item.seconds,
+        "hint_used": item.hint_used,
+        "snapshot_seq": next(
+            (s for s in (item.snapshot_seq, score and score.snapshot_seq, seq) if s is not None),
+            None,
+        ),
+        "score_value": None if score is None else score.value,
     }
 
 

@@ -19,6 +19,7 @@ from mletui.core.events import (
     HintsUpdate,
     LiveLine,
     LogBatch,
+    ModelOutput,
     Notice,
     ResourceSample,
     Score,
@@ -167,6 +168,9 @@ class WatchSession:
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
 
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        return self.timeline.diff_between(old, new)
+
 
 def _size(path: Any) -> int:
     try:
@@ -185,7 +189,7 @@ def event_from_record(record: Record | BadEntry) -> Event | None:
     match record:
         case Snapshot() | Score() | ResourceSample() | StallFlag() | ActionRecord():
             return record
-        case AgentStep() | TokenUsage() | BudgetLimits():
+        case AgentStep() | ModelOutput() | TokenUsage() | BudgetLimits():
             return record
         case GradeRecord():
             return grade_event(record)

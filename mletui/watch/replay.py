@@ -201,6 +201,9 @@ class ReplaySession:
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
 
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        return self.timeline.diff_between(old, new)
+
     def invalidate_status(self) -> None:
         self._shown_status = None
 

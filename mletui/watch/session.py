@@ -85,6 +85,13 @@ class Control(Protocol):
 
 
 @runtime_checkable
+class PairDiffing(Protocol):
+    """A session whose code can be diffed between any two snapshots (not only neighbours)."""
+
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]: ...
+
+
+@runtime_checkable
 class SoftPausing(Protocol):
     def pause(self) -> None: ...
 

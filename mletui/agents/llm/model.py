@@ -1,5 +1,6 @@
-"""The LLM agent's calls to the model server: one Chat Completions call a step, retried (with
-tenacity) when the server is busy or out of reach, each retry shown to the operator."""
+"""The LLM agent's calls to the model server: one streamed Chat Completions call a step, retried
+(with tenacity) when the server is busy or out of reach, each retry shown to the operator. The
+reply's text is handed on as it arrives; its tokens come from the stream's final usage chunk."""
 
 from __future__ import annotations
 
@@ -8,17 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import openai
 import tenacity
 
 from mletui import protocol
 from mletui.agents._common import say
 from mletui.agents.llm.config import ENV_API_KEY, LLMConfig
-from mletui.agents.llm.prompts import reply_text
 
 MAX_WAIT_S = 120.0  # the longest wait before a retry, the server's own back-off included
 
 Messages = list[dict[str, str]]
+TextSink = Callable[[str], None]
+
+
+def _ignore(text: str) -> None:
+    pass
 
 
 class FatalModelError(Exception):
@@ -62,17 +68,23 @@ class ModelClient:
         self._backoff = tenacity.wait_exponential(multiplier=config.backoff_s, max=MAX_WAIT_S)
 
     def ask(
-        self, build: Callable[[], Messages], step: int, between: Callable[[], None]
+        self,
+        build: Callable[[], Messages],
+        step: int,
+        between: Callable[[], None],
+        on_text: TextSink = _ignore,
     ) -> ModelReply:
         """One model call for ``step``, retried with back-off; its reply.
 
         ``build`` makes the messages afresh for each attempt and ``between`` runs before each
         retry (the agent's checkpoint), so that a hint taken there is in the prompt that goes out.
+        ``on_text`` gets the reply's text piece by piece as it streams in.
         """
 
         def sleep(seconds: float) -> None:
             time.sleep(seconds)
             between()  # a retry is a model call too
+            on_text("\n[the call is retried: the reply starts again]\n")
 
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(TransientModelError),
@@ -83,18 +95,23 @@ class ModelClient:
             reraise=True,
         )
         try:
-            return retrying(self._call, build)
+            return retrying(self._call, build, on_text)
         except TransientModelError as exc:
             raise ModelCallFailed(
                 f"{exc.problem}; gave up after {self.config.retries} retries"
             ) from exc
 
-    def _call(self, build: Callable[[], Messages]) -> ModelReply:
+    def _call(self, build: Callable[[], Messages], on_text: TextSink) -> ModelReply:
         config = self.config
         messages = build()
         try:
-            response = self.client.chat.completions.create(model=config.model, messages=messages)
-            text = reply_text(response)
+            stream = self.client.chat.completions.create(
+                model=config.model,
+                messages=messages,
+                stream=True,
+                stream_options={"include_usage": True},  # the last chunk counts the tokens
+            )
+            text, usage = read_stream(stream, on_text)
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in (401, 403, 404):
@@ -103,13 +120,13 @@ class ModelClient:
                 raise ModelCallFailed(f"the server refused the prompt ({status})") from exc
             problem = "rate limited (429)" if status == 429 else f"server error ({status})"
             raise TransientModelError(problem, retry_after(exc)) from exc
-        except openai.APITimeoutError as exc:
+        except (openai.APITimeoutError, httpx.TimeoutException) as exc:
             raise TransientModelError(f"no reply within {config.request_timeout_s:g} s") from exc
-        except openai.APIConnectionError as exc:
+        except (openai.APIConnectionError, httpx.TransportError) as exc:
             raise TransientModelError(f"cannot reach the server ({exc.__cause__ or exc})") from exc
-        except (openai.APIResponseValidationError, ValueError, TypeError, LookupError) as e:
+        except (openai.APIError, ValueError, TypeError, LookupError, AttributeError) as e:
             raise ModelCallFailed(f"malformed reply from the server ({e})") from e
-        tokens_in, tokens_out = reply_tokens(response, messages, text)
+        tokens_in, tokens_out = reply_tokens(usage, messages, text)
         return ModelReply(text, tokens_in, tokens_out)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -129,9 +146,27 @@ class ModelClient:
         protocol.report_notice(message)
 
 
-def reply_tokens(response: Any, messages: Messages, text: str) -> tuple[int, int]:
+def read_stream(stream: Any, on_text: TextSink) -> tuple[str, Any]:
+    """The whole text of a streamed reply (each piece handed to ``on_text`` as it comes) and the
+    usage of its final chunk (None if the server sent none); a reply without text raises
+    ``LookupError`` (a malformed reply)."""
+    parts: list[str] = []
+    usage = None
+    for chunk in stream:
+        usage = getattr(chunk, "usage", None) or usage
+        for choice in getattr(chunk, "choices", None) or ():
+            delta = getattr(choice, "delta", None)
+            piece = getattr(delta, "content", None)
+            if isinstance(piece, str) and piece:
+                parts.append(piece)
+                on_text(piece)
+    if not parts:
+        raise LookupError("no text in the reply")
+    return "".join(parts), usage
+
+
+def reply_tokens(usage: Any, messages: Messages, text: str) -> tuple[int, int]:
     """The tokens in and out that the server counted, or an estimate where it did not."""
-    usage = getattr(response, "usage", None)
     tokens_in = getattr(usage, "prompt_tokens", None)
     tokens_out = getattr(usage, "completion_tokens", None)
     if isinstance(tokens_in, int) and isinstance(tokens_out, int):

@@ -8,7 +8,6 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from mletui.agents._common import ENV_DATA_DIR, SOLUTION_FILE, csv_header
 from mletui.agents.llm.task import ENV_PREDICTIONS, TaskSetup, csv_rows
@@ -159,17 +158,6 @@ def installed_packages() -> list[str]:
 
 
 # --- what comes back ----------------------------------------------------------------------------
-
-
-def reply_text(response: Any) -> str:
-    """The assistant's text; a reply without one raises ``LookupError`` (a malformed reply)."""
-    choices = getattr(response, "choices", None)
-    if not choices:
-        raise LookupError("no choices in the reply")
-    content = getattr(choices[0].message, "content", None)
-    if not isinstance(content, str):
-        raise LookupError("no text in the reply")
-    return content
 
 
 def split_reply(text: str) -> tuple[str, str | None]:

@@ -162,32 +162,42 @@ class LLMAgent:
         what = f"{stage} of step {parent.step}" if parent else stage
         say(f"step {node.step} ({what}): asking {self.config.model}")
         self.current = node
+        self.report(node, "running")
+
+        def stream(text: str) -> None:
+            protocol.report_model_output(node.step, text)
+
         try:
-            reply = self.model.ask(lambda: self.messages(node, parent), node.step, self.checkpoint)
+            reply = self.model.ask(
+                lambda: self.messages(node, parent), node.step, self.checkpoint, stream
+            )
             self.consecutive_call_failures = 0
         except ModelCallFailed as exc:
             self.consecutive_call_failures += 1
-            self.record(node, f"model call failed: {exc}")
+            self.record(node, f"model call failed: {exc}", "buggy", "model call")
             return
         except Stopped:  # a hint taken while waiting to retry
-            self.record(node, "not run: the overseer said stop")
+            self.record(node, "not run: the overseer said stop", "skipped")
             raise
         except FatalModelError as exc:
-            self.record(node, f"model call failed: {exc}")
+            self.record(node, f"model call failed: {exc}", "buggy", "model call")
             raise
+        finally:
+            protocol.report_model_output(node.step, "", done=True)
         self.count(node, reply)
         node.plan, node.code = split_reply(reply.text)
         if node.plan:
             say(f"step {node.step}: plan: {one_line(node.plan, 400)}")
         if node.code is None:
-            self.record(node, "failed: no usable code in the reply")
+            self.record(node, "failed: no usable code in the reply", "skipped")
             return
         write_atomic(self.setup.workspace / SOLUTION_FILE, node.code)
         try:
             self.checkpoint()  # the operator may stop it before it runs
         except Stopped:
-            self.record(node, "not run: the overseer said stop")
+            self.record(node, "not run: the overseer said stop", "skipped")
             raise
+        self.report(node, "running")  # now with its plan
         self.execute(node)
 
     def execute(self, node: Node) -> None:
@@ -208,18 +218,20 @@ class LLMAgent:
         node.output = result.output
         value = parse_metric(result.output)
         problem = None
+        error = "no metric"
         if result.timed_out:
-            problem = f"killed at its time-out of {config.step_timeout_s:g} s"
+            problem, error = f"killed at its time-out of {config.step_timeout_s:g} s", "time-out"
         elif result.exit_code != 0:
             problem = f"exit code {result.exit_code}" + (
                 f": {error_line(result.output)}" if error_line(result.output) else ""
             )
+            error = error_type(result.output) or f"exit code {result.exit_code}"
         elif value is None:
             problem = f"it printed no '{METRIC_LINE}: <number>' line"
         else:
-            problem = check_predictions(candidate, setup)
+            problem, error = check_predictions(candidate, setup), "bad predictions"
         if problem is not None:
-            self.record(node, f"failed: {problem}")
+            self.record(node, f"failed: {problem}", "buggy", error)
             return
         assert value is not None
         node.failed, node.metric = False, value
@@ -231,14 +243,14 @@ class LLMAgent:
         else:
             assert self.best.metric is not None
             verdict = f"best is still step {self.best.step}, {self.best.metric:.4f}"
-        self.record(node, f"validation {setup.metric} {value:.4f} ({verdict})")
+        self.record(node, f"validation {setup.metric} {value:.4f} ({verdict})", "ok")
 
     def better(self, value: float, than: float | None) -> bool:
         if than is None:
             return True
         return value < than if self.setup.lower_is_better else value > than
 
-    def record(self, node: Node, outcome: str) -> None:
+    def record(self, node: Node, outcome: str, status: str, error: str | None = None) -> None:
         """Close a step: one log line and the step's summary in the journal."""
         node.outcome = outcome
         self.current = None
@@ -248,17 +260,29 @@ class LLMAgent:
             f"step {node.step}: {outcome} · {seconds:.1f} s, tokens "
             f"{usage.tokens_in} in / {usage.tokens_out} out{cost}"
         )
+        self.report(node, status, error, seconds=round(seconds, 2))
+
+    def report(
+        self, node: Node, status: str, error: str | None = None, seconds: float | None = None
+    ) -> None:
+        """The step as it stands, for the operator's steps pane (reported again as it changes)."""
+        usage = node.usage
         protocol.report_step(
             node.step,
             stage=node.stage,
             parent=node.parent,
             plan=one_line(node.plan, 1000),
-            outcome=outcome,
+            outcome=node.outcome,
             metric=node.metric,
             tokens_in=usage.tokens_in,
             tokens_out=usage.tokens_out,
             cost=usage.cost,
-            seconds=round(seconds, 2),
+            seconds=seconds,
+            status=status,
+            error=error,
+            analysis=error_line(node.output) if status == "buggy" else "",
+            hint_used=bool(self.guidance),
+            started=node.started_at,
         )
 
     # the model
@@ -385,6 +409,13 @@ class LLMAgent:
             f"submission at {self.setup.submission_dir / SUBMISSION_FILE}; {usage}"
         )
         return EXIT_OK
+
+
+def error_type(output: str) -> str | None:
+    """The exception's type at the end of a traceback (``NameError``), if there is one."""
+    line = error_line(output)
+    match = re.match(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit))\b", line)
+    return match.group(1) if match else None
 
 
 def main() -> int:

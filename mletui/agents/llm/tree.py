@@ -38,6 +38,7 @@ class Node:
     debugged: bool = False
     abandoned: bool = False  # "revert to best": not worth debugging any more
     started: float = field(default_factory=time.monotonic)
+    started_at: float = field(default_factory=time.time)  # the same moment, for the operator
     paused_s: float = 0.0  # held by a soft pause: not the step's own time
     usage: Usage = field(default_factory=lambda: Usage())
 

@@ -149,3 +149,23 @@ def describe_unscored(node: AideNode) -> str:
     if node.is_buggy:
         return f"[aide] step {node.step}: node {node.id[:8]} is buggy (no validation score)"
     return f"[aide] step {node.step}: node {node.id[:8]} has no metric (AIDE's metric is NaN)"
+
+
+def read_journal_data(
+    path: Path, retries: int = RETRIES, retry_s: float = RETRY_S, max_bytes: int = 256 << 20
+) -> Any:
+    """The parsed JSON of ``journal.json`` (for its steps); :class:`TornJournal` when no try
+    parsed or it is larger than ``max_bytes``, OSError when unread."""
+    error = TornJournal("not read")
+    for attempt in range(retries):
+        if attempt:
+            time.sleep(retry_s)
+        if path.stat().st_size > max_bytes:
+            raise TornJournal(f"larger than {max_bytes} bytes")
+        try:
+            return json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        except RecursionError as exc:
+            raise TornJournal("nested too deeply") from exc
+        except ValueError as exc:
+            error = TornJournal(str(exc))
+    raise error

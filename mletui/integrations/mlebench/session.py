@@ -35,6 +35,7 @@ from mletui.core.events import (
 from mletui.gpu.attribution import REMOTE_PREFIX, RunProcesses
 from mletui.gpu.resources import RunGpu
 from mletui.integrations.mlebench.aide import AideScores, describe_unscored
+from mletui.integrations.mlebench.aide_steps import AideSteps
 from mletui.integrations.mlebench.grading import HostGrader, SubmissionChecker
 from mletui.integrations.mlebench.runlog import RunLogFollower
 from mletui.integrations.mlebench.runs import MlebenchRun, read_run
@@ -294,6 +295,7 @@ class MlebenchSession:
         self.timeline = WorkspaceTimeline(self.tree, self.folder.snapshots)
         self.log = RunLogFollower(run.log_path)
         self.scores = AideScores(self._journal_source())
+        self.steps = AideSteps(self._journal_source())
         self.submissions = SubmissionChecker(
             self.folder.journal_path,
             run.competition,
@@ -333,6 +335,9 @@ class MlebenchSession:
         if lines:
             events.append(LogBatch(tuple(lines)))
         events.extend(scores)
+        if journal != self.steps.path:
+            self.steps = AideSteps(journal)  # the host's copy: every node is sent again
+        events.extend(self.steps.poll())
         entries, _skipped = self.actions.read_new()
         events.extend(e for e in map(event_from_entry, entries) if e is not None)
         if self.scores.torn_reads > self._torn_said and self.scores.torn_reads % 10 == 1:
@@ -499,6 +504,9 @@ class MlebenchSession:
 
     def diff(self, snapshot: Snapshot) -> list[tuple[str, str, str]]:
         return self.timeline.diff(snapshot)
+
+    def diff_between(self, old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        return self.timeline.diff_between(old, new)
 
     def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
         if capability in NOT_SPOKEN:

@@ -18,6 +18,7 @@ from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.tui.widgets.steps_pane import StepsPane
 from mletui.watch.replay import ReplaySession
 from mletui.watch.session import ReplayClock, ReplayReset
 
@@ -26,7 +27,7 @@ REPLAY_KEYS = [
     ("← / →", "seek back / forward"),
     ("+ / -", "faster / slower"),
     ("b", "bookmark this moment (saved with the run)"),
-    ("m", "jump to the next bookmark"),
+    ("m", "jump to the next bookmark (in the code pane: mark a snapshot)"),
     ("Home", "back to the start"),
 ]
 
@@ -96,7 +97,8 @@ class ReplayScreen(WatchScreen):
         """Fresh panes: what follows replays the run from its start up to the new position."""
         self.query_one(LogView).clear()
         fresh: list[tuple[type[Widget], Widget]] = [
-            (CodePane, CodePane(self.replay.diff)),
+            (CodePane, CodePane(self.replay.diff, pair_diff=self.replay.diff_between)),
+            (StepsPane, StepsPane()),
             (ScoresPane, ScoresPane()),
             (ResourcesPane, ResourcesPane()),
             (HintsPane, HintsPane()),

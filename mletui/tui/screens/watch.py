@@ -24,6 +24,7 @@ from mletui.core.events import (
     LiveLine,
     LogBatch,
     LogLine,
+    ModelOutput,
     Notice,
     ResourceSample,
     RunState,
@@ -45,6 +46,7 @@ from mletui.tui.dialogs import (
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
 from mletui.tui.limits_dialog import LimitsDialog
 from mletui.tui.pause_dialog import PauseChoice, PauseScopeDialog
+from mletui.tui.screens.step_detail import StepDetailScreen
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
@@ -52,6 +54,7 @@ from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.tui.widgets.steps_pane import StepsPane
 from mletui.watch.control import ActionError, unavailable_reason
 from mletui.watch.session import (
     Capability,
@@ -60,6 +63,7 @@ from mletui.watch.session import (
     Hinting,
     Killing,
     LimitSetting,
+    PairDiffing,
     PlaybackEvent,
     ProcessKilling,
     ReplayClock,
@@ -69,6 +73,7 @@ from mletui.watch.session import (
     SoftPausing,
     ToolCallCancelling,
 )
+from mletui.watch.steps import code_of
 
 POLL_S = 0.1
 POLL_FLOOD_S = 0.005  # while lines pour in
@@ -80,6 +85,12 @@ KEYS = [
     ("h", "send a hint (Enter sends, Esc cancels)"),
     ("K", "kill the run (asks first; SIGTERM, then SIGKILL after the grace period)"),
     ("[ / ]", "previous / next code snapshot"),
+    (
+        "m",
+        "in the code pane: mark a snapshot; the others are then diffed against it (again: unmark)",
+    ),
+    ("s", "show / hide the agent's steps (shown once the agent reports one)"),
+    ("Enter", "on a step: its plan, analysis, output and code against its parent's"),
     ("R", "reveal the held-out grade (asks first; the journal records it)"),
     ("L", "change the run's limits, where its source has them (an Inspect task's)"),
     ("C", "cancel the running tool call, where its source can (Inspect: the model sees it)"),
@@ -151,6 +162,7 @@ class WatchScreen(Screen[None]):
         Binding("left_square_bracket", "snapshot(-1)", "Prev snap", show=False),
         Binding("right_square_bracket", "snapshot(1)", "Next snap", show=False),
         Binding("f,end", "follow", "Follow", show=False),
+        Binding("s", "toggle_steps", "Steps", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit_watch", "Quit"),
     ]
@@ -169,8 +181,10 @@ class WatchScreen(Screen[None]):
             with Vertical(id="left"):
                 # A replay's session has no live history: its lines come in the order of time.
                 yield LogView(self.session.logs)
+                yield StepsPane()
             with Vertical(id="right"):
-                yield CodePane(self.session.diff)
+                pair = self.session if isinstance(self.session, PairDiffing) else None
+                yield CodePane(self.session.diff, pair_diff=pair.diff_between if pair else None)
                 yield ScoresPane(grades_shown=self.show_grades)
                 yield ResourcesPane()
                 yield HintsPane()
@@ -272,7 +286,11 @@ class WatchScreen(Screen[None]):
             elif isinstance(event, TokenUsage):
                 self.query_one(BudgetLine).add_usage(event)
             elif isinstance(event, AgentStep):
-                self.query_one(BudgetLine).add_step(event)
+                if event.tokens_in or event.tokens_out or event.cost is not None:
+                    self.query_one(BudgetLine).add_step(event)  # an agent that calls a model
+                self.query_one(StepsPane).add_step(event)
+            elif isinstance(event, ModelOutput):
+                self.query_one(StepsPane).add_output(event)
             elif isinstance(event, BudgetLimits):
                 self.query_one(BudgetLine).set_limits(event)
             elif isinstance(event, Notice):
@@ -445,6 +463,33 @@ class WatchScreen(Screen[None]):
     def on_scores_pane_score_chosen(self, message: ScoresPane.ScoreChosen) -> None:
         if not show_code_for(self.query_one(CodePane), message):
             self.notify("No code snapshot was recorded before that score.", markup=False)
+
+    def on_steps_pane_now_changed(self, message: StepsPane.NowChanged) -> None:
+        self.query_one(RunHeader).set_now(message.text)
+
+    def action_toggle_steps(self) -> None:
+        self.query_one(StepsPane).toggle()
+
+    def on_steps_pane_step_chosen(self, message: StepsPane.StepChosen) -> None:
+        book = message.pane.book
+        step = book.steps.get(message.step)
+        if step is None:
+            return
+        code = self.query_one(CodePane)
+        pair = self.session if isinstance(self.session, PairDiffing) else None
+        mine = code_of(code.snapshots, step)
+        if mine is not None:  # the code pane moves to the step's code, as for a score
+            code.select_seq(mine.seq)
+        self.app.push_screen(
+            StepDetailScreen(
+                step,
+                book.parent_or_previous(step.step),
+                book.text_of(step.step),
+                self.session.logs,
+                code.snapshots,
+                pair.diff_between if pair else None,
+            )
+        )
 
     def action_snapshot(self, step: int) -> None:
         pane = self.query_one(CodePane)

@@ -13,21 +13,7 @@ from textual.widget import Widget
 
 from mletui.core.clock import duration
 from mletui.core.events import AgentStep, BudgetLimits, StatusUpdate, TokenUsage
-from mletui.tui.format import append_time_left, component_style, short_name
-
-
-def tokens(count: int) -> str:
-    """``950`` -> ``"950"``, ``12345`` -> ``"12.3k"``, ``4_560_000`` -> ``"4.56M"``."""
-    if count < 1000:
-        return str(count)
-    if count < 1_000_000:
-        return f"{count / 1000:.3g}k"
-    return f"{count / 1_000_000:.3g}M"
-
-
-def dollars(amount: float) -> str:
-    """Cents for big sums, more digits for the small ones a few calls cost."""
-    return f"${amount:.2f}" if amount >= 10 else f"${amount:.4f}"
+from mletui.tui.format import append_time_left, component_style, dollars, short_name, tokens
 
 
 class BudgetLine(Widget):

@@ -1,4 +1,5 @@
-"""The code pane: the workspace's snapshots, newest first, and the diff of the one selected."""
+"""The code pane: the workspace's snapshots, newest first, and the diff of the one selected
+(against the one before, or against a snapshot marked with ``m``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Label, OptionList, Static
@@ -23,6 +25,9 @@ from mletui.tui.format import component_style, human_bytes, printable
 
 DiffProvider = Callable[[Snapshot], list[tuple[str, str, str]]]
 """Returns ``(path, status, unified_diff_text)`` for each file a snapshot changed."""
+
+PairDiffProvider = Callable[[Snapshot, Snapshot], list[tuple[str, str, str]]]
+"""The same for every file that differs between two snapshots (older, newer)."""
 
 MAX_DIFF_LINES = 5_000
 """A diff longer than this is cut: a generated file must not freeze the pane."""
@@ -102,6 +107,10 @@ class CodePane(Vertical):
     }
     """
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("m", "mark", "Mark snapshot", show=False),
+    ]
+
     class SnapshotSelected(Message):
         """The operator (or a new snapshot) selected the snapshot ``seq``."""
 
@@ -123,10 +132,12 @@ class CodePane(Vertical):
             seq: int,
             files: Sequence[tuple[str, str, str]],
             error: str | None,
+            base: int | None = None,
         ) -> None:
             super().__init__()
             self.code_pane = code_pane
             self.seq = seq
+            self.base = base  # the marked snapshot it was diffed against; None: the one before
             self.files = files
             self.error = error
 
@@ -138,21 +149,26 @@ class CodePane(Vertical):
         self,
         diff_provider: DiffProvider,
         *,
+        pair_diff: PairDiffProvider | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._diff_provider = diff_provider
+        self._pair_diff = pair_diff
+        self._marked: int | None = None
         self._snapshots: list[Snapshot] = []  # ordered by seq
         self._seqs: list[int] = []
         self._selected: int | None = None
         self._pinned = False  # the operator stepped back: new snapshots don't move the view
-        self._shown: tuple[int, Sequence[tuple[str, str, str]], str | None] | None = None
-        self._styles_used: tuple[Style, ...] = ()
-        self._diffs: OrderedDict[int, tuple[Sequence[tuple[str, str, str]], str | None]] = (
-            OrderedDict()
+        self._shown: tuple[int, Sequence[tuple[str, str, str]], str | None, int | None] | None = (
+            None
         )
+        self._styles_used: tuple[Style, ...] = ()
+        self._diffs: OrderedDict[
+            tuple[int | None, int], tuple[Sequence[tuple[str, str, str]], str | None]
+        ] = OrderedDict()
 
     def compose(self) -> ComposeResult:
         yield Label(Text("Code · no snapshots yet"), id="code-title")
@@ -186,6 +202,33 @@ class CodePane(Vertical):
             self._select(self._seqs[-1], pinned=False)
         else:
             self._sync_highlight()
+
+    @property
+    def marked_seq(self) -> int | None:
+        """The snapshot marked with ``m``: the others are diffed against it."""
+        return self._marked
+
+    @property
+    def shown_base(self) -> int | None:
+        """The snapshot the diff on screen is against (None: the one before it, or none shown)."""
+        return self._shown[3] if self._shown is not None else None
+
+    def action_mark(self) -> None:
+        """Mark the selected snapshot (again: unmark it); every other is then diffed against it."""
+        if self._selected is None:
+            return
+        if self._pair_diff is None:
+            self.notify("This run's code cannot be diffed between any two snapshots.")
+            return
+        self._marked = None if self._marked == self._selected else self._selected
+        self._rebuild_list()
+        self._sync_highlight()
+        self._reload()
+
+    def _base(self) -> int | None:
+        """What the selected snapshot is diffed against: the mark, if it is another snapshot."""
+        marked = self._marked
+        return marked if marked is not None and marked != self._selected else None
 
     def select_previous(self) -> None:
         """Step to the snapshot before the selected one (older)."""
@@ -225,6 +268,7 @@ class CodePane(Vertical):
                     (wall_clock(s.ts), "dim"),
                     " ",
                     printable(_summary(s)),
+                    (" (marked)" if s.seq == self._marked else "", "bold"),
                     no_wrap=True,
                     overflow="ellipsis",
                 ),
@@ -234,8 +278,9 @@ class CodePane(Vertical):
         ]
         self.query_one(OptionList).set_options(options)
         count = len(self._snapshots)
+        mark = f" · diffs against #{self._marked}" if self._marked is not None else " · m marks"
         self.query_one("#code-title", Label).update(
-            Text(f"Code · {count} snapshot{'s' if count != 1 else ''} · [ ] to step")
+            Text(f"Code · {count} snapshot{'s' if count != 1 else ''} · [ ] to step{mark}")
         )
 
     def _sync_highlight(self) -> None:
@@ -274,45 +319,66 @@ class CodePane(Vertical):
         if not changed:
             return
         self.post_message(self.SnapshotSelected(self, seq))
-        cached = self._diffs.get(seq)
+        self._reload()
+
+    def _reload(self) -> None:
+        """Show the selected snapshot's diff (against the mark, if any): cached, or loaded."""
+        seq, base = self._selected, self._base()
+        if seq is None:
+            return
+        cached = self._diffs.get((base, seq))
         if cached is not None:
-            self._diffs.move_to_end(seq)
-            self._show_diff(seq, *cached)
-        else:
-            snapshot = self._snapshots[self._seqs.index(seq)]
-            self._show_note(f"loading the diff of #{seq}…")
-            self._load_diff(snapshot)
+            self._diffs.move_to_end((base, seq))
+            self._show_diff(seq, *cached, base)
+            return
+        snapshot = self._snapshots[self._seqs.index(seq)]
+        against = None if base is None else self._snapshots[self._seqs.index(base)]
+        self._show_note(f"loading the diff of #{seq}…")
+        self._load_diff(snapshot, against)
 
     @work(thread=True, exclusive=True, group="code-pane-diff")
-    def _load_diff(self, snapshot: Snapshot) -> None:
+    def _load_diff(self, snapshot: Snapshot, against: Snapshot | None) -> None:
         try:
-            files = list(self._diff_provider(snapshot))
+            if against is None or self._pair_diff is None:
+                files = list(self._diff_provider(snapshot))
+            else:
+                old, new = sorted((against, snapshot), key=lambda s: s.seq)
+                files = list(self._pair_diff(old, new))
             error = None
         except Exception as exc:  # a bad file must not take the watcher down
             files = []
             error = f"{type(exc).__name__}: {exc}"
         if not get_current_worker().is_cancelled:
-            self.post_message(self.DiffLoaded(self, snapshot.seq, files, error))
+            base = None if against is None else against.seq
+            self.post_message(self.DiffLoaded(self, snapshot.seq, files, error, base))
 
     @on(DiffLoaded)
     def _on_diff_loaded(self, event: DiffLoaded) -> None:
-        self._diffs[event.seq] = (event.files, event.error)
+        self._diffs[(event.base, event.seq)] = (event.files, event.error)
         while len(self._diffs) > _DIFF_CACHE_SIZE:
             self._diffs.popitem(last=False)
-        if event.seq == self._selected:
-            self._show_diff(event.seq, event.files, event.error)
+        if event.seq == self._selected and event.base == self._base():
+            self._show_diff(event.seq, event.files, event.error, event.base)
 
     def _show_note(self, note: str) -> None:
         self._shown = None
         self.query_one("#code-diff", Static).update(Text(note, style="italic"))
 
     def _show_diff(
-        self, seq: int, files: Sequence[tuple[str, str, str]], error: str | None
+        self,
+        seq: int,
+        files: Sequence[tuple[str, str, str]],
+        error: str | None,
+        base: int | None = None,
     ) -> None:
-        self._shown = (seq, files, error)
+        self._shown = (seq, files, error, base)
         snapshot = self._snapshots[self._seqs.index(seq)]
         out = Text(no_wrap=True, end="")
-        header = f"#{seq} · {wall_clock(snapshot.ts)} · {len(snapshot.changes)} file(s) changed"
+        if base is None:
+            header = f"#{seq} · {wall_clock(snapshot.ts)} · {len(snapshot.changes)} file(s) changed"
+        else:
+            old, new = sorted((base, seq))
+            header = f"#{old} → #{new} (marked: #{base}) · {len(files)} file(s) differ"
         out.append(header + "\n", self._style("code-pane--meta"))
         if error is not None:
             out.append(
@@ -322,7 +388,7 @@ class CodePane(Vertical):
         diffs = {path: (status, diff) for path, status, diff in files}
         budget = MAX_DIFF_LINES
         shown: set[str] = set()
-        for change in snapshot.changes:
+        for change in snapshot.changes if base is None else ():
             shown.add(change.path)
             status, diff = diffs.get(change.path, (change.status, ""))
             budget = self._append_file(out, change.path, status, diff, change, budget)

@@ -12,7 +12,7 @@ from textual.widget import Widget
 from mletui.core.clock import duration
 from mletui.core.events import RunState, StallFlag, StatusUpdate, state_text
 from mletui.run.stalls import flag_label
-from mletui.tui.format import append_time_left, component_style, short_name
+from mletui.tui.format import append_time_left, component_style, printable, short_name
 
 # One component class per state colour; the theme decides the actual colours.
 _PILL_CLASS: dict[RunState, str] = {
@@ -84,6 +84,7 @@ class RunHeader(Widget):
         self._view: tuple[object, ...] = ()
         self._stalls: dict[str, StallFlag] = {}  # raised stall flags, by flag
         self._own_token: str | None = None  # this watcher's driver-lock token
+        self._now = ""  # what the agent is doing this second, from its own reports
 
     @property
     def status(self) -> StatusUpdate | None:
@@ -126,6 +127,11 @@ class RunHeader(Widget):
             status.engine_status,
         )
 
+    def set_now(self, text: str) -> None:
+        """What the agent is doing now ("now: step 3 (debug) · waiting for the model · 0:12")."""
+        self._now = text
+        self._refresh_if_changed()
+
     def update_stall(self, flag: StallFlag) -> None:
         """A stall flag raised or cleared (from the journal); raised ones show as badges."""
         if flag.active:
@@ -142,7 +148,7 @@ class RunHeader(Widget):
         return [flag_label(f, now) for f in self._stalls.values()]
 
     def _refresh_if_changed(self) -> None:
-        view = (*self._view_key(), *self.stall_labels())
+        view = (*self._view_key(), *self.stall_labels(), self._now)
         if view != self._view:
             self._view = view
             self.refresh()
@@ -191,4 +197,7 @@ class RunHeader(Widget):
         for stall in self.stall_labels():
             out.append("  ")
             out.append(f" ⚠ {stall} ", self.get_component_rich_style("run-header--badge"))
+        if self._now:
+            out.append("  │ ", label)
+            out.append(printable(self._now))
         return out
