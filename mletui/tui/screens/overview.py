@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,6 +21,7 @@ from mletui.core.sanitize import clean_text
 from mletui.integrations.mlebench.runs import MlebenchRun, list_mlebench_runs, read_run
 from mletui.run.stalls import flag_label
 from mletui.store.runs import RunFolder, scan_runs
+from mletui.tui.format import component_style
 from mletui.watch.grades import grade_cell
 from mletui.watch.livestate import RunSummary, summarize
 
@@ -37,20 +40,25 @@ COLUMNS = (
     "hints",
     "flags",
 )
-STATE_STYLE = {
-    "running": "bold green",
-    "pause requested": "yellow",
-    "paused": "bold yellow",
-    "frozen": "bold cyan",
-    "starting": "dim",
-    "exited": "dim",
-    "killed": "red",
-    "lost": "magenta",
+STATE_CLASS = {  # a run's state -> the component class that colours it
+    "running": "overview--running",
+    "pause requested": "overview--pause-requested",
+    "paused": "overview--paused",
+    "frozen": "overview--frozen",
+    "starting": "overview--ended",
+    "exited": "overview--ended",
+    "killed": "overview--killed",
+    "lost": "overview--lost",
 }
 
 
 MLEBENCH_KEY = "mlebench:"  # the row key of an MLE-bench run: this, then its folder
-MLEBENCH_STATE_STYLE = {"running": "bold green", "queued": "dim", "done": "dim", "failed": "red"}
+MLEBENCH_STATE_CLASS = {
+    "running": "overview--running",
+    "queued": "overview--ended",
+    "done": "overview--ended",
+    "failed": "overview--killed",
+}
 
 
 class RunsUpdated(Message):
@@ -67,11 +75,9 @@ class RunsUpdated(Message):
 
 
 class OverviewScreen(Screen[None]):
-    DEFAULT_CSS = """
-    OverviewScreen #title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
-    OverviewScreen DataTable { height: 1fr; }
-    OverviewScreen #empty { padding: 1 2; color: $text-muted; }
-    """
+    CSS_PATH = "../styles/overview.tcss"
+    HELP_TITLE = "Runs"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {*STATE_CLASS.values(), "overview--flags"}
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("g", "gpu", "GPUs"),
@@ -135,14 +141,14 @@ class OverviewScreen(Screen[None]):
                 s.record.task,
                 s.record.agent,
                 s.record.runtime,
-                Text(state_text, style=STATE_STYLE.get(state, "")),
+                Text(state_text, style=self._style(STATE_CLASS.get(state))),
                 duration(s.status.wall_s),
                 duration(s.status.active_s),
                 s.gpu,
                 best,
                 Text(grade_cell(s)),  # hidden while the run lives, unless revealed
                 str(s.hints_sent) + (" · assisted" if s.assisted else ""),
-                _flags(s),
+                Text(_flags(s), style=self._style("overview--flags")),
             )
             seen.add(s.record.id)
             if s.record.id in table.rows:
@@ -153,7 +159,8 @@ class OverviewScreen(Screen[None]):
         for run in reversed(message.mlebench):
             mle_key = MLEBENCH_KEY + str(run.path)
             seen.add(mle_key)
-            cells = (*_mlebench_row(run), "-", "-", "-", "-", "-", Text(""))
+            run_state = Text(run.state, style=self._style(MLEBENCH_STATE_CLASS.get(run.state)))
+            cells = (*_mlebench_row(run, run_state), "-", "-", "-", "-", "-", Text(""))
             if mle_key in table.rows:
                 for col, value in zip(COLUMNS, cells, strict=True):
                     table.update_cell(mle_key, col, value)
@@ -162,6 +169,9 @@ class OverviewScreen(Screen[None]):
         for key in list(table.rows):
             if key.value not in seen:
                 table.remove_row(key)
+
+    def _style(self, component: str | None) -> Style | str:
+        return component_style(self, component) if component else ""
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
@@ -187,13 +197,12 @@ class OverviewScreen(Screen[None]):
         self.app.push_screen(GpuScreen())
 
 
-def _mlebench_row(run: MlebenchRun) -> tuple[str | Text, ...]:
+def _mlebench_row(run: MlebenchRun, state: Text) -> tuple[str | Text, ...]:
     """An MLE-bench run's row: what its folder tells (no scores or grades in the table)."""
-    state = Text(run.state, style=MLEBENCH_STATE_STYLE.get(run.state, ""))
     return (run.id, run.competition, run.agent, "mle-bench", state, duration(run.elapsed_s))
 
 
-def _flags(summary: RunSummary) -> Text:
-    """The raised stall flags ("GPU idle 14 min · no log 12 min"), in the warning colour."""
+def _flags(summary: RunSummary) -> str:
+    """The raised stall flags: "GPU idle 14 min · no log 12 min"."""
     now = time.time()
-    return Text(" · ".join(flag_label(f, now) for f in summary.stalls), style="bold yellow")
+    return " · ".join(flag_label(f, now) for f in summary.stalls)

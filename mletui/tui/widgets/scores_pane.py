@@ -103,8 +103,16 @@ class ScoresPane(Vertical):
     }
     """
 
+    HELP_TITLE = "Scores"
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("z", "toggle_zoom", "Zoom scores", show=False),
+        Binding(
+            "z",
+            "toggle_zoom",
+            "Zoom scores",
+            show=False,
+            tooltip="the pane, full screen (again, or Esc: back)",
+        ),
     ]
     ALLOW_MAXIMIZE = True
 
