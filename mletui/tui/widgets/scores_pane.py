@@ -229,8 +229,9 @@ class ScoresPane(Vertical):
         for row in self._rows.values():
             if row.grade is not None:
                 value, note = self._grade_cells(row.grade)
-                table.update_cell(row.key, "value", value)
-                table.update_cell(row.key, "note", note)
+                # The hidden value was narrower: make room, whenever the reveal comes.
+                table.update_cell(row.key, "value", value, update_width=True)
+                table.update_cell(row.key, "note", note, update_width=True)
         best = self._best.get((GRADE, self._grade_metric()))
         if best is not None:
             table.update_cell(best.row_key, "best", Text(GRADE_BEST_MARK, style="bold"))
