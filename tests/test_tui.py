@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.widgets import Static
+
 from mletui import protocol
 from mletui.core.events import RunState
 from mletui.grading.tasks import resolve_task
@@ -10,10 +15,14 @@ from mletui.runtimes.local import group_pids
 from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder
 from mletui.tui.app import MletuiApp
+from mletui.tui.dialogs import HelpScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
+from mletui.tui.widgets.score_chart import ScoreChart
+from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.watch.livestate import read_status
 from tests.conftest import until
+from tests.fixed_run import RUN_ID, write_fixed_run
 
 SIZE = (160, 48)
 
@@ -109,3 +118,36 @@ async def test_greyed_out_keys_say_why() -> None:
         messages = [n.message for n in app._notifications]
         assert any("observe-only" in m for m in messages), messages
         assert not (folder.control / protocol.PAUSE).exists()
+
+
+async def test_the_help_lists_every_key_of_the_watch_screen_and_of_each_pane(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_fixed_run(monkeypatch)
+    app = MletuiApp(run_id=RUN_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: watch_screen(app).status is not None)
+        screen = watch_screen(app)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        listed = str(app.screen.query_one("#help-keys", Static).content)
+        owners: list[DOMNode] = [screen, *screen.query(LogView), *screen.query(ScoresPane)]
+        owners += [*screen.query(ScoreChart)]
+        for owner in owners:
+            for cls in type(owner).__mro__:
+                if owner is not screen and not cls.__module__.startswith("mletui."):
+                    continue  # a pane's help is its own keys; Textual's scrolling is not listed
+                for binding in Binding.make_bindings(vars(cls).get("BINDINGS", ())):
+                    if not binding.description:
+                        continue
+                    if owner is screen and screen.check_action(binding.action, ()) is False:
+                        # a key of another source (an Inspect sample's limits): not this run's
+                        assert f"{binding.description}:" not in listed, (cls.__name__, binding)
+                        continue
+                    key = app.get_key_display(binding)
+                    assert binding.description in listed, (cls.__name__, binding)
+                    assert key in listed, (cls.__name__, binding)
+        for missing_before in ("z", "G", "Show its code", "Zoom scores", "Earlier"):
+            assert missing_before in listed
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)

@@ -4,59 +4,37 @@ kill, list the keys."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on
+from textual.actions import parse as parse_action
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.dom import DOMNode
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Static
 from textual.widgets.button import ButtonVariant
 
-from mletui.tui.format import printable
+from mletui.tui.format import component_style, printable
 
 MAX_HINT_CHARS = 4_000
 
-DIALOG_CSS = """
-    align: center middle;
-    & > Vertical {
-        width: 72;
-        max-width: 90%;
-        height: auto;
-        padding: 1 2;
-        background: $panel;
-        border: thick $primary 80%;
-    }
-    & .dialog-title {
-        width: 1fr;
-        text-style: bold;
-        margin-bottom: 1;
-    }
-    & .dialog-help {
-        width: 1fr;
-        color: $foreground-muted;
-        margin-top: 1;
-    }
-    & .dialog-buttons {
-        width: 1fr;
-        height: auto;
-        align-horizontal: right;
-        margin-top: 1;
-        & > Button {
-            margin-left: 2;
-        }
-    }
-"""
+ResultT = TypeVar("ResultT")
 
 
-class HintDialog(ModalScreen[str | None]):
+class Dialog(ModalScreen[ResultT]):
+    """A modal dialog in the app's frame (styles/dialogs.tcss): a title, a body, a line of help."""
+
+    CSS_PATH = "styles/dialogs.tcss"
+
+
+class HintDialog(Dialog[str | None]):
     """Asks for a hint. Dismisses with the text (stripped), or ``None`` when cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    DEFAULT_CSS = "HintDialog {" + DIALOG_CSS + "}"
 
     def __init__(self, run_id: str = "", *, initial: str = "") -> None:
         super().__init__()
@@ -98,14 +76,12 @@ class HintDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Dialog[bool]):
     """Asks a yes-or-no question. Dismisses with ``True`` on yes, ``False`` on no.
 
     A subclass binds ``y`` to ``confirm`` and ``n``/Esc to ``cancel`` under its own labels, and
     says what is asked; its buttons are ``#<kind>-confirm`` and ``#<kind>-cancel``.
     """
-
-    DEFAULT_CSS = "ConfirmDialog {" + DIALOG_CSS + "}"
 
     def __init__(
         self,
@@ -160,13 +136,6 @@ class ConfirmKillDialog(ConfirmDialog):
         Binding("n,escape", "cancel", "Cancel"),
     ]
 
-    DEFAULT_CSS = """
-    ConfirmKillDialog {
-        & > Vertical { border: thick $error 80%; }
-        & .dialog-title { color: $error; }
-    }
-    """
-
     def __init__(self, run_id: str = "", *, grace_s: float = 10.0) -> None:
         title = f"Kill run {run_id}?" if run_id else "Kill this run?"
         super().__init__(
@@ -185,7 +154,7 @@ class ConfirmKillDialog(ConfirmDialog):
 AGENT, CONTAINER = "agent", "container"
 
 
-class KillChoiceDialog(ModalScreen[str | None]):
+class KillChoiceDialog(Dialog[str | None]):
     """Kill what? The agent's processes, or, as a separate choice, the container itself (for a
     session that can kill its container). Dismisses with ``"agent"``, ``"container"`` or
     ``None``."""
@@ -195,15 +164,6 @@ class KillChoiceDialog(ModalScreen[str | None]):
         Binding("c", "choose('container')", "Kill the container"),
         Binding("n,escape", "choose('')", "Cancel"),
     ]
-
-    DEFAULT_CSS = (
-        "KillChoiceDialog {"
-        + DIALOG_CSS
-        + """
-    & > Vertical { border: thick $error 80%; }
-    & .dialog-title { color: $error; }
-}"""
-    )
 
     def __init__(
         self,
@@ -246,39 +206,109 @@ class KillChoiceDialog(ModalScreen[str | None]):
         self.dismiss(what if what in (AGENT, CONTAINER) else None)
 
 
-class HelpScreen(ModalScreen[None]):
-    """Lists the keys it is given; Esc, q or ? closes it."""
+@dataclass(frozen=True)
+class HelpSection:
+    """The keys of one screen or pane: (keys, what they do) rows under a title."""
+
+    title: str
+    keys: tuple[tuple[str, str], ...]
+
+
+def help_sections(screen: Screen[Any]) -> list[HelpSection]:
+    """The keys of ``screen`` and of each of its panes, read from their ``BINDINGS``.
+
+    The screen's section has every binding of its classes (Textual's Tab included) that the
+    screen does not turn off (``check_action`` False, as a replay does with the acting keys); a
+    pane's has the bindings its own mletui classes declare, less those the screen lists already.
+    A binding's tooltip, if any, says more after its description. A section is titled by its
+    class's ``HELP_TITLE``.
+    """
+    seen: set[tuple[str, str]] = set()
+    sections = [_section(screen, screen, seen, own_only=False)]
+    done: set[type[object]] = set()
+    for widget in screen.walk_children(with_self=False):
+        if type(widget) in done:
+            continue
+        done.add(type(widget))
+        sections.append(_section(screen, widget, seen, own_only=True))
+    return [section for section in sections if section.keys]
+
+
+def _section(
+    screen: Screen[Any], node: DOMNode, seen: set[tuple[str, str]], *, own_only: bool
+) -> HelpSection:
+    rows: dict[tuple[str, str], list[str]] = {}  # (action, description) -> keys, in order
+    for cls in type(node).__mro__:
+        if own_only and not cls.__module__.startswith("mletui."):
+            continue
+        for binding in Binding.make_bindings(vars(cls).get("BINDINGS", ())):
+            if not binding.description or (binding.key, binding.action) in seen:
+                continue
+            _, name, parameters = parse_action(binding.action)
+            if node is screen and screen.check_action(name, parameters) is False:
+                continue
+            seen.add((binding.key, binding.action))
+            text = binding.description
+            if binding.tooltip:
+                text += f": {binding.tooltip}"
+            keys = rows.setdefault((binding.action, text), [])
+            display = screen.app.get_key_display(binding)
+            if display not in keys:
+                keys.append(display)
+    title = getattr(type(node), "HELP_TITLE", "") or type(node).__name__
+    return HelpSection(title, tuple((" / ".join(keys), text) for (_, text), keys in rows.items()))
+
+
+class HelpScreen(Dialog[None]):
+    """Lists the keys it is given, by section; Esc, q or ? closes it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "Close"),
     ]
 
-    DEFAULT_CSS = (
-        "HelpScreen {"
-        + DIALOG_CSS
-        + """
-    & #help-keys { width: 1fr; height: auto; }
-}"""
-    )
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"help--heading", "help--key"}
 
-    def __init__(self, keys: Sequence[tuple[str, str]], *, title: str = "Keys") -> None:
+    def __init__(
+        self,
+        keys: Sequence[tuple[str, str]] = (),
+        *,
+        sections: Sequence[HelpSection] = (),
+        title: str = "Keys",
+    ) -> None:
         super().__init__()
-        self._keys = tuple(keys)
+        self._sections = ([HelpSection("", tuple(keys))] if keys else []) + list(sections)
         self._title = title
 
+    @classmethod
+    def of(cls, screen: Screen[Any]) -> HelpScreen:
+        """The help of ``screen``: its keys and its panes', from their bindings."""
+        return cls(sections=help_sections(screen))
+
     def compose(self) -> ComposeResult:
-        width = max((len(key) for key, _ in self._keys), default=0)
-        table = Text(end="")
-        for number, (key, description) in enumerate(self._keys):
-            if number:
-                table.append("\n")
-            table.append(key.rjust(width), "bold")
-            table.append("  ")
-            table.append(description)
         with Vertical():
             yield Label(Text(self._title), classes="dialog-title")
-            yield Static(table, id="help-keys")
+            with VerticalScroll(id="help-scroll"):
+                yield Static(id="help-keys")
             yield Label(Text("Esc, q or ? closes"), classes="dialog-help")
+
+    def on_mount(self) -> None:
+        heading = component_style(self, "help--heading")
+        key_style = component_style(self, "help--key")
+        rows = [row for section in self._sections for row in section.keys]
+        width = max((len(key) for key, _ in rows), default=0)
+        table = Text(end="")
+        for section in self._sections:
+            if section.title:
+                if table:
+                    table.append("\n")
+                table.append(f"{section.title}\n", heading)
+            for key, description in section.keys:
+                table.append(key.rjust(width), key_style)
+                table.append("  ")
+                table.append(description)
+                table.append("\n")
+        table.rstrip()
+        self.query_one("#help-keys", Static).update(table)
 
     def action_close(self) -> None:
         self.dismiss(None)

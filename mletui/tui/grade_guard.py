@@ -33,13 +33,6 @@ class RevealGradeDialog(ConfirmDialog):
         Binding("n,escape", "cancel", "Cancel"),
     ]
 
-    DEFAULT_CSS = """
-    RevealGradeDialog {
-        & > Vertical { width: 76; border: thick $warning 80%; }
-        & .dialog-title { color: $text-warning; }
-    }
-    """
-
     def __init__(self, run_id: str = "") -> None:
         run = f" of run {run_id}" if run_id else ""
         super().__init__(

@@ -11,10 +11,9 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from mletui.tui.dialogs import DIALOG_CSS
+from mletui.tui.dialogs import Dialog
 
 Limits = dict[str, int | str]
 
@@ -37,12 +36,10 @@ def parse_limits(text: str, names: Sequence[str]) -> Limits:
     return limits
 
 
-class LimitsDialog(ModalScreen[Limits | None]):
+class LimitsDialog(Dialog[Limits | None]):
     """Asks for the limits to set; dismisses with them, or None when cancelled."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
-    DEFAULT_CSS = "LimitsDialog {" + DIALOG_CSS + "}"
 
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__()

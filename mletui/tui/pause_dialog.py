@@ -12,10 +12,9 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from mletui.tui.dialogs import DIALOG_CSS
+from mletui.tui.dialogs import Dialog
 from mletui.tui.format import printable
 
 
@@ -28,12 +27,10 @@ class PauseChoice:
     resume: bool = False
 
 
-class PauseScopeDialog(ModalScreen[PauseChoice | None]):
+class PauseScopeDialog(Dialog[PauseChoice | None]):
     """A key per scope: lower case pauses it softly, upper case hard (``now``); ``r`` resumes."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,n", "cancel", "Cancel")]
-
-    DEFAULT_CSS = "PauseScopeDialog {" + DIALOG_CSS + "}"
 
     def __init__(self, scopes: Sequence[tuple[str, str, str]], held: Sequence[str]) -> None:
         """``scopes``: (key, scope, what it names); ``held``: the scopes that hold it now."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
@@ -30,7 +30,7 @@ from mletui.gpu.resources import share
 from mletui.run.stalls import flag_label, track_stall
 from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, list_runs
-from mletui.tui.format import gib, human_bytes, na
+from mletui.tui.format import component_style, gib, human_bytes, na
 from mletui.tui.widgets.gpu_view import GpuDevicesView
 from mletui.watch.livestate import read_status
 
@@ -84,13 +84,8 @@ class _RunJournal:
 
 
 class GpuScreen(Screen[None]):
-    DEFAULT_CSS = """
-    GpuScreen #gpu-title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
-    GpuScreen #gpu-problem { padding: 0 1; color: $foreground-muted; }
-    GpuScreen GpuDevicesView { padding: 0 1; }
-    GpuScreen .gpu-heading { height: 1; padding: 0 1; margin-top: 1; text-style: bold; }
-    GpuScreen DataTable { height: auto; max-height: 16; }
-    """
+    CSS_PATH = "../styles/gpu.tcss"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"gpu-screen--flags"}
 
     BINDINGS = [Binding("q,escape", "close", "Back/Quit")]
 
@@ -217,6 +212,7 @@ class GpuScreen(Screen[None]):
 
     def _fill_runs(self, runs: list[RunRow]) -> None:
         table = self.query_one("#gpu-runs", DataTable)
+        flags = component_style(self, "gpu-screen--flags")
         rows: dict[str, tuple[str | Text, ...]] = {
             r.run_id: (
                 r.run_id,
@@ -226,7 +222,7 @@ class GpuScreen(Screen[None]):
                 r.gpu_memory,
                 r.cpu,
                 r.memory,
-                Text(r.flags, style="bold yellow") if r.flags else "",
+                Text(r.flags, style=flags) if r.flags else "",
             )
             for r in runs
         }

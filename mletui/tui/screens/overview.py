@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -16,6 +18,7 @@ from textual.worker import get_current_worker
 from mletui.core.clock import duration
 from mletui.core.events import state_text
 from mletui.run.stalls import flag_label
+from mletui.tui.format import component_style
 from mletui.watch.grades import grade_cell
 from mletui.watch.livestate import RunSummary
 from mletui.watch.sources import Registry, RunListing
@@ -35,20 +38,27 @@ COLUMNS = (
     "hints",
     "flags",
 )
-STATE_STYLE = {
-    "running": "bold green",
-    "pause requested": "yellow",
-    "paused": "bold yellow",
-    "frozen": "bold cyan",
-    "starting": "dim",
-    "exited": "dim",
-    "killed": "red",
-    "lost": "magenta",
+STATE_CLASS = {  # a run's state -> the component class that colours it
+    "running": "overview--running",
+    "pause requested": "overview--pause-requested",
+    "paused": "overview--paused",
+    "frozen": "overview--frozen",
+    "queued": "overview--ended",
+    "starting": "overview--ended",
+    "exited": "overview--ended",
+    "killed": "overview--killed",
+    "lost": "overview--lost",
 }
 
 
-# Another source's run: the states its harness knows.
-LISTED_STATE_STYLE = {"running": "bold green", "queued": "dim", "done": "dim", "failed": "red"}
+# Another source's run: the states its harness knows (or says in its own words).
+LISTED_STATE_CLASS = {
+    "running": "overview--running",
+    "queued": "overview--ended",
+    "done": "overview--ended",
+    "failed": "overview--killed",
+    "lost": "overview--lost",
+}
 
 
 class RunsUpdated(Message):
@@ -72,11 +82,9 @@ class OverviewScreen(Screen[None]):
             super().__init__()
             self.run_id = run_id
 
-    DEFAULT_CSS = """
-    OverviewScreen #title { height: 1; padding: 0 1; background: $panel; color: $foreground; }
-    OverviewScreen DataTable { height: 1fr; }
-    OverviewScreen #empty { padding: 1 2; color: $text-muted; }
-    """
+    CSS_PATH = "../styles/overview.tcss"
+    HELP_TITLE = "Runs"
+    COMPONENT_CLASSES: ClassVar[set[str]] = {*STATE_CLASS.values(), "overview--flags"}
     BINDINGS = [
         Binding("enter", "open", "Open"),
         Binding("g", "gpu", "GPUs"),
@@ -128,14 +136,17 @@ class OverviewScreen(Screen[None]):
                 s.record.task,
                 s.record.agent,
                 s.record.runtime,
-                Text(state_text(s.status), style=STATE_STYLE.get(s.status.state.value, "")),
+                Text(
+                    state_text(s.status),
+                    style=self._style(STATE_CLASS.get(s.status.state.value)),
+                ),
                 duration(s.status.wall_s),
                 duration(s.status.active_s),
                 s.gpu,
                 best,
                 Text(grade_cell(s)),  # hidden while the run lives, unless revealed
                 str(s.hints_sent) + (" · assisted" if s.assisted else ""),
-                _flags(s),
+                Text(_flags(s), style=self._style("overview--flags")),
             )
             seen.add(s.record.id)
             self._opens[s.record.id] = s.record.id
@@ -148,7 +159,8 @@ class OverviewScreen(Screen[None]):
             row_key = f"{run.source}:{run.id}"
             seen.add(row_key)
             self._opens[row_key] = run.id
-            cells = (*_listed_row(run), "-", "-", "-", "-", "-", Text(""))
+            run_state = Text(run.state, style=self._style(LISTED_STATE_CLASS.get(run.state)))
+            cells = (*_listed_row(run, run_state), "-", "-", "-", "-", "-", Text(""))
             if row_key in table.rows:
                 for col, value in zip(COLUMNS, cells, strict=True):
                     table.update_cell(row_key, col, value)
@@ -157,6 +169,9 @@ class OverviewScreen(Screen[None]):
         for key in list(table.rows):
             if key.value not in seen:
                 table.remove_row(key)
+
+    def _style(self, component: str | None) -> Style | str:
+        return component_style(self, component) if component else ""
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
@@ -175,13 +190,12 @@ class OverviewScreen(Screen[None]):
         self.app.push_screen(GpuScreen())
 
 
-def _listed_row(run: RunListing) -> tuple[str | Text, ...]:
+def _listed_row(run: RunListing, state: Text) -> tuple[str | Text, ...]:
     """Another source's run: what it lists (no scores or grades in the table)."""
-    state = Text(run.state, style=LISTED_STATE_STYLE.get(run.state, ""))
     return (run.id, run.task, run.agent, run.runtime, state, duration(run.elapsed_s))
 
 
-def _flags(summary: RunSummary) -> Text:
-    """The raised stall flags ("GPU idle 14 min · no log 12 min"), in the warning colour."""
+def _flags(summary: RunSummary) -> str:
+    """The raised stall flags: "GPU idle 14 min · no log 12 min"."""
     now = time.time()
-    return Text(" · ".join(flag_label(f, now) for f in summary.stalls), style="bold yellow")
+    return " · ".join(flag_label(f, now) for f in summary.stalls)

@@ -5,13 +5,16 @@ their capabilities (pressing one says so)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from mletui.core.clock import duration
-from mletui.tui.screens.watch import KEYS, PlaybackEvents, WatchScreen
+from mletui.tui.format import component_style
+from mletui.tui.screens.watch import PlaybackEvents, WatchScreen
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.hints_pane import HintsPane
@@ -22,22 +25,16 @@ from mletui.tui.widgets.steps_pane import StepsPane
 from mletui.watch.replay import ReplaySession
 from mletui.watch.session import ReplayClock, ReplayReset
 
-REPLAY_KEYS = [
-    ("Space", "pause / continue playback"),
-    ("← / →", "seek back / forward"),
-    ("+ / -", "faster / slower"),
-    ("b", "bookmark this moment (saved with the run)"),
-    ("m", "jump to the next bookmark (in the code pane: mark a snapshot)"),
-    ("Home", "back to the start"),
-]
-
 
 class ReplayBar(Static):
     """Where playback is: state, speed, clock, and a bar with the bookmarks on it."""
 
-    DEFAULT_CSS = """
-    ReplayBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }
-    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "replay-bar--state",
+        "replay-bar--played",
+        "replay-bar--head",
+        "replay-bar--ahead",
+    }
 
     def show(self, clock: ReplayClock) -> None:
         width = max(10, self.size.width - 40)
@@ -48,12 +45,12 @@ class ReplayBar(Static):
                 cells[min(width - 1, int(position / clock.duration_s * width))] = "▲"
         head = min(width - 1, int(done * width))
         bar = Text()
-        bar.append("".join(cells[:head]), "bold")
-        bar.append("●", "bold")
-        bar.append("".join(cells[head + 1 :]), "dim")
+        bar.append("".join(cells[:head]), component_style(self, "replay-bar--played"))
+        bar.append("●", component_style(self, "replay-bar--head"))
+        bar.append("".join(cells[head + 1 :]), component_style(self, "replay-bar--ahead"))
         state = "■ end" if clock.finished else "▶" if clock.playing else "❚❚"
         out = Text.assemble(
-            (f"replay {state} ", "bold"),
+            (f"replay {state} ", component_style(self, "replay-bar--state")),
             f"{clock.speed:g}x  ",
             f"{duration(clock.position_s)} / {duration(clock.duration_s)}  ",
         )
@@ -64,15 +61,17 @@ class ReplayBar(Static):
 class ReplayScreen(WatchScreen):
     """The watch screen over a :class:`ReplaySession`, with its timeline bar and playback keys."""
 
+    HELP_TITLE = "Replay"
+
     BINDINGS = [
         Binding("space", "play_pause", "Play/Pause", priority=True),
         Binding("left", "seek(-1)", "Back", priority=True),
         Binding("right", "seek(1)", "Forward", priority=True),
         Binding("plus,equals_sign", "speed(1)", "Faster"),
         Binding("minus", "speed(-1)", "Slower"),
-        Binding("b", "bookmark", "Bookmark"),
-        Binding("m", "next_bookmark", "Next mark", show=False),
-        Binding("home", "seek_start", "Start", show=False, priority=True),
+        Binding("b", "bookmark", "Bookmark", tooltip="this moment, saved with the run"),
+        Binding("m", "next_bookmark", "Next mark", show=False, tooltip="jump to the next bookmark"),
+        Binding("home", "seek_start", "Start", show=False, priority=True, tooltip="back to it"),
     ]
 
     def __init__(self, session: ReplaySession) -> None:
@@ -135,8 +134,3 @@ class ReplayScreen(WatchScreen):
             self.notify("no bookmark after this point", severity="warning")
         else:
             self.replay.seek(position)
-
-    def action_help(self) -> None:
-        from mletui.tui.dialogs import HelpScreen
-
-        self.app.push_screen(HelpScreen(REPLAY_KEYS + KEYS[4:]))

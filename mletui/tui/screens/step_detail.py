@@ -36,22 +36,7 @@ class StepDetailScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close")]
 
-    DEFAULT_CSS = """
-    StepDetailScreen {
-        align: center middle;
-        & > Vertical {
-            width: 92%;
-            height: 90%;
-            padding: 0 1;
-            background: $panel;
-            border: thick $primary 80%;
-        }
-        & #step-detail-title { width: 1fr; text-style: bold; }
-        & VerticalScroll { height: 1fr; }
-        & > .step-detail--added { color: $text-success; }
-        & > .step-detail--removed { color: $text-error; }
-    }
-    """
+    CSS_PATH = "../styles/dialogs.tcss"
 
     def __init__(
         self,

@@ -79,36 +79,6 @@ POLL_S = 0.1
 POLL_FLOOD_S = 0.005  # while lines pour in
 LOG_FRAME_S = 0.2  # the log pane takes a flood's newest lines at most this often
 
-KEYS = [
-    ("p", "soft pause / resume (the agent stops at its next checkpoint)"),
-    ("F", "freeze / thaw (SIGSTOP / SIGCONT the whole run at once)"),
-    ("h", "send a hint (Enter sends, Esc cancels)"),
-    ("K", "kill the run (asks first; SIGTERM, then SIGKILL after the grace period)"),
-    ("[ / ]", "previous / next code snapshot"),
-    (
-        "m",
-        "in the code pane: mark a snapshot; the others are then diffed against it (again: unmark)",
-    ),
-    ("s", "show / hide the agent's steps (shown once the agent reports one)"),
-    ("Enter", "on a step: its plan, analysis, output and code against its parent's"),
-    ("R", "reveal the held-out grade (asks first; the journal records it)"),
-    ("L", "change the run's limits, where its source has them (an Inspect task's)"),
-    ("C", "cancel the running tool call, where its source can (Inspect: the model sees it)"),
-    ("Enter", "on a score (table or chart): show the code that produced it"),
-    ("f / End", "follow the log again"),
-    ("/", "search the whole log (plain text; Ctrl+R in the prompt: regex; lower case: any case)"),
-    ("n / N", "next match below / above"),
-    ("&", "filter: show only the lines that match (empty: every line again)"),
-    ("t", "go to a time: 14:05, 2026-11-30 14:05:30, +1h20m (run clock), -10m"),
-    ("g", "the first line of the log"),
-    ("↑ / ↓", "scroll the log, or move the selected line"),
-    ("Enter", "in the log: select a line; again: open it whole (long lines are cut)"),
-    ("Esc", "in the log: unselect, then clear the search, then the filter"),
-    ("Tab", "move between panes"),
-    ("?", "this help"),
-    ("q", "quit the watcher; the run goes on untouched"),
-]
-
 
 # The keys that need a capability of the session, and which one.
 NEEDS = {
@@ -140,31 +110,55 @@ class SessionEvents(Message):
 
 
 class WatchScreen(Screen[None]):
-    DEFAULT_CSS = """
-    WatchScreen #body { height: 1fr; }
-    WatchScreen #left { width: 3fr; }
-    WatchScreen #right { width: 2fr; min-width: 40; }
-    WatchScreen LogView { height: 1fr; border: round $panel; }
-    WatchScreen CodePane { height: 3fr; }
-    WatchScreen ScoresPane { height: 2fr; }
-    WatchScreen ResourcesPane { height: auto; }
-    WatchScreen HintsPane { height: auto; max-height: 12; }
-    """
+    CSS_PATH = "../styles/watch.tcss"
+    HELP_TITLE = "Run"
 
     BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/Resume"),
-        Binding("F", "toggle_freeze", "Freeze/Thaw"),
-        Binding("h", "hint", "Hint"),
-        Binding("K", "kill", "Kill"),
-        Binding("R", "reveal_grade", "Reveal grade"),
-        Binding("L", "limits", "Limits"),
-        Binding("C", "cancel_tool_call", "Cancel tool call", show=False),
-        Binding("left_square_bracket", "snapshot(-1)", "Prev snap", show=False),
-        Binding("right_square_bracket", "snapshot(1)", "Next snap", show=False),
-        Binding("f,end", "follow", "Follow", show=False),
-        Binding("s", "toggle_steps", "Steps", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit_watch", "Quit"),
+        Binding(
+            "p", "toggle_pause", "Pause/Resume", tooltip="the agent stops at its next checkpoint"
+        ),
+        Binding(
+            "F", "toggle_freeze", "Freeze/Thaw", tooltip="SIGSTOP / SIGCONT the whole run at once"
+        ),
+        Binding("h", "hint", "Hint", tooltip="send the agent a hint (Enter sends, Esc cancels)"),
+        Binding(
+            "K", "kill", "Kill", tooltip="asks first; SIGTERM, then SIGKILL after the grace period"
+        ),
+        Binding("R", "reveal_grade", "Reveal grade", tooltip="asks first; the journal records it"),
+        Binding(
+            "L", "limits", "Limits", tooltip="change the run's limits, where its source has them"
+        ),
+        Binding(
+            "C",
+            "cancel_tool_call",
+            "Cancel tool call",
+            show=False,
+            tooltip="where its source can (Inspect: the model sees it)",
+        ),
+        Binding(
+            "left_square_bracket",
+            "snapshot(-1)",
+            "Prev snap",
+            show=False,
+            tooltip="the code as it was before",
+        ),
+        Binding(
+            "right_square_bracket",
+            "snapshot(1)",
+            "Next snap",
+            show=False,
+            tooltip="the code as it was after",
+        ),
+        Binding("f,end", "follow", "Follow", show=False, tooltip="follow the log again"),
+        Binding(
+            "s",
+            "toggle_steps",
+            "Steps",
+            show=False,
+            tooltip="show / hide the agent's steps (shown once the agent reports one)",
+        ),
+        Binding("question_mark", "help", "Help", tooltip="this help"),
+        Binding("q", "quit_watch", "Quit", tooltip="the watcher; the run goes on untouched"),
     ]
 
     def __init__(self, session: Session, drive: bool = False, show_grades: bool = False) -> None:
@@ -261,40 +255,41 @@ class WatchScreen(Screen[None]):
     def on_session_events(self, message: SessionEvents) -> None:
         lines: list[LogLine] = []
         for event in message.events:
-            if isinstance(event, LogBatch):
-                lines.extend(event.lines)
-            elif isinstance(event, LiveLine):
-                self.query_one(LogView).set_live(event.line)
-            elif isinstance(event, Snapshot):
-                self.query_one(CodePane).add_snapshot(event)
-            elif isinstance(event, Score):
-                self.query_one(ScoresPane).add_score(event)
-            elif isinstance(event, Grade):
-                self.query_one(ScoresPane).add_grade(event)
-            elif isinstance(event, GradingInfo):
-                self.query_one(ScoresPane).set_grading(event)
-            elif isinstance(event, ResourceSample):
-                self.query_one(ResourcesPane).update_sample(event)
-            elif isinstance(event, StallFlag):
-                self.query_one(RunHeader).update_stall(event)
-            elif isinstance(event, StatusUpdate):
-                self._set_status(event)
-            elif isinstance(event, HintsUpdate):
-                self.query_one(HintsPane).update_hints(event)
-            elif isinstance(event, ActionRecord):
-                self.query_one(HintsPane).add_action(event)
-            elif isinstance(event, TokenUsage):
-                self.query_one(BudgetLine).add_usage(event)
-            elif isinstance(event, AgentStep):
-                if event.tokens_in or event.tokens_out or event.cost is not None:
-                    self.query_one(BudgetLine).add_step(event)  # an agent that calls a model
-                self.query_one(StepsPane).add_step(event)
-            elif isinstance(event, ModelOutput):
-                self.query_one(StepsPane).add_output(event)
-            elif isinstance(event, BudgetLimits):
-                self.query_one(BudgetLine).set_limits(event)
-            elif isinstance(event, Notice):
-                self.notify(clean_text(event.text), severity="warning", markup=False)
+            match event:
+                case LogBatch():
+                    lines.extend(event.lines)
+                case LiveLine():
+                    self.query_one(LogView).set_live(event.line)
+                case Snapshot():
+                    self.query_one(CodePane).add_snapshot(event)
+                case Score():
+                    self.query_one(ScoresPane).add_score(event)
+                case Grade():
+                    self.query_one(ScoresPane).add_grade(event)
+                case GradingInfo():
+                    self.query_one(ScoresPane).set_grading(event)
+                case ResourceSample():
+                    self.query_one(ResourcesPane).update_sample(event)
+                case StallFlag():
+                    self.query_one(RunHeader).update_stall(event)
+                case StatusUpdate():
+                    self._set_status(event)
+                case HintsUpdate():
+                    self.query_one(HintsPane).update_hints(event)
+                case ActionRecord():
+                    self.query_one(HintsPane).add_action(event)
+                case TokenUsage():
+                    self.query_one(BudgetLine).add_usage(event)
+                case AgentStep():
+                    if event.tokens_in or event.tokens_out or event.cost is not None:
+                        self.query_one(BudgetLine).add_step(event)  # an agent that calls a model
+                    self.query_one(StepsPane).add_step(event)
+                case ModelOutput():
+                    self.query_one(StepsPane).add_output(event)
+                case BudgetLimits():
+                    self.query_one(BudgetLine).set_limits(event)
+                case Notice():
+                    self.notify(clean_text(event.text), severity="warning", markup=False)
         if lines:
             self.query_one(LogView).add_lines(lines)
 
@@ -502,7 +497,7 @@ class WatchScreen(Screen[None]):
         self.query_one(LogView).follow()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(KEYS))
+        self.app.push_screen(HelpScreen.of(self))
 
     def action_quit_watch(self) -> None:
         self.workers.cancel_group(self, "poll")

@@ -59,7 +59,7 @@ class RunHeader(Widget):
         & > .run-header--frozen { background: $primary; }
         & > .run-header--exited { background: $foreground 45%; }
         & > .run-header--killed { background: $error; }
-        & > .run-header--lost { background: magenta; }
+        & > .run-header--lost { background: $secondary; }
         & > .run-header--label { color: $foreground-muted; }
         & > .run-header--badge {
             color: $warning;

@@ -111,26 +111,7 @@ class LogLineScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,enter", "close", "Close")]
 
-    DEFAULT_CSS = """
-    LogLineScreen {
-        align: center middle;
-        & > Vertical {
-            width: 90%;
-            height: 85%;
-            padding: 0 1;
-            background: $panel;
-            border: thick $primary 80%;
-        }
-        & .log-line--title {
-            width: 1fr;
-            text-style: bold;
-        }
-        & .log-line--help {
-            width: 1fr;
-            color: $foreground-muted;
-        }
-    }
-    """
+    CSS_PATH = "../styles/dialogs.tcss"
 
     def __init__(
         self,

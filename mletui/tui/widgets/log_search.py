@@ -45,32 +45,7 @@ class LogPrompt(ModalScreen[PromptResult | None]):
         Binding("ctrl+r", "toggle_regex", "Regex"),
     ]
 
-    DEFAULT_CSS = """
-    LogPrompt {
-        align: left bottom;
-        background: $background 0%;
-        & > Horizontal {
-            dock: bottom;
-            width: 100%;
-            height: auto;
-            background: $panel;
-            padding: 0 1;
-        }
-        & .log-prompt--title {
-            width: auto;
-            padding: 1 1 0 0;
-            text-style: bold;
-        }
-        & .log-prompt--mode {
-            width: auto;
-            padding: 1 0 0 1;
-            color: $foreground-muted;
-        }
-        & Input {
-            width: 1fr;
-        }
-    }
-    """
+    CSS_PATH = "../styles/dialogs.tcss"
 
     def __init__(
         self,

@@ -102,20 +102,57 @@ class LogView(ScrollView, can_focus=True):
     """A run's log: follows new lines until the operator scrolls up; searches, filters and jumps
     over the whole history when it has one (see the module's docstring)."""
 
+    HELP_TITLE = "Log"
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "follow", "Follow"),
-        Binding("end", "follow", "Follow", show=False),
-        Binding("slash", "prompt('search')", "Search"),
-        Binding("ampersand", "prompt('filter')", "Filter"),
-        Binding("t", "prompt('time')", "Time"),
-        Binding("n", "next_match(1)", "Next match", show=False),
-        Binding("N", "next_match(-1)", "Previous match", show=False),
-        Binding("g", "top", "Top", show=False),
-        Binding("G", "bottom", "Bottom", show=False),
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("enter,o", "open_line", "Open line", show=False),
-        Binding("escape", "dismiss", "Clear", show=False),
+        Binding("f", "follow", "Follow", tooltip="follow the log again"),
+        Binding("end", "follow", "Follow", show=False, tooltip="follow the log again"),
+        Binding(
+            "slash",
+            "prompt('search')",
+            "Search",
+            tooltip="the whole log (plain text; Ctrl+R in the prompt: regex; lower case: any case)",
+        ),
+        Binding(
+            "ampersand",
+            "prompt('filter')",
+            "Filter",
+            tooltip="show only the lines that match (empty: every line again)",
+        ),
+        Binding(
+            "t",
+            "prompt('time')",
+            "Time",
+            tooltip="go to a time: 14:05, 2026-11-30 14:05:30, +1h20m (run clock), -10m",
+        ),
+        Binding("n", "next_match(1)", "Next match", show=False, tooltip="below"),
+        Binding("N", "next_match(-1)", "Previous match", show=False, tooltip="above"),
+        Binding("g", "top", "Top", show=False, tooltip="the first line of the log"),
+        Binding(
+            "G",
+            "bottom",
+            "Bottom",
+            show=False,
+            tooltip="the last line of the log; follows it again",
+        ),
+        Binding("up", "cursor(-1)", "Up", show=False, tooltip="scroll, or move the selected line"),
+        Binding(
+            "down", "cursor(1)", "Down", show=False, tooltip="scroll, or move the selected line"
+        ),
+        Binding(
+            "enter,o",
+            "open_line",
+            "Open line",
+            show=False,
+            tooltip="select a line; again: open it whole (long lines are cut)",
+        ),
+        Binding(
+            "escape",
+            "dismiss",
+            "Clear",
+            show=False,
+            tooltip="unselect, then clear the search, then the filter",
+        ),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

@@ -73,9 +73,9 @@ class ScoreChart(Widget, can_focus=True):
         & > .score-chart--validation { color: $text-primary; text-style: bold; }
         & > .score-chart--grade { color: $text-accent; text-style: bold; }
         & > .score-chart--best-so-far { color: $primary 60%; }
-        & > .score-chart--gold { color: #d4a017; }
-        & > .score-chart--silver { color: #a8a9ad; }
-        & > .score-chart--bronze { color: #cd7f32; }
+        & > .score-chart--gold { color: $text-accent; }
+        & > .score-chart--silver { color: $foreground-muted; }
+        & > .score-chart--bronze { color: $text-warning; }
         & > .score-chart--median { color: $foreground-muted; }
         & > .score-chart--axis { color: $foreground-muted; }
         & > .score-chart--selected { color: $text; background: $accent 40%; text-style: bold; }
@@ -83,12 +83,20 @@ class ScoreChart(Widget, can_focus=True):
     }
     """
 
+    HELP_TITLE = "Score chart"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "step(-1)", "Earlier", show=False),
         Binding("right", "step(1)", "Later", show=False),
         Binding("home", "edge(-1)", "First", show=False),
         Binding("end", "edge(1)", "Last", show=False),
-        Binding("enter", "choose", "Show its code", show=False),
+        Binding(
+            "enter",
+            "choose",
+            "Show its code",
+            show=False,
+            tooltip="the snapshot before the selected score (Enter on a table row does too)",
+        ),
     ]
 
     class PointChosen(Message):

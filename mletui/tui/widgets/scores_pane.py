@@ -103,8 +103,16 @@ class ScoresPane(Vertical):
     }
     """
 
+    HELP_TITLE = "Scores"
+
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("z", "toggle_zoom", "Zoom scores", show=False),
+        Binding(
+            "z",
+            "toggle_zoom",
+            "Zoom scores",
+            show=False,
+            tooltip="the pane, full screen (again, or Esc: back)",
+        ),
     ]
     ALLOW_MAXIMIZE = True
 
@@ -221,8 +229,9 @@ class ScoresPane(Vertical):
         for row in self._rows.values():
             if row.grade is not None:
                 value, note = self._grade_cells(row.grade)
-                table.update_cell(row.key, "value", value)
-                table.update_cell(row.key, "note", note)
+                # The hidden value was narrower: make room, whenever the reveal comes.
+                table.update_cell(row.key, "value", value, update_width=True)
+                table.update_cell(row.key, "note", note, update_width=True)
         best = self._best.get((GRADE, self._grade_metric()))
         if best is not None:
             table.update_cell(best.row_key, "best", Text(GRADE_BEST_MARK, style="bold"))
