@@ -118,7 +118,7 @@ async def test_ls_show_watch_pause_and_cancel_a_sample(
         # Hints and freeze are absent, each with its sentence.
         await pilot.press("h")
         await pilot.pause(0.2)
-        assert any("Inspect's ACP server" in t for t in texts(app))
+        assert any("runs no ACP server" in t for t in texts(app))
 
         # K: cancel, scored on what it has (the kill choice's first).
         await until(pilot, lambda: screen.check_action("kill", ()) is True, 30)

@@ -11,6 +11,7 @@ the session shows (the transcript, the states, the scores) is recorded there as 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from typing import Any
 from mletui.core.events import (
     ActionRecord,
     Event,
+    HintStatus,
+    HintsUpdate,
     LogBatch,
     LogLine,
     Notice,
@@ -29,6 +32,13 @@ from mletui.core.events import (
     Snapshot,
     StatusUpdate,
     Stream,
+)
+from mletui.integrations.inspect.acp import (
+    MAX_HINT_CHARS,
+    AcpClient,
+    AcpError,
+    accepts_operator_messages,
+    acp_socket,
 )
 from mletui.integrations.inspect.client import ControlClient, ControlError
 from mletui.integrations.inspect.discovery import EvalProcess, pid_alive
@@ -48,6 +58,7 @@ from mletui.watch.control import ActionError, default_operator
 from mletui.watch.session import ActionNotes, Capability
 
 STATUS_EVERY_S = 1.0
+HINTS_PROBE_S = 5.0  # how often the ACP server is asked whether the agent takes operator messages
 PAGES_PER_POLL = 5
 RETRY_AFTER_S = 5.0
 SCOPES = ("task", "model", "process")
@@ -62,15 +73,20 @@ PAUSE_SCOPES = (
     ("m", "model", "this model"),
     ("e", "process", "the whole eval"),
 )
-NO_HINTS = (
-    "hints unavailable: an Inspect agent takes operator messages only through Inspect's ACP "
-    "server (--acp-server), which mletui does not speak yet"
+NO_ACP = (
+    "hints unavailable: this eval runs no ACP server (inspect eval --acp-server), the only way "
+    "Inspect takes operator messages"
+)
+NOT_INTERACTIVE = (
+    "hints unavailable: this sample's agent does not accept operator messages now (Inspect takes "
+    "them into an agent with a turn loop, such as react(), while it runs)"
 )
 NO_FREEZE = (
     "freeze unavailable: mletui freezes an Inspect sample's sandbox only when it is a container, "
     "and this one's is not known to be (use hard pause: p, then T)"
 )
 ENDED = "the eval has ended (its process is gone)"
+ENDED_HINTS = "hints unavailable: the sample has ended"
 NOTES = ActionNotes(
     killed="Cancel sent: Inspect scores the sample on what it has.",
     container_killed="Cancel sent: the sample ends as an error.",
@@ -84,7 +100,8 @@ NOTES = ActionNotes(
     kill_buttons=("Score what it has", "End it as an error"),
     opening=(
         "Inspect sample: p pauses (a scope, soft or hard), K cancels it (twice: the eval), "
-        "L changes its limits, C cancels its running tool call."
+        "L changes its limits, C cancels its running tool call, h sends a hint (an operator "
+        "message, where the eval runs Inspect's ACP server)."
     ),
 )
 _STATES = {
@@ -161,6 +178,10 @@ class InspectSession:
         self._said: set[str] = set()
         self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
         self._started: set[str] = set()  # running tool calls whose call line was shown
+        self._hints: dict[str, HintStatus] = {}
+        # Why hints cannot be sent now (NO_ACP until the ACP server says otherwise).
+        self._hints_unavailable: str | None = NO_ACP
+        self._hints_probed_at = -HINTS_PROBE_S
         # A cancel of this sample was journaled (by any watcher): a kill now is asked twice.
         self._cancelled = any(
             e.get("kind") == "action" and e.get("action") == "kill"
@@ -168,7 +189,6 @@ class InspectSession:
         )
 
     # The Session protocol: this session is its own control.
-    capabilities = CAPABILITIES
     logs = None  # the transcript is read through a cursor, not spooled: the pane keeps it
     driver_token = None
 
@@ -184,6 +204,12 @@ class InspectSession:
     def live(self) -> bool:
         return self.client is not None
 
+    @property
+    def capabilities(self) -> Capability:
+        """Hints only while the eval's ACP server says the sample's agent takes them."""
+        hints = Capability.HINTS if self._hints_unavailable is None else Capability.NONE
+        return CAPABILITIES | hints
+
     def status(self) -> StatusUpdate:
         return status_of(self.row, self.task, live=self.live)
 
@@ -191,8 +217,8 @@ class InspectSession:
         return []  # no code timeline: the sandbox's files are not read
 
     def unavailable(self, capability: Capability, status: StatusUpdate | None) -> str | None:
-        if capability is Capability.HINTS:
-            return NO_HINTS
+        if capability is Capability.HINTS and self._hints_unavailable is not None:
+            return self._hints_unavailable
         if capability is Capability.FREEZE:
             return NO_FREEZE
         ended = status is not None and status.state.ended  # then the state says why
@@ -319,16 +345,42 @@ class InspectSession:
                     score = _score(name, number)
                     self.recorder.score(score)
                     events.append(score)
+        if now - self._hints_probed_at >= HINTS_PROBE_S:
+            self._hints_probed_at = now
+            self._probe_hints()
         entries, skipped = self.actions.read_new()
         if skipped:
             events.append(Notice(time.time(), f"skipped {skipped} malformed journal line(s)"))
+        hints = len(self._hints)
         for entry in entries:
             if entry.get("kind") == "action" and entry.get("action") == "kill":
                 self._cancelled = True
             event = _event_from_entry(entry)
             if event is not None:
                 events.append(event)
+            if isinstance(event, ActionRecord) and event.action == "hint" and event.hint_id:
+                self._hints[event.hint_id] = HintStatus(
+                    event.hint_id, event.detail, event.ts, "sent", None
+                )
+        if len(self._hints) != hints:
+            events.append(HintsUpdate(tuple(self._hints.values())))
         return events
+
+    def _probe_hints(self) -> None:
+        """Whether a hint can be sent now: the eval's ACP server, and the sample's agent bound
+        to a turn loop (Inspect's ``interactive``)."""
+        socket_path = acp_socket(self.process.pid) if self.process and self.live else None
+        if socket_path is None or self.row.ended:
+            self._hints_unavailable = NO_ACP if socket_path is None else ENDED_HINTS
+            return
+        try:
+            listing = AcpClient(socket_path).session(
+                self.row.task, self.row.sample_id, self.row.epoch
+            )
+        except AcpError as exc:
+            self._hints_unavailable = f"hints unavailable: {exc}"
+            return
+        self._hints_unavailable = None if accepts_operator_messages(listing) else NOT_INTERACTIVE
 
     # Reading.
     def _read_transcript(self, events: list[Event]) -> list[LogLine]:
@@ -511,6 +563,36 @@ class InspectSession:
             self.journal.append("notice", {"text": text}, sync=True)
             raise ActionError("No tool call was running: nothing was cancelled.")
 
+    def hint(self, text: str) -> str:
+        """Send ``text`` to the sample's agent as an operator message (journaled first); the
+        hint's id. Inspect queues it for the agent's next turn."""
+        text = text.strip()
+        if not text:
+            raise ActionError("A hint needs some text.")
+        if len(text) > MAX_HINT_CHARS:
+            raise ActionError(f"A hint is at most {MAX_HINT_CHARS} characters.")
+        process = self.process
+        socket_path = acp_socket(process.pid) if process is not None and self.live else None
+        if socket_path is None:
+            raise ActionError(NO_ACP[0].upper() + NO_ACP[1:] + ".")
+        row = self.row
+        hint_id = f"h-{int(time.time())}-{secrets.token_hex(2)}"
+        self._act(
+            "hint",
+            text,
+            lambda _: self._prompt(socket_path, row, text),
+            hint_id=hint_id,
+        )
+        return hint_id
+
+    @staticmethod
+    def _prompt(socket_path: Path, row: SampleRow, text: str) -> dict[str, Any]:
+        try:
+            AcpClient(socket_path).prompt(row.task, row.sample_id, row.epoch, text)
+        except AcpError as exc:
+            raise ControlError(str(exc)) from None
+        return {}
+
     def set_limits(self, **limits: int | str) -> dict[str, Any]:
         """Change the task's per-sample limits (``time_limit`` seconds, ``token_limit``,
         ``message_limit``; ``"clear"`` removes one); Inspect's resulting limits."""
@@ -628,8 +710,13 @@ def _event_from_entry(entry: dict[str, Any]) -> Event | None:
     ts = entry.get("ts", 0.0)
     ts = float(ts) if isinstance(ts, int | float) else 0.0
     if entry.get("kind") == "action":
+        hint_id = entry.get("hint_id")
         return ActionRecord(
-            ts, str(entry.get("action")), str(entry.get("operator")), str(entry.get("detail", ""))
+            ts,
+            str(entry.get("action")),
+            str(entry.get("operator")),
+            str(entry.get("detail", "")),
+            hint_id=hint_id if isinstance(hint_id, str) and hint_id else None,
         )
     if entry.get("kind") == "notice":
         return Notice(ts, str(entry.get("text", "")))
