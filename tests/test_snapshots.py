@@ -57,6 +57,8 @@ async def settle(pilot: Pilot[None]) -> None:
     )
     for table in tables:
         table._clear_caches()
+        # The cursor's row in view, as measured now (a first layout under load may lag it).
+        table.move_cursor(row=table.cursor_row, scroll=True, animate=False)
         table.refresh()
     await pilot.pause(0.3)
     await pilot.wait_for_scheduled_animations()

@@ -22,6 +22,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
@@ -69,6 +70,15 @@ class _Row:
     snapshot_seq: int | None
     score: Score | None = None
     grade: Grade | None = None
+
+
+class ScoresTable(DataTable[Text]):
+    """The table of scores: while its cursor is on the newest row, that row stays in view,
+    however late the rows are measured (a row added before the table's first layout too)."""
+
+    def watch_virtual_size(self, size: Size) -> None:
+        if self.row_count and self.cursor_row >= self.row_count - 1:
+            self.scroll_end(animate=False, immediate=True)
 
 
 class ScoresPane(Vertical):
@@ -159,7 +169,9 @@ class ScoresPane(Vertical):
         yield Label(self._grade_line(), id="scores-grade", classes="scores-line")
         yield ScoreChart(id="scores-chart")
         yield Label(self._legend(), id="scores-legend", classes="scores-line")
-        table: DataTable[Text] = DataTable(id="scores-table", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Text] = ScoresTable(
+            id="scores-table", cursor_type="row", zebra_stripes=True
+        )
         yield table
 
     def on_mount(self) -> None:
