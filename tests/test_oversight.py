@@ -52,7 +52,7 @@ def test_operator_entries_are_chained_and_audited(capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert "intact" in out and "assisted" in out and "try gradient boosting" in out
     main(["grade", folder.id, "--json"])  # no submission: an invalid grade, still marked
-    report = json.loads(capsys.readouterr().out)
+    (report,) = json.loads(capsys.readouterr().out)["competition_reports"]  # MLE-bench's summary
     assert report["assisted"] is True and report["valid_submission"] is False
 
 
