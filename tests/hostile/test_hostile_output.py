@@ -167,7 +167,10 @@ async def test_no_pane_notification_or_command_shows_a_format_character_raw(
     app = MletuiApp(run_id=folder.id)
     try:
         async with app.run_test(size=(200, 50), notifications=True) as pilot:
-            await until(pilot, lambda: look() or len(seen) == len(wanted) - 2, 30)
+            try:
+                await until(pilot, lambda: look() or len(seen) == len(wanted) - 2, 30)
+            except AssertionError:
+                raise AssertionError(f"never on screen: {sorted(wanted - seen)}") from None
             assert main(["hint", folder.id, "more trees"]) == 0
             await until(pilot, look, 30)
         capsys.readouterr()

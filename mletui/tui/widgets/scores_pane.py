@@ -77,6 +77,9 @@ class ScoresTable(DataTable[Text]):
     however late the rows are measured (a row added before the table's first layout too)."""
 
     def watch_virtual_size(self, size: Size) -> None:
+        # A column that grew (a long metric name) must not keep lines drawn at its old width.
+        self._clear_caches()
+        self.refresh()
         if self.row_count and self.cursor_row >= self.row_count - 1:
             self.scroll_end(animate=False, immediate=True)
 
