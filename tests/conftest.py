@@ -31,6 +31,15 @@ def unavailable(what: str, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture
+def inspect_ai_installed() -> None:
+    """The Inspect tests run real evals: Inspect AI comes with the dev extra."""
+    try:
+        import inspect_ai  # noqa: F401
+    except ImportError:
+        unavailable("Inspect AI", "inspect_ai is not installed (pip install -e '.[dev]')")
+
+
 def require_root(what: str) -> None:
     """Tests that switch users or mount a file system need root (CI runs as root)."""
     if os.geteuid() != 0:

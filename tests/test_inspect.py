@@ -24,7 +24,7 @@ from mletui.integrations.inspect.session import InspectSession
 from mletui.store.journal import read_journal
 from tests.conftest import wait_for
 
-pytest.importorskip("inspect_ai", reason="Inspect AI is the dev extra's (pip install -e '.[dev]')")
+pytestmark = pytest.mark.usefixtures("inspect_ai_installed")
 
 SCRIPT = Path(__file__).parent / "inspect_fixtures" / "slow_eval.py"
 

@@ -25,7 +25,7 @@ from tests.conftest import until
 from tests.test_inspect import Eval, lines_until, start_eval, wait_for  # noqa: F401
 from tests.test_tui import SIZE
 
-pytest.importorskip("inspect_ai", reason="Inspect AI is the dev extra's (pip install -e '.[dev]')")
+pytestmark = pytest.mark.usefixtures("inspect_ai_installed")
 
 
 def spooled(path: Path) -> list[LogLine]:

@@ -24,7 +24,7 @@ from tests.conftest import until
 from tests.test_inspect import Eval, start_eval  # noqa: F401  (the fixture)
 from tests.test_tui import SIZE
 
-pytest.importorskip("inspect_ai", reason="Inspect AI is the dev extra's (pip install -e '.[dev]')")
+pytestmark = pytest.mark.usefixtures("inspect_ai_installed")
 
 
 @pytest.fixture

@@ -46,12 +46,12 @@ def event_lines(event: Any, *, call_shown: bool = False) -> list[Line]:
         function = _word(event.get("function")) or "tool"
         if not call_shown:
             add(Stream.STDOUT, f"[tool {function}]", _arguments(event.get("arguments")))
-        if event.get("pending"):
-            pass  # its outcome comes when it ends
-        elif event.get("has_error") or event.get("error"):
-            add(Stream.STDERR, f"[tool {function} error]", event.get("error") or "")
-        elif event.get("result") not in (None, ""):
-            add(Stream.STDOUT, f"[tool {function} output]", event.get("result"))
+        # A pending call shows only the call: its outcome comes when it ends.
+        if not event.get("pending"):
+            if event.get("has_error") or event.get("error"):
+                add(Stream.STDERR, f"[tool {function} error]", event.get("error") or "")
+            elif event.get("result") not in (None, ""):
+                add(Stream.STDOUT, f"[tool {function} output]", event.get("result"))
     elif kind == "error":
         add(Stream.STDERR, "[error]", event.get("error") or "")
     elif kind in ("sample_limit", "interrupt", "info", "logger", "sandbox", "approval", "input"):
