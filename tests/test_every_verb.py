@@ -98,10 +98,15 @@ def test_every_verb_on_an_mlebench_run_found_by_prefix(
         assert re.search(r"^assisted +yes", out, re.M)
 
         # The verbs that make no sense for it say why, in one sentence.
-        for verb in (["grade"], ["pack"], ["replay"], ["export", "--out", str(tmp_path / "x")]):
+        for verb in (["pack"], ["replay"], ["export", "--out", str(tmp_path / "x")]):
             status, _, err = _main(capsys, verb[0], prefix, *verb[1:], *given)
             assert status == 1 and err.startswith(f"mletui: {run_id} is an MLE-bench run: ")
             assert err.count("\n") == 1 and "Traceback" not in err
+        # Grade is MLE-bench's grader on this machine: without its answers here, it says so.
+        no_data = ("--mlebench-data", str(tmp_path / "no-data"))
+        status, _, err = _main(capsys, "grade", prefix, *given, *no_data)
+        assert status == 1 and err.startswith(f"mletui: Cannot grade {run_id}: no private answers")
+        assert err.count("\n") == 1
 
         # The same prefix rules as for mletui's own runs: ambiguous, unknown.
         make_run(root, competition, START)

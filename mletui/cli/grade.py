@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
-from mletui.cli.lookup import complete_run_id_or_file, own_run
+from mletui.cli.lookup import Found, complete_run_id_or_file, find, kind
 
 if TYPE_CHECKING:
     from mletui.watch.grades import Graded
@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     shell_complete=complete_run_id_or_file,
 )
 @click.option("--task", "task_name", help="grade FILE.csv against this task (a name or a folder)")
+@click.option(
+    "--mlebench-data",
+    metavar="PATH",
+    help="MLE-bench's data folder with the private answers (default: $MLEBENCH_DATA, else "
+    "MLE-bench's own)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print MLE-bench's report as JSON")
 @click.option("--out", metavar="PATH", help="also write the JSON report to PATH")
 @click.pass_obj
@@ -39,6 +45,7 @@ def grade(
     options: GlobalOptions,
     targets: tuple[str, ...],
     task_name: str | None,
+    mlebench_data: str | None,
     as_json: bool,
     out: str | None,
 ) -> int:
@@ -50,9 +57,13 @@ def grade(
                 raise UserError("With --task, give one file: mletui grade --task TASK FILE.csv")
             graded = [grades.grade_file(task_name, targets[0])]
         else:
-            why = "mletui grades its own runs; MLE-bench's `mlebench grade-sample` grades its runs"
-            folders = [own_run(run_id, why) for run_id in targets]
-            graded = [grades.grade_run(folder, options.operator) for folder in folders]
+            found = [find(run_id) for run_id in targets]
+            graded = [
+                grades.grade_run(f.folder, options.operator)
+                if f.folder is not None
+                else _grade_elsewhere(f, options.operator, mlebench_data)
+                for f in found
+            ]
         written = write_report(graded, out) if out else None
     except grades.GradeCommandError as exc:
         raise UserError(str(exc)) from exc
@@ -68,6 +79,35 @@ def grade(
     return 0 if all(g.report.valid_submission for g in graded) else 1
 
 
+def _grade_elsewhere(found: Found, operator: str | None, data: str | None) -> Graded:
+    """An MLE-bench run graded by MLE-bench's grader on this machine; other sources refused."""
+    from mletui.integrations.mlebench.grade_now import (
+        RunGradeError,
+        as_grade_report,
+        grade_mlebench_run,
+    )
+    from mletui.integrations.mlebench.grading import HostGrader, data_folder
+    from mletui.integrations.mlebench.listing import summarize_run
+    from mletui.integrations.mlebench.runs import resolve_mlebench_run
+    from mletui.integrations.mlebench.source import MlebenchSource
+    from mletui.watch.grades import Graded
+
+    source = found.source
+    if not isinstance(source, MlebenchSource) or source.root is None:
+        assert source is not None
+        why = "mletui grades its own runs and MLE-bench's"
+        raise UserError(f"{found.id} is {kind(source)}: {why}.")
+    run = resolve_mlebench_run(source.root, found.id)
+    try:
+        graded = grade_mlebench_run(run, operator, HostGrader(data_folder(data)))
+    except RunGradeError as exc:
+        raise UserError(str(exc)) from exc
+    assisted = summarize_run(run).assisted
+    return Graded(
+        f"run {run.id}", as_grade_report(graded.report), graded.note, assisted, graded.report
+    )
+
+
 def report_json(graded: list[Graded]) -> dict[str, Any]:
     """MLE-bench's summary report, one entry per run or file (one as many): the shape MLE-bench's
     aggregation script reads. Thresholds without a leaderboard are NaN, as MLE-bench writes."""
@@ -75,7 +115,11 @@ def report_json(graded: list[Graded]) -> dict[str, Any]:
 
     # "assisted" goes beside MLE-bench's fields, so analysis scripts can leave such runs out.
     summary = aggregate_reports([g.report for g in graded])
-    for g, competition in zip(graded, summary["competition_reports"], strict=True):
+    reports = summary["competition_reports"]
+    for i, g in enumerate(graded):
+        if g.mlebench is not None:  # MLE-bench's grader's own words, field for field
+            reports[i] = dict(g.mlebench)
+    for g, competition in zip(graded, reports, strict=True):
         if g.assisted is not None:
             competition["assisted"] = g.assisted
     return summary
@@ -108,9 +152,10 @@ def format_graded(graded: Graded) -> list[str]:
         else:
             at = "≤" if t.lower_is_better else "≥"
             lines_text = (
-                f"gold {at} {t.gold:.6g}, silver {at} {t.silver:.6g}, bronze {at} {t.bronze:.6g}; "
-                f"{t.teams} on the leaderboard"
+                f"gold {at} {t.gold:.6g}, silver {at} {t.silver:.6g}, bronze {at} {t.bronze:.6g}"
             )
+            if t.teams:  # MLE-bench's own reports do not count them
+                lines_text += f"; {t.teams} on the leaderboard"
             rows.append(("medal", f"{r.medal or 'none'} ({lines_text})"))
             above = "yes" if r.ranking.above_median else "no"
             rows.append(("above median", f"{above} (median {t.median:.6g})"))

@@ -116,16 +116,6 @@ def find(run_id: str) -> Found:
     return Found(folder.id, folder=folder)
 
 
-def own_run(run_id: str, why: str) -> RunFolder:
-    """mletui's own run ``run_id`` names, for a command that only acts on those; a run of another
-    source is refused in one sentence ending with ``why``."""
-    found = find(run_id)
-    if found.folder is None:
-        assert found.source is not None
-        raise UserError(f"{found.id} is {kind(found.source)}: {why}.")
-    return found.folder
-
-
 @contextmanager
 def session(found: Found, operator: str | None = None) -> Iterator[Session]:
     """A watch session on another source's run, closed after use."""

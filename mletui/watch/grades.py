@@ -103,6 +103,7 @@ class Graded:
     report: GradeReport
     note: str | None = None  # e.g. "recorded as seen by operator"
     assisted: bool | None = None  # a run an operator intervened in; None for a file
+    mlebench: dict[str, Any] | None = None  # MLE-bench's own report of it, written as it is
 
 
 def grade_file(task_name: str, file: str) -> Graded:

@@ -377,18 +377,15 @@ class SubmissionChecker:
                 return None, str(exc)
 
     def _thresholds(self, report: dict[str, Any]) -> None:
-        thresholds = {
-            name: report.get(f"{name}_threshold") for name in ("gold", "silver", "bronze", "median")
-        }
+        note = self.grader.availability(self.competition)[1]
         with self._lock:
-            self.journal.write(
-                GradingRecord(
-                    0.0,
-                    METRIC,
-                    "lower" if report.get("is_lower_better") else "higher",
-                    True,
-                    self.grader.availability(self.competition)[1],
-                    GRADER,
-                    thresholds=thresholds,
-                )
-            )
+            self.journal.write(thresholds_record(report, note))
+
+
+def thresholds_record(report: dict[str, Any], note: str) -> GradingRecord:
+    """The medal lines of MLE-bench's ``report``, as a ``grading`` entry (``note``: who scored)."""
+    thresholds = {
+        name: report.get(f"{name}_threshold") for name in ("gold", "silver", "bronze", "median")
+    }
+    direction = "lower" if report.get("is_lower_better") else "higher"
+    return GradingRecord(0.0, METRIC, direction, True, note, GRADER, thresholds=thresholds)
