@@ -73,7 +73,7 @@ async def test_run_watch_and_kill_through_docker_host(second_engine: SecondEngin
 
     # From a new shell, with no DOCKER_HOST: the run knows its engine.
     shown = json.loads(cli("show", folder.id, "--json", env=NEW_SHELL).stdout)
-    assert shown["docker_host"] == second_engine.url and shown["live_state"] == "running"
+    assert shown["docker_host"] == second_engine.url and shown["state"] == "running"
 
     # Watched: the logs arrive in the TUI.
     app = MletuiApp(run_id=folder.id, operator="pilot")

@@ -301,7 +301,7 @@ def test_runs_are_listed_and_acted_on_from_a_new_shell(
         )
 
     shown = json.loads(cli("show", folder.id[:4], "--json").stdout)
-    assert shown["runtime"] == "docker" and shown["live_state"] == "running"
+    assert shown["runtime"] == "docker" and shown["state"] == "running"
     assert shown["container_id"] == folder.read().container_id
     assert shown["runtime_options"]["cpus"] == 0.5
     assert "docker" in cli("ls").stdout

@@ -148,6 +148,12 @@ def test_ls_json_has_one_row_shape_for_every_source(
     assert list(rows["mletui"]) == list(rows["mlebench"])
     assert "live_state" not in rows["mletui"]
     assert rows["mletui"]["state"] == "starting" and rows["mlebench"]["state"] == "done"
+    # show --json is ls's row, for mletui's own runs as for MLE-bench's.
+    status, out, _ = _main(capsys, "show", "own-shape-run", "--json")
+    shown = json.loads(out)
+    assert status == 0 and "live_state" not in shown
+    assert (shown["source"], shown["state"]) == ("mletui", "starting")
+    assert set(shown) <= set(rows["mletui"])
     # AIDE's journal gives the MLE-bench run's best validation score (the buggy node left out).
     mle = rows["mlebench"]
     assert (mle["id"], mle["best_validation"], mle["direction"]) == (done.name, 0.78, "higher")
@@ -181,3 +187,54 @@ def test_ls_never_cuts_an_id(tmp_path: Path) -> None:
     text = narrow.export_text()
     assert own in text and done.name in text
     assert max(len(line) for line in text.splitlines()) <= 60
+
+
+VERBS = (
+    ["watch"],
+    ["show"],
+    ["audit"],
+    ["freeze"],
+    ["thaw"],
+    ["pause"],
+    ["resume"],
+    ["hint", "try harder"],
+    ["kill", "--yes"],
+    ["grade"],
+    ["export", "--out", "exported"],
+    ["pack"],
+    ["replay"],
+)
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=lambda v: v[0])
+def test_an_unknown_id_is_said_once_with_only_the_reason_that_matters(
+    verb: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLEBENCH_RUNS", raising=False)
+    # No MLE-bench runs folder, no Inspect logs: nothing about either is said.
+    status, out, err = _main(capsys, verb[0], "nothing", *verb[1:])
+    assert (status, out) == (1, "")
+    assert err == "mletui: No run matches 'nothing'. `mletui ls` lists them.\n"
+
+    # Own runs, and an MLE-bench runs folder holding runs: still one sentence, the closest ids.
+    _own_run("own-verbs-run")
+    root = tmp_path / "runs"
+    finished_run(root)
+    status, _, err = _main(
+        capsys, verb[0], "own-verbz-run", *verb[1:], "--mlebench-runs", str(root)
+    )
+    assert status == 1
+    closest = "Closest: own-verbs-run. `mletui ls` lists them."
+    assert err == f"mletui: No run matches 'own-verbz-run'. {closest}\n"
+
+    # $MLEBENCH_RUNS pointing where there are no run groups: that is why, said once.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("MLEBENCH_RUNS", str(empty))
+    status, _, err = _main(capsys, verb[0], "nothing", *verb[1:])
+    assert status == 1
+    assert err == f"mletui: No run matches 'nothing': no MLE-bench run groups under {empty}.\n"

@@ -629,7 +629,7 @@ def test_ls_and_watch_find_mlebench_runs(
     assert cli.main(["watch"]) == 0  # the overview, MLE-bench's runs listed too
     assert opened == [(None, root)]
     assert cli.main(["watch", "nothing", "--mlebench-runs", str(root)]) == 1
-    assert "No MLE-bench run 'nothing'" in capsys.readouterr().err
+    assert capsys.readouterr().err == "mletui: No run matches 'nothing'. `mletui ls` lists them.\n"
 
 
 async def test_kill_asks_whether_the_agent_or_the_container() -> None:

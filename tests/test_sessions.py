@@ -57,7 +57,7 @@ def test_every_source_opens_a_session_of_the_one_protocol(tmp_path: Path) -> Non
 
     with pytest.raises(SourceError) as lookup:
         sources.open("zzzz")
-    assert "No run 'zzzz'" in str(lookup.value) and "No MLE-bench run 'zzzz'" in str(lookup.value)
+    assert str(lookup.value) == "No run matches 'zzzz'. `mletui ls` lists them."
     with pytest.raises(SourceError, match="only mletui's own runs replay"):
         sources.open(mle.name, OpenRequest(replay=ReplayOptions()))
     listed = {(r.source, r.id) for r in sources.listings().runs}

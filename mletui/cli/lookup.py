@@ -47,13 +47,23 @@ class OwnIdError(UserError):
     """The id names mletui's own runs but no usable one: other sources are not asked."""
 
 
+class NoOwnRun(UserError):
+    """No run of mletui's own matches the id; ``closest``: its ids most like it."""
+
+    def __init__(self, text: str, closest: list[str]) -> None:
+        super().__init__(text)
+        self.closest = closest
+
+
 def resolve(run_id: str) -> RunFolder:
-    from mletui.store.runs import RunIdTaken, RunLookupError, resolve_run
+    from mletui.store.runs import NoRunMatch, RunIdTaken, RunLookupError, resolve_run
 
     try:
         return resolve_run(run_id, scan())
     except RunIdTaken as exc:
         raise OwnIdError(str(exc)) from exc
+    except NoRunMatch as exc:
+        raise NoOwnRun(str(exc), exc.closest) from exc
     except RunLookupError as exc:
         raise UserError(str(exc)) from exc
 
@@ -77,16 +87,19 @@ def sources() -> Registry:
 
 def elsewhere(run_id: str, own: UserError) -> tuple[Source, str]:
     """The source other than mletui's own that knows ``run_id`` (an Inspect sample, an
-    MLE-bench run), and the whole id there; else ``own``'s sentence with theirs."""
-    from mletui.watch.sources import OWN, Registry, SourceError
+    MLE-bench run), and the whole id there. Else one sentence: no run matches, or what the
+    sources that could have had it say (an ambiguous prefix, a runs folder that holds none)."""
+    from mletui.watch.sources import OWN, NoSuchRun, Registry, SourceError, no_run_matches
 
-    if isinstance(own, OwnIdError):
+    if not isinstance(own, NoOwnRun):  # a broken own run, no id at all: said alone
         raise own
     others = Registry(s for s in sources().sources if s.name != OWN)
     try:
         return others.find(run_id)
+    except NoSuchRun as exc:
+        raise UserError(no_run_matches(run_id, own.closest + exc.closest)) from exc
     except SourceError as exc:
-        raise UserError(f"{own} {exc}") from exc
+        raise UserError(str(exc)) from exc
 
 
 # How a sentence names a run of each source other than mletui's own.

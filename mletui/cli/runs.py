@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
-from mletui.cli.lookup import complete_run_id, elsewhere, resolve, scan
+from mletui.cli.lookup import complete_run_id, elsewhere, find, resolve, scan, sources
 from mletui.core.clock import duration, wall_time
 from mletui.core.events import state_text
 
 if TYPE_CHECKING:
-    from mletui.integrations.mlebench.runs import MlebenchRun
     from mletui.store.runs import RunFolder, RunRecord
     from mletui.watch.livestate import RunSummary
+    from mletui.watch.sources import Registry
 
 
 def watch_run(
@@ -27,12 +27,15 @@ def watch_run(
     drive: bool = False,
     show_grades: bool = False,
     notify: tuple[str, ...] = (),
+    sources: Registry | None = None,
 ) -> int:
-    """The watch screen on one run; what to type next is printed when the operator quits."""
+    """The watch screen on one run (the overview without one); what to type next is printed
+    when the operator quits."""
     from mletui.tui.app import MletuiApp
 
     app = MletuiApp(
         run_id=run_id,
+        sources=sources,
         theme_name=options.theme,
         operator=options.operator,
         drive=drive,
@@ -77,71 +80,15 @@ def watch(
     mlebench_data: str | None,
 ) -> int:
     from mletui.integrations.mlebench.grading import ENV_DATA
-    from mletui.integrations.mlebench.runs import runs_folder
 
     if mlebench_data:  # read by every MLE-bench run this watcher opens
         os.environ[ENV_DATA] = str(Path(mlebench_data).expanduser().resolve())
-    mlebench_runs = options.mlebench_runs
-    mlebench = runs_folder(mlebench_runs) if run_id else None
-    if run_id and mlebench is not None:
-        run = _mlebench_run(run_id, mlebench_runs, mlebench)
-        if run is not None:
-            from mletui.tui.app import MletuiApp
-
-            sources = _mlebench_sources(mlebench)
-            MletuiApp(
-                theme_name=options.theme,
-                operator=options.operator,
-                run_id=run.id,
-                sources=sources,
-                alerts=True,
-                notify_urls=notify,
-            ).run()
-            return 0
-    if not run_id:  # the runs overview: MLE-bench's runs too, when a runs folder is found
-        from mletui.tui.app import MletuiApp
-
-        sources = _mlebench_sources(runs_folder(mlebench_runs))
-        MletuiApp(
-            theme_name=options.theme,
-            operator=options.operator,
-            sources=sources,
-            alerts=True,
-            notify_urls=notify,
-        ).run()
-        return 0
-    try:
-        found = resolve(run_id).id
-    except UserError as own:  # an Inspect sample, say: opened through its source
-        found = elsewhere(run_id, own)[1]
-    return watch_run(options, found, drive=drive, notify=notify)
-
-
-def _mlebench_sources(root: Path | None) -> Any:
-    """The app's sources, MLE-bench's runs read under ``root``."""
-    from mletui.integrations.mlebench.source import MlebenchSource
-    from mletui.watch.sources import registry
-
-    return registry().add(MlebenchSource(root))
-
-
-def _mlebench_run(run_id: str, given: str | None, root: Path) -> MlebenchRun | None:
-    """The MLE-bench run ``run_id`` names; None to look among mletui's own runs instead
-    (no --mlebench-runs given and an own run matches)."""
-    from mletui.integrations.mlebench.runs import MlebenchLookupError, resolve_mlebench_run
-    from mletui.store.runs import RunLookupError, resolve_run
-
-    own: RunLookupError | None = None
-    if not given:
-        try:
-            resolve_run(run_id)
-            return None
-        except RunLookupError as exc:
-            own = exc
-    try:
-        return resolve_mlebench_run(root, run_id)
-    except MlebenchLookupError as exc:
-        raise UserError(str(exc) if own is None else f"{own} {exc}") from exc
+    registry = sources()  # the overview lists every source's runs; an id is looked up in each
+    if run_id is not None:
+        found = find(run_id)  # mletui's own runs first, as every command does
+        run_id = found.id
+        drive = drive and found.folder is not None  # only mletui's own runs have a driver
+    return watch_run(options, run_id, drive=drive, notify=notify, sources=registry)
 
 
 def _summary_json(summary: RunSummary) -> dict[str, Any]:
@@ -150,7 +97,7 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
     status = summary.status
     return {
         **summary.record.to_json(),
-        "live_state": status.state.value,
+        "state": status.state.value,  # the state it is in now, as every source says it
         "wall_s": round(status.wall_s, 1),
         "active_s": round(status.active_s, 1),
         "time_left_s": None if status.time_left_s is None else round(status.time_left_s, 1),
@@ -245,10 +192,8 @@ def _console() -> Any:
 
 
 def _ls_row(summary: RunSummary, extra: dict[str, Any]) -> dict[str, Any]:
-    """One run as ``ls --json`` lists it: its summary, ``state`` the state it is in now."""
-    row = _summary_json(summary)
-    row["state"] = row.pop("live_state")
-    return {"source": "mletui", **row, **extra}
+    """One run as ``ls --json`` lists it (and ``show --json`` shows it): its summary."""
+    return {"source": "mletui", **_summary_json(summary), **extra}
 
 
 def _one_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -288,8 +233,8 @@ def show(run_id: str, as_json: bool) -> int:
     except UserError as own:
         return _show_elsewhere(run_id, own, as_json)
     summary = summarize(folder)
-    if as_json:
-        print(json.dumps(_summary_json(summary), indent=2))
+    if as_json:  # ls's row: the same keys for every source
+        print(json.dumps(_ls_row(summary, {}), indent=2))
         return 0
     r = summary.record
     rows = [

@@ -358,6 +358,14 @@ class RunLookupError(Exception):
     """A run id or prefix that names no run, or more than one."""
 
 
+class NoRunMatch(RunLookupError):
+    """No run's id is or starts with the prefix; ``closest``: the ids most like it."""
+
+    def __init__(self, text: str, closest: list[str] | None = None) -> None:
+        super().__init__(text)
+        self.closest = closest or []
+
+
 class RunIdTaken(RunLookupError):
     """The id names mletui's own runs, but not one usable run (a broken folder, several runs):
     no other source is asked."""
@@ -391,7 +399,7 @@ def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
             "Type more of the id."
         )
     if not ids:
-        raise RunLookupError(f"No run '{prefix}': there are no runs yet. Start one: mletui demo")
+        raise NoRunMatch(f"No run '{prefix}': there are no runs yet. Start one: mletui demo")
     close = difflib.get_close_matches(prefix, ids, n=3, cutoff=0.4)
     hint = f" Closest: {', '.join(close)}." if close else ""
-    raise RunLookupError(f"No run '{prefix}'.{hint} `mletui ls` lists them.")
+    raise NoRunMatch(f"No run '{prefix}'.{hint} `mletui ls` lists them.", close)

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from mletui.core.sanitize import clean_text
-from mletui.store.runs import RunFolder, RunLookupError, resolve_run, runs_root, scan_runs
+from mletui.store.runs import (
+    NoRunMatch,
+    RunFolder,
+    RunLookupError,
+    resolve_run,
+    runs_root,
+    scan_runs,
+)
 from mletui.watch.live import WatchSession
 from mletui.watch.livestate import RunSummary, summarize
 from mletui.watch.replay import ReplaySession
@@ -23,6 +30,21 @@ OWN = "mletui"
 
 class SourceError(Exception):
     """An id that no source knows, or a run that cannot be opened so; the message says why."""
+
+
+class NoSuchRun(SourceError):
+    """The source was read and no run of it matches the id: nothing about this source is worth
+    saying beyond that; ``closest``: its ids most like the one given."""
+
+    def __init__(self, text: str, closest: list[str] | None = None) -> None:
+        super().__init__(text)
+        self.closest = closest or []
+
+
+def no_run_matches(run_id: str, closest: list[str] | None = None) -> str:
+    """The one sentence for an id no source has."""
+    hint = f" Closest: {', '.join(closest[:3])}." if closest else ""
+    return f"No run matches '{run_id}'.{hint} `mletui ls` lists them."
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,8 @@ class OwnRuns:
     def find(self, run_id: str) -> str:
         try:
             return resolve_run(run_id).id
+        except NoRunMatch as exc:
+            raise NoSuchRun(str(exc), exc.closest) from exc
         except RunLookupError as exc:
             raise SourceError(str(exc)) from exc
 
@@ -137,14 +161,21 @@ class Registry:
         return self._sources.get(name)
 
     def find(self, run_id: str) -> tuple[Source, str]:
-        """The first source that knows ``run_id``, and the run's whole id there."""
-        reasons = []
+        """The first source that knows ``run_id``, and the run's whole id there. When none does:
+        NoSuchRun, one sentence, if no source had more to say; else each such source's reason
+        (an ambiguous prefix, a runs folder given that holds no runs)."""
+        reasons: list[str] = []
+        closest: list[str] = []
         for source in self._sources.values():
             try:
                 return source, source.find(run_id)
+            except NoSuchRun as exc:
+                closest += exc.closest
             except SourceError as exc:
                 reasons.append(str(exc))
-        raise SourceError(" ".join(reasons) or f"No run '{run_id}'.")
+        if reasons:
+            raise SourceError(" ".join(reasons))
+        raise NoSuchRun(no_run_matches(run_id, closest), closest)
 
     def open(self, run_id: str, request: OpenRequest | None = None) -> Session:
         source, found = self.find(run_id)

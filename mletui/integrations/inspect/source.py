@@ -17,7 +17,14 @@ from mletui.integrations.inspect.rows import SampleRow, TaskInfo, read_live
 from mletui.integrations.inspect.session import InspectSession, records_root, status_of
 from mletui.watch.replay import ReplaySession
 from mletui.watch.session import Session
-from mletui.watch.sources import Listings, OpenRequest, RunListing, SourceError, register
+from mletui.watch.sources import (
+    Listings,
+    NoSuchRun,
+    OpenRequest,
+    RunListing,
+    SourceError,
+    register,
+)
 
 NAME = "inspect"
 ENV_LOG_DIR = "INSPECT_LOG_DIR"  # Inspect's own: where `inspect eval` writes its logs
@@ -118,7 +125,9 @@ class InspectSource:
             ids = ", ".join(sorted(f.row.id for f in matches)[:5])
             raise SourceError(f"'{run_id}' names several Inspect samples ({ids}): type more of it.")
         why = " ".join(samples.problems)
-        raise SourceError(f"No Inspect sample '{run_id}'." + (f" {why}" if why else ""))
+        if not why:  # every log read: nothing to say beyond "no run matches"
+            raise NoSuchRun(f"No Inspect sample '{run_id}'.")
+        raise SourceError(f"No Inspect sample '{run_id}'. {why}")
 
     def open(self, run_id: str, request: OpenRequest) -> Session:
         """The sample, watched; or its record (what mletui recorded while it was watched, or

@@ -50,6 +50,14 @@ class MlebenchLookupError(Exception):
     """A run id or prefix that names no MLE-bench run, or more than one."""
 
 
+class NoMlebenchRun(MlebenchLookupError):
+    """The runs folder holds runs, and none matches; ``closest``: the ids most like it."""
+
+    def __init__(self, text: str, closest: list[str]) -> None:
+        super().__init__(text)
+        self.closest = closest
+
+
 @dataclass(frozen=True)
 class MlebenchRun:
     """One run of an MLE-bench run group, as its folder shows it now."""
@@ -317,7 +325,9 @@ def resolve_mlebench_run(root: Path, prefix: str) -> MlebenchRun:
         names = ", ".join(sorted(f"{r.group}/{r.id}" for r in matches))
         raise MlebenchLookupError(f"'{prefix}' matches {len(matches)} MLE-bench runs: {names}.")
     if not runs:
-        raise MlebenchLookupError(f"No MLE-bench run '{prefix}': no run groups under {root}.")
+        raise MlebenchLookupError(
+            f"No run matches '{prefix}': no MLE-bench run groups under {root}."
+        )
     close = difflib.get_close_matches(prefix, [r.id for r in runs], n=3, cutoff=0.4)
     hint = f" Closest: {', '.join(close)}." if close else ""
-    raise MlebenchLookupError(f"No MLE-bench run '{prefix}' under {root}.{hint}")
+    raise NoMlebenchRun(f"No MLE-bench run '{prefix}' under {root}.{hint}", close)

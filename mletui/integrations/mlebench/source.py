@@ -7,12 +7,20 @@ from pathlib import Path
 
 from mletui.integrations.mlebench.runs import (
     MlebenchLookupError,
+    NoMlebenchRun,
     list_mlebench_runs,
     resolve_mlebench_run,
     runs_folder,
 )
 from mletui.watch.session import Session
-from mletui.watch.sources import Listings, OpenRequest, RunListing, SourceError, register
+from mletui.watch.sources import (
+    Listings,
+    NoSuchRun,
+    OpenRequest,
+    RunListing,
+    SourceError,
+    register,
+)
 
 NAME = "mle-bench"
 
@@ -27,10 +35,12 @@ class MlebenchSource:
         self.root = root if root is not None else runs_folder()
 
     def find(self, run_id: str) -> str:
-        if self.root is None:
-            raise SourceError("No MLE-bench runs folder (--mlebench-runs, or $MLEBENCH_RUNS).")
+        if self.root is None:  # none given nor found: nothing to say about MLE-bench
+            raise NoSuchRun("No MLE-bench runs folder (--mlebench-runs, or $MLEBENCH_RUNS).")
         try:
             return resolve_mlebench_run(self.root, run_id).id
+        except NoMlebenchRun as exc:
+            raise NoSuchRun(str(exc), exc.closest) from exc
         except MlebenchLookupError as exc:
             raise SourceError(str(exc)) from exc
 
