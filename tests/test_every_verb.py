@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from mletui import cli
 from mletui.integrations.mlebench.runs import read_run
+from mletui.runtimes.docker.attached import AttachedEngine
 from mletui.store.runs import create_run_folder, make_record
 from tests.test_mlebench import START, finished_run, make_run
 
@@ -238,3 +240,80 @@ def test_an_unknown_id_is_said_once_with_only_the_reason_that_matters(
     status, _, err = _main(capsys, verb[0], "nothing", *verb[1:])
     assert status == 1
     assert err == f"mletui: No run matches 'nothing': no MLE-bench run groups under {empty}.\n"
+
+
+def _alive(container: Any, pid: str) -> bool:
+    done = container.exec_run(["sh", "-c", f"kill -0 {pid}"], user="root")
+    return bool(done.exit_code == 0)
+
+
+def _pids_of(container: Any, user: str) -> list[str]:
+    """The live processes of ``user`` in the container (a zombie has ended: pid 1 here, as in
+    many containers, does not reap the orphans)."""
+    script = (
+        f"u=$(id -u {user}); for p in /proc/[0-9]*; do "
+        '[ "$(stat -c %u "$p" 2>/dev/null)" = "$u" ] || continue; '
+        'grep -q "^State:[[:space:]]*Z" "$p/status" 2>/dev/null || echo "${p#/proc/}"; done; true'
+    )
+    return container.exec_run(["sh", "-c", script], user="root").output.decode().split()
+
+
+def test_kill_agent_only_spares_the_container_and_its_grading_server(
+    tmp_path: Path,
+    docker_engine: Any,
+    test_base_image: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As MLE-bench runs an agent: the container's own process (its grading server) as root,
+    the agent started with ``docker exec --user nonroot``. --agent-only ends the agent's
+    processes (one ignoring SIGTERM too) and nothing else; --container ends the container."""
+    tag = uuid.uuid4().hex
+    competition = f"agentkill{tag[:10]}"
+    container = docker_engine.client.containers.run(
+        test_base_image,
+        ["python3", "-m", "http.server", "5000"],  # the grading server's place: root's process
+        name=f"competition-{competition}-2024-09-18T18-21-42-GMT-{tag}",
+        detach=True,
+    )
+    try:
+        assert container.exec_run(["useradd", "-m", "nonroot"], user="root").exit_code == 0
+        agent = "sleep 300 & sh -c 'trap \"\" TERM; while :; do sleep 1; done' & wait"
+        container.exec_run(["sh", "-c", agent], user="nonroot", detach=True)
+        deadline = time.monotonic() + 10
+        while len(_pids_of(container, "nonroot")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_pids_of(container, "nonroot")) >= 3
+
+        root = tmp_path / "runs"
+        run_id = read_run(make_run(root, competition, START)).id
+        given = ("--mlebench-runs", str(root))
+        status, out, err = _main(
+            capsys, "kill", run_id[:-4], "--agent-only", "--yes", "--grace", "1", *given
+        )
+        assert (status, err) == (0, "") and "Kill sent to the agent's processes" in out
+        deadline = time.monotonic() + 10
+        while _pids_of(container, "nonroot") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _pids_of(container, "nonroot") == []  # the TERM-ignoring one too (SIGKILL)
+        # mletui counts no process left either: the ended ones pid 1 has not reaped are not alive.
+        engine = AttachedEngine(docker_engine.address)
+        assert engine.signal_user(container.id, "nonroot", "0") == 0
+        container.reload()
+        assert container.status == "running" and _alive(container, "1")  # the server lives
+        served = container.exec_run(
+            ["python3", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:5000/')"]
+        )
+        assert served.exit_code == 0
+
+        status, out, _ = _main(capsys, "kill", run_id, "--container", "--yes", *given)
+        assert status == 0 and "Container killed (docker kill)" in out
+        container.reload()
+        assert container.status == "exited"
+        status, out, _ = _main(capsys, "audit", run_id, "--json", *given)
+        entries = json.loads(out)["operator_entries"]
+        assert [(e["action"], e.get("target")) for e in entries] == [
+            ("kill", None),
+            ("kill", "container"),
+        ]
+    finally:
+        container.remove(force=True)

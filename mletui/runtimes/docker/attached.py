@@ -272,10 +272,12 @@ class AttachedEngine:
             raise EngineError(f"Signalling the agent failed: {bytes(output)[-200:]!r}.") from exc
 
 
-# No pkill in every image: walk /proc, as POSIX sh, with coreutils' stat.
+# No pkill in every image: walk /proc, as POSIX sh, with coreutils' stat. A zombie has ended
+# (a container's pid 1 need not reap the orphans): neither signalled nor counted as alive.
 _SIGNAL_USER = (
     "u=$(id -u {user} 2>/dev/null) || exit 3; n=0; for p in /proc/[0-9]*; do "
     '[ "$(stat -c %u "$p" 2>/dev/null)" = "$u" ] || continue; '
+    'grep -q "^State:[[:space:]]*Z" "$p/status" 2>/dev/null && continue; '
     'kill -{sig} "${{p#/proc/}}" 2>/dev/null && n=$((n+1)); done; echo $n'
 )
 
