@@ -5,7 +5,6 @@ mletui's record of the run; and the agent's submission never followed out of its
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -132,22 +131,28 @@ def test_grade_says_why_it_cannot_in_one_sentence(
     assert err.count("\n") == 1
 
 
-def test_a_submission_the_agent_made_a_link_is_not_followed(
+def test_grade_of_several_runs_is_one_summary(
     tmp_path: Path, mlebench_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The agent's submission.csv (or its folder) a link to the private answers: refused, nothing
-    graded or journaled."""
     root = tmp_path / "runs"
-    answers = mlebench_data / "toy-comp" / "prepared" / "private" / "answers.csv"
-    given = ("--mlebench-runs", str(root), "--mlebench-data", str(mlebench_data))
-    linked = _run(root, START + DONE, submission=None)
-    (linked / "submission").mkdir()
-    os.symlink(answers, linked / "submission" / "submission.csv")
-    folder = _run(root, START + DONE, submission=None)
-    os.symlink(answers.parent, folder / "submission")
-    for path in (linked, folder):
-        run = read_run(path)
-        status, out, err = _main(capsys, "grade", run.id, *given)
-        assert status == 1 and out == "" and err.count("\n") == 1
-        assert "is not graded: " in err and "link" in err
-        assert _grades(cache_dir(run) / "journal.jsonl") == []
+    good = read_run(_run(root, START + DONE))
+    bad = read_run(_run(root, START + DONE, submission="id,label\n1,a\n"))  # rows missing
+    out_file = tmp_path / "report.json"
+    status, out, _ = _main(
+        capsys,
+        "grade",
+        good.id,
+        bad.id,
+        "--json",
+        "--out",
+        str(out_file),
+        "--mlebench-runs",
+        str(root),
+        "--mlebench-data",
+        str(mlebench_data),
+    )
+    assert status == 1  # one submission is invalid
+    summary = json.loads(out)
+    assert (summary["total_runs"], summary["total_valid_submissions"]) == (2, 1)
+    assert [r["valid_submission"] for r in summary["competition_reports"]] == [True, False]
+    assert len(aggregate_read(out_file)) == 2
