@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from textual import events, work
 from textual.app import ComposeResult
@@ -48,6 +49,7 @@ from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reve
 from mletui.tui.limits_dialog import LimitsDialog
 from mletui.tui.pause_dialog import PauseChoice, PauseScopeDialog
 from mletui.tui.screens.step_detail import StepDetailScreen
+from mletui.tui.screens.watch_commands import WatchCommands
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
@@ -114,6 +116,7 @@ class SessionEvents(Message):
 
 class WatchScreen(Screen[None]):
     CSS_PATH = "../styles/watch.tcss"
+    COMMANDS = {WatchCommands}
     HELP_TITLE = "Run"
 
     BINDINGS = [
@@ -238,6 +241,12 @@ class WatchScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.session.close()
+
+    def screenshots_folder(self) -> tuple[str, Path]:
+        """The palette's screenshots go in the run's folder."""
+        folder = self.session.control.folder
+        shots: Path = folder.screenshots
+        return folder.id, shots
 
     @work(thread=True, exclusive=True, group="poll", name="session-poll")
     def _poll(self) -> None:
