@@ -1,6 +1,7 @@
 """Take the README's screenshot of the real app: a baseline run watched for a while.
 
 python scripts/screenshot.py docs/watch.svg
+python scripts/screenshot.py docs/watch-80x24.svg 80x24
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 import time
 
 
-async def main(out: str, seconds: float) -> None:
+async def main(out: str, seconds: float, size: tuple[int, int] = (180, 50)) -> None:
     os.environ["MLETUI_HOME"] = tempfile.mkdtemp(prefix="mletui-shot-")
     from mletui.grading.tasks import resolve_task
     from mletui.run.launcher import start_run
@@ -26,7 +27,7 @@ async def main(out: str, seconds: float) -> None:
         extra_env={"MLETUI_BASELINE_STEP_DELAY": "1"},
     )
     app = MletuiApp(run_id=folder.id, operator="alice")
-    async with app.run_test(size=(180, 50)) as pilot:
+    async with app.run_test(size=size) as pilot:
         started = time.monotonic()
         hinted = False
         while time.monotonic() - started < seconds:
@@ -39,4 +40,9 @@ async def main(out: str, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "docs/watch.svg", 20.0))
+    width, height = (sys.argv[2] if len(sys.argv) > 2 else "180x50").split("x")
+    asyncio.run(
+        main(
+            sys.argv[1] if len(sys.argv) > 1 else "docs/watch.svg", 20.0, (int(width), int(height))
+        )
+    )

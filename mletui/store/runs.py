@@ -1,7 +1,8 @@
 """Run folders: where a run lives on disk, its ``run.json``, discovery and id prefixes.
 
 ``$MLETUI_HOME/runs/<run_id>/`` holds ``run.json``, ``journal.jsonl``, ``logs/``, ``workspace/``,
-``snapshots/``, ``submission/`` and ``control/`` (docs/architecture.md, "The run folder").
+``snapshots/``, ``submission/``, ``control/`` and ``screenshots/`` (docs/architecture.md, "The run
+folder").
 """
 
 from __future__ import annotations
@@ -185,6 +186,7 @@ class RunFolder:
     snapshots = property(lambda self: self.path / "snapshots")
     submission = property(lambda self: self.path / "submission")
     control = property(lambda self: self.path / "control")
+    screenshots = property(lambda self: self.path / "screenshots")  # saved from the watch screen
 
     def read(self) -> RunRecord:
         """This run's record (:func:`read_run_json`: OSError or ValueError with a reason)."""

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterable
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 import mletui.integrations  # noqa: F401  (each integration registers its source)
 from mletui.store.runs import RunFolder, runs_root
+from mletui.tui.commands import ScreenshotCommands
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
@@ -22,7 +25,7 @@ GC_THRESHOLD = 10_000
 
 class MletuiApp(App[None]):
     TITLE = "mletui"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = App.COMMANDS | {ScreenshotCommands}
 
     # Reached only when the watch screen greys a key out: say why instead of doing nothing.
     BINDINGS = [
@@ -119,6 +122,12 @@ class MletuiApp(App[None]):
             self.push_screen(ReplayScreen(session))
         else:
             self.push_screen(WatchScreen(session, drive=drive, show_grades=show_grades))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        # Textual's screenshot goes to a folder of its choosing, unsaid: ours says where.
+        for command in super().get_system_commands(screen):
+            if command.title != "Screenshot":
+                yield command
 
     def on_overview_screen_open_run(self, message: OverviewScreen.OpenRun) -> None:
         self.open_run(message.run_id)

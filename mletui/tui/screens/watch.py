@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widget import Widget
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from mletui.core.events import (
@@ -47,11 +49,13 @@ from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reve
 from mletui.tui.limits_dialog import LimitsDialog
 from mletui.tui.pause_dialog import PauseChoice, PauseScopeDialog
 from mletui.tui.screens.step_detail import StepDetailScreen
+from mletui.tui.screens.watch_commands import WatchCommands
 from mletui.tui.widgets.budget import BudgetLine
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
 from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
+from mletui.tui.widgets.pane_tabs import PANES, PaneTabs, layout_for, too_small_sentence
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.tui.widgets.steps_pane import StepsPane
@@ -78,6 +82,7 @@ from mletui.watch.steps import code_of
 POLL_S = 0.1
 POLL_FLOOD_S = 0.005  # while lines pour in
 LOG_FRAME_S = 0.2  # the log pane takes a flood's newest lines at most this often
+CRAMPED_HEIGHT = 16  # under it a pane's border would take rows its content needs
 
 
 # The keys that need a capability of the session, and which one.
@@ -111,6 +116,7 @@ class SessionEvents(Message):
 
 class WatchScreen(Screen[None]):
     CSS_PATH = "../styles/watch.tcss"
+    COMMANDS = {WatchCommands}
     HELP_TITLE = "Run"
 
     BINDINGS = [
@@ -157,6 +163,23 @@ class WatchScreen(Screen[None]):
             show=False,
             tooltip="show / hide the agent's steps (shown once the agent reports one)",
         ),
+        Binding(
+            "z", "zoom", "Zoom", show=False, tooltip="the focused pane, full screen (again, or Esc)"
+        ),
+        Binding("tab", "cycle_pane(1)", "Next pane", show=False, tooltip="the next pane"),
+        Binding(
+            "shift+tab", "cycle_pane(-1)", "Previous pane", show=False, tooltip="the one before"
+        ),
+        *(
+            Binding(
+                str(number),
+                f"pane('{name}')",
+                name.capitalize(),
+                show=False,
+                tooltip=f"the {name} pane",
+            )
+            for number, name in enumerate(PANES, start=1)
+        ),
         Binding("question_mark", "help", "Help", tooltip="this help"),
         Binding("q", "quit_watch", "Quit", tooltip="the watcher; the run goes on untouched"),
     ]
@@ -167,10 +190,13 @@ class WatchScreen(Screen[None]):
         self.drive = drive and Capability.DRIVE in session.capabilities
         self.show_grades = show_grades  # grades openly, without G (the demo; replays)
         self.status: StatusUpdate | None = None
+        self.layout_name = "split"  # or "tabbed" (one pane at a time), "too-small"
+        self.current_pane = PANES[0]  # the pane shown when one is shown at a time
 
     def compose(self) -> ComposeResult:
         yield RunHeader()
         yield BudgetLine()
+        yield PaneTabs(id="pane-tabs")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 # A replay's session has no live history: its lines come in the order of time.
@@ -182,6 +208,7 @@ class WatchScreen(Screen[None]):
                 yield ScoresPane(grades_shown=self.show_grades)
                 yield ResourcesPane()
                 yield HintsPane()
+        yield Static(id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -190,6 +217,9 @@ class WatchScreen(Screen[None]):
         self.query_one(LogView).border_title = "logs"
         self.query_one(LogView).run_started = record.started
         self.query_one(LogView).focus()
+        for name in PANES:
+            self.pane(name).add_class("pane")
+        self._apply_layout(self.size.width, self.size.height)
         self.query_one(RunHeader).set_own_driver_token(self.session.driver_token)
         self.query_one(ScoresPane).set_origin(record.started or record.created)
         if self.show_grades and record.state not in (RunState.EXITED, RunState.KILLED):
@@ -211,6 +241,12 @@ class WatchScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         self.session.close()
+
+    def screenshots_folder(self) -> tuple[str, Path]:
+        """The palette's screenshots go in the run's folder."""
+        folder = self.session.control.folder
+        shots: Path = folder.screenshots
+        return folder.id, shots
 
     @work(thread=True, exclusive=True, group="poll", name="session-poll")
     def _poll(self) -> None:
@@ -307,6 +343,94 @@ class WatchScreen(Screen[None]):
             status.driver_token,
         ):
             self.refresh_bindings()
+
+    # --- layout: every pane at once, one at a time, or a sentence -------------------------------
+
+    def pane(self, name: str) -> Widget:
+        """The pane called ``name`` (one of :data:`PANES`)."""
+        kinds: dict[str, type[Widget]] = {
+            "logs": LogView,
+            "steps": StepsPane,
+            "code": CodePane,
+            "scores": ScoresPane,
+            "resources": ResourcesPane,
+            "hints": HintsPane,
+        }
+        return self.query_one(kinds[name])
+
+    def focused_pane(self) -> str:
+        """The pane that holds the focus, else the one shown."""
+        node = self.focused
+        while node is not None and node is not self:
+            if node.has_class("pane"):
+                for name in PANES:
+                    if self.pane(name) is node:
+                        return name
+            node = node.parent if isinstance(node.parent, Widget) else None
+        return self.current_pane
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        if not self.query(PaneTabs):
+            return  # not composed yet
+        before, self.layout_name = self.layout_name, layout_for(width, height)
+        self.set_class(self.layout_name == "tabbed", "-tabbed")
+        self.set_class(self.layout_name == "too-small", "-too-small")
+        self.set_class(height < CRAMPED_HEIGHT, "-cramped")
+        if self.layout_name == "too-small":
+            self.query_one("#too-small", Static).update(too_small_sentence(width, height))
+        elif self.layout_name == "tabbed" and before != "tabbed":
+            self._show_pane(self.focused_pane())
+
+    def _show_pane(self, name: str) -> None:
+        self.current_pane = name
+        for each in PANES:
+            self.pane(each).set_class(each == name, "-current")
+        shown = self.pane(name)
+        for column in self.query("#body > Vertical"):
+            column.set_class(shown in column.children, "-holds-current")
+        self.query_one(PaneTabs).show(name)
+        self.call_after_refresh(self._focus_in, shown)
+
+    def _focus_in(self, pane: Widget) -> None:
+        if pane.focusable or pane.has_focus_within:
+            if not pane.has_focus_within:
+                pane.focus()
+            return
+        for widget in pane.query("*"):
+            if widget.focusable and widget.display:
+                widget.focus()
+                return
+
+    def action_pane(self, name: str) -> None:
+        """Show (one at a time) or focus (all at once) the pane called ``name``."""
+        if self.maximized is not None:
+            self.minimize()
+        steps = self.query_one(StepsPane)
+        if name == "steps" and self.layout_name == "split" and not steps.has_class("-active"):
+            steps.toggle()
+        if self.layout_name == "tabbed":
+            self._show_pane(name)
+        else:
+            self.current_pane = name
+            self.call_after_refresh(self._focus_in, self.pane(name))
+
+    def action_cycle_pane(self, step: int) -> None:
+        names = list(PANES)
+        if self.layout_name == "split" and not self.query_one(StepsPane).has_class("-active"):
+            names.remove("steps")  # hidden: Tab passes it by
+        here = self.focused_pane()
+        index = names.index(here) if here in names else 0
+        self.action_pane(names[(index + step) % len(names)])
+
+    def action_zoom(self) -> None:
+        """The focused pane full screen, or back (also Esc)."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        self.maximized = self.pane(self.focused_pane())  # any pane, focusable or not
 
     # --- which keys can act -------------------------------------------------------------------
 

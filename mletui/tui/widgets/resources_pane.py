@@ -18,7 +18,7 @@ WINDOW_S = 300.0
 """How far back the sparklines reach."""
 
 
-class ResourcesPane(Vertical):
+class ResourcesPane(Vertical, can_focus=True):
     """The last few minutes of the run's resource use, one row per resource."""
 
     DEFAULT_CSS = """

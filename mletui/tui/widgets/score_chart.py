@@ -243,12 +243,14 @@ class ScoreChart(Widget, can_focus=True):
             put(layout.column(point.t), layout.row(point.value), mark, style)
         if selected is not None:
             mark = (BEST_MARKS if selected.best else MARKS).get(selected.series, "•")
-            put(
-                layout.column(selected.t),
-                layout.row(selected.value),
-                mark,
-                self._style("score-chart--selected"),
-            )
+            x, y = layout.column(selected.t), layout.row(selected.value)
+            style = self._style("score-chart--selected")
+            put(x, y, mark, style)
+            # Its value beside it: right of the point, or left where the plot ends first.
+            tag = f" {format_value(selected.value)} "
+            left = x + 1 if x + 1 + len(tag) <= width else x - len(tag)
+            for i, ch in enumerate(tag):
+                put(left + i, y, ch, style)
 
         bottom = height - 1
         start, end = "0:00", short_duration(t_max)
