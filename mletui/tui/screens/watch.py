@@ -475,6 +475,7 @@ class WatchScreen(Screen[None]):
         mine = code_of(code.snapshots, step)
         if mine is not None:  # the code pane moves to the step's code, as for a score
             code.select_seq(mine.seq)
+        self.query_one(ScoresPane).show_step(step.step)
         self.app.push_screen(
             StepDetailScreen(
                 step,
