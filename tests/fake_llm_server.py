@@ -44,6 +44,7 @@ class Reply:
     piece_chars: int = 16  # streamed: the text of each event
     piece_delay: float = 0.0  # streamed: seconds between events
     hold_midway: threading.Event | None = None  # streamed: half the text, then wait for it
+    usage_always: bool = False  # streamed: the usage chunk even unasked (some servers do)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,8 @@ class FakeChatServer:
                         if reply.piece_delay:
                             time.sleep(reply.piece_delay)
                     self._event(chunk(request, {}, finish="stop"))
-                    if (request.get("stream_options") or {}).get("include_usage"):
+                    asked = (request.get("stream_options") or {}).get("include_usage")
+                    if asked or reply.usage_always:
                         tokens_in, tokens_out = tokens(reply, request)
                         self._event(chunk(request, None, usage=(tokens_in, tokens_out)))
                     self.wfile.write(b"data: [DONE]\n\n")

@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from mletui.core.events import ActionRecord, LogBatch, LogLine, RunState, Score, StatusUpdate
+from mletui.core.events import (
+    ActionRecord,
+    AgentStep,
+    LogBatch,
+    LogLine,
+    RunState,
+    Score,
+    StatusUpdate,
+    StepStatus,
+)
 from mletui.integrations.inspect.client import ControlClient, ControlError
 from mletui.integrations.inspect.discovery import EvalProcess, discover
 from mletui.integrations.inspect.logfile import ended_rows, logged_events
@@ -191,6 +200,37 @@ def test_discovery_rows_transcript_and_pauses(start_eval: type[Eval]) -> None:
     assert [r.action for r in records] == [e["action"] for e in entries]
     assert records[1].detail == "hard (now), task slow_loop"
     assert session.folder.journal_path.parent.parent.name == "inspect"
+
+
+def test_model_and_tool_calls_are_the_sample_s_steps(start_eval: type[Eval]) -> None:
+    ev = start_eval("--steps", "400", "--sleep", "1", "--samples", "1")
+    process = ev.process()
+    [row] = ev.rows(process, 1)
+    session = InspectSession(row, process)
+    reports: list[AgentStep] = []
+
+    def ended(count: int) -> bool:
+        reports.extend(e for e in session.poll() if isinstance(e, AgentStep))
+        return sum(r.status is not StepStatus.RUNNING and bool(r.seconds) for r in reports) >= count
+
+    wait_for(lambda: ended(4), 60, "four steps that ended, with their durations")
+    newest: dict[int, AgentStep] = {}
+    for report in reports:
+        newest[report.step] = report  # the newest report of a step wins, as in the pane
+    steps = [newest[n] for n in sorted(newest)]
+    assert [s.step for s in steps] == list(range(1, len(steps) + 1))
+    model, tool = steps[0], steps[1]
+    assert [s.stage for s in steps[:4]] == ["model", "bash", "model", "bash"]
+    # The model's first line, markup as its characters and the escape sequence gone.
+    assert model.plan == "step 0: [bold red]running[/] the next command now"
+    assert model.status is StepStatus.OK and model.outcome.endswith(" tokens")
+    assert tool.plan == "sleep 1.0; echo step 0 output; echo to-stderr >&2"
+    assert tool.status is StepStatus.OK and "step 0 output" in tool.outcome
+    assert tool.seconds is not None and tool.seconds >= 1.0  # the call slept a second
+    # A tool call was first a running step, then the same step ended.
+    running = [r.step for r in reports if r.status is StepStatus.RUNNING]
+    assert running and all(newest[n].stage == "bash" for n in running[:-1])
+    assert all(r.started == r.ts for r in reports)
 
 
 def test_cancel_limits_and_the_log(start_eval: type[Eval]) -> None:

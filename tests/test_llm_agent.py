@@ -303,6 +303,40 @@ def test_a_slow_reply_is_retried_and_retries_run_out(tmp_path: Path) -> None:
     assert step["outcome"] == "model call failed: server error (503); gave up after 1 retries"
 
 
+def test_a_server_that_refuses_stream_options_is_asked_again_without_them(
+    tmp_path: Path,
+) -> None:
+    replies = [
+        code_reply("Plan: the sample.", quick(0.2), usage=(700, 30), usage_always=True),
+        code_reply("Plan: the sample again.", quick(0.3)),  # no usage chunk at all
+    ]
+
+    def strict(number: int, body: dict[str, Any]) -> Reply:
+        # As some OpenAI-compatible servers answer a field they do not know.
+        if "stream_options" in body:
+            return error_reply(400, "Unrecognized request argument supplied: stream_options")
+        return replies.pop(0) if replies else error_reply(400, "script exhausted")
+
+    with FakeChatServer(strict) as server:
+        env = llm_env(server, **{llm.ENV_MAX_STEPS: "2"})
+        run = BareRun(resolve_task("digits"), tmp_path, env)
+        result = run.run(timeout=60)
+        sent = [r.body for r in server.completions]
+    assert result.returncode == 0, result.stdout
+    # Refused once; every call after it, the retry included, goes without them, streamed.
+    assert ["stream_options" in body for body in sent] == [True, False, False]
+    assert all(body.get("stream") for body in sent)
+    steps = ended(run.events("step"))
+    assert [s["outcome"].split(" ")[:2] for s in steps] == [["validation", "accuracy"]] * 2
+    first, second = run.events("usage")
+    assert (first["tokens_in"], first["tokens_out"]) == (700, 30)  # the stream's own count
+    prompt = sum(len(str(m["content"])) for m in sent[2]["messages"])
+    assert second["tokens_in"] == prompt // 4  # estimated, and said so once
+    notices = [n["text"] for n in run.events("notice")]
+    assert notices.count("the model server refuses stream_options: asked again without them") == 1
+    assert notices.count("the model server counts no tokens: usage from here is an estimate") == 1
+
+
 def test_pause_holds_the_agent_and_a_hint_reaches_the_next_prompt(tmp_path: Path) -> None:
     hold = threading.Event()
     script = [

@@ -28,8 +28,9 @@ from mletui.tui.screens.step_detail import StepDetailScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
+from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.tui.widgets.steps_pane import StepsPane, now_line
-from mletui.watch.steps import StepBook
+from mletui.watch.steps import StepBook, code_of
 from tests.conftest import until, wait_ended, wait_for
 from tests.fake_llm_server import FakeChatServer, code_reply
 from tests.test_llm_agent import llm_env, quick
@@ -266,6 +267,13 @@ async def test_the_steps_pane_shows_the_reply_growing_and_a_step_in_full() -> No
                 assert "solution.py (added)" in detail.diff_text
                 await pilot.press("escape")
                 await until(pilot, lambda: app.screen is screen)
+                # Behind it, the scores pane moved to that step's score, the code pane to its code.
+                scores = screen.query_one(ScoresPane)
+                chosen = scores.selected_score
+                assert chosen is not None and (chosen.step, chosen.value) == (1, 0.2)
+                code = screen.query_one(CodePane)
+                mine = code_of(code.snapshots, detail.step)
+                assert mine is not None and code.selected_seq == mine.seq
 
                 # Step 2 against step 1: the one line that differs.
                 listing.highlighted = 1

@@ -18,7 +18,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mletui.core.events import FileChange, Snapshot
@@ -197,6 +198,46 @@ class WorkspaceTimeline:
         dst = "/dev/null" if change.new is None else f"b/{change.path}"
         lines = difflib.unified_diff(a, b, src, dst)
         return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+@dataclass(frozen=True)
+class FileAt:
+    """One file of the workspace at a snapshot, as the journal knows it."""
+
+    path: str
+    size: int | None  # as of its last change; None: no change of it is in the snapshots given
+    recorded: bool  # False: a data file or large binary, kept by size and hash only
+
+
+def files_at(snapshots: Sequence[Snapshot], seq: int) -> list[FileAt]:
+    """Every file of the workspace at snapshot ``seq`` (none if there is no such snapshot), by
+    path, each with the size its newest change up to then recorded. Read from the journal's
+    snapshots alone: nothing in the workspace is opened."""
+    known: dict[str, tuple[int, bool]] = {}
+    at = None
+    for snapshot in sorted(snapshots, key=lambda s: s.seq):
+        if snapshot.seq > seq:
+            break
+        for change in snapshot.changes:
+            known[change.path] = (change.size, change.recorded)
+        at = snapshot
+    if at is None or at.seq != seq:
+        return []
+    out = []
+    for path in sorted(at.files):
+        size, recorded = known.get(path, (None, not at.files[path].startswith(SAMPLED)))
+        out.append(FileAt(path, size, recorded))
+    return out
+
+
+def file_history(snapshots: Sequence[Snapshot], path: str) -> list[tuple[Snapshot, FileChange]]:
+    """The snapshots where ``path`` changed (added, modified, deleted), oldest first."""
+    return [
+        (snapshot, change)
+        for snapshot in sorted(snapshots, key=lambda s: s.seq)
+        for change in snapshot.changes
+        if change.path == path
+    ]
 
 
 def sampled_sha256(fd: int, size: int) -> str:

@@ -25,9 +25,11 @@ import pytest
 from mletui.cli import main
 from mletui.core.sanitize import FORMAT_CHARS
 from mletui.integrations.inspect.source import InspectSource
+from mletui.integrations.inspect.transcript import MAX_PLAN
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
+from mletui.tui.widgets.steps_pane import StepsPane
 from tests.conftest import until
 from tests.test_tui import SIZE
 
@@ -374,6 +376,15 @@ async def test_the_watch_screen_shows_a_hostile_sample_inert(fakes: FakeEvals) -
 
         await until(pilot, lambda: look("said" + SHOWN_MARKUP, "out" + SHOWN_MARKUP), 20)
         await until(pilot, lambda: look("bignum", "infnum", "nannum"), 10)
+        # The model and tool calls as steps: their plan lines cleaned, every call one step.
+        steps = screen.query_one(StepsPane)
+        await until(pilot, lambda: len(steps.rows) >= 5, 10)
+        plans = [row.step.plan for row in steps.rows]
+        assert all(_control_free(plan) for plan in plans), plans
+        assert max(len(plan) for plan in plans) <= MAX_PLAN, [len(plan) for plan in plans]
+        assert any(plan.startswith("said" + SHOWN_MARKUP) for plan in plans), plans
+        assert any(plan.startswith("run" + SHOWN_MARKUP) for plan in plans), plans
+        assert len({row.step.step for row in steps.rows}) == len(steps.rows)
         # A page held by a pending event is read again: what it showed is not shown twice.
         await pilot.pause(1.5)
         log = screen.query_one(LogView)

@@ -1,6 +1,8 @@
 """The LLM agent's calls to the model server: one streamed Chat Completions call a step, retried
 (with tenacity) when the server is busy or out of reach, each retry shown to the operator. The
-reply's text is handed on as it arrives; its tokens come from the stream's final usage chunk."""
+reply's text is handed on as it arrives; its tokens come from the stream's final usage chunk.
+A server that refuses ``stream_options`` (a 400 naming it) is asked again without it, and from
+then on: its usage is read from the stream if it sends one anyway, else marked unknown."""
 
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class ModelReply:
     text: str
     tokens_in: int
     tokens_out: int
+    usage_known: bool = True  # False: the server counted nothing; the tokens are an estimate
 
 
 class ModelClient:
@@ -66,6 +69,7 @@ class ModelClient:
             max_retries=0,  # retried by ask, so that each retry is shown and a pause heard
         )
         self._backoff = tenacity.wait_exponential(multiplier=config.backoff_s, max=MAX_WAIT_S)
+        self.stream_options = True  # False once the server has refused them
 
     def ask(
         self,
@@ -105,13 +109,7 @@ class ModelClient:
         config = self.config
         messages = build()
         try:
-            stream = self.client.chat.completions.create(
-                model=config.model,
-                messages=messages,
-                stream=True,
-                stream_options={"include_usage": True},  # the last chunk counts the tokens
-            )
-            text, usage = read_stream(stream, on_text)
+            text, usage = self._stream(messages, on_text)
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in (401, 403, 404):
@@ -127,7 +125,29 @@ class ModelClient:
         except (openai.APIError, ValueError, TypeError, LookupError, AttributeError) as e:
             raise ModelCallFailed(f"malformed reply from the server ({e})") from e
         tokens_in, tokens_out = reply_tokens(usage, messages, text)
-        return ModelReply(text, tokens_in, tokens_out)
+        return ModelReply(text, tokens_in, tokens_out, usage_known=counted(usage))
+
+    def _stream(self, messages: Messages, on_text: TextSink) -> tuple[str, Any]:
+        if self.stream_options:
+            try:
+                stream = self.client.chat.completions.create(
+                    model=self.config.model,
+                    messages=messages,
+                    stream=True,
+                    stream_options={"include_usage": True},  # the last chunk counts the tokens
+                )
+                return read_stream(stream, on_text)
+            except openai.BadRequestError as exc:
+                if not names_stream_options(exc):
+                    raise
+                self.stream_options = False
+                message = "the model server refuses stream_options: asked again without them"
+                say(message)
+                protocol.report_notice(message, severity="information")
+        stream = self.client.chat.completions.create(
+            model=self.config.model, messages=messages, stream=True
+        )
+        return read_stream(stream, on_text)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
@@ -165,12 +185,22 @@ def read_stream(stream: Any, on_text: TextSink) -> tuple[str, Any]:
     return "".join(parts), usage
 
 
+def names_stream_options(exc: openai.BadRequestError) -> bool:
+    """Whether a 400 is about ``stream_options`` (servers that do not take it say so by name)."""
+    return "stream_options" in f"{exc.message} {exc.body}"
+
+
+def counted(usage: Any) -> bool:
+    """Whether the server counted the reply's tokens itself."""
+    return isinstance(getattr(usage, "prompt_tokens", None), int) and isinstance(
+        getattr(usage, "completion_tokens", None), int
+    )
+
+
 def reply_tokens(usage: Any, messages: Messages, text: str) -> tuple[int, int]:
     """The tokens in and out that the server counted, or an estimate where it did not."""
-    tokens_in = getattr(usage, "prompt_tokens", None)
-    tokens_out = getattr(usage, "completion_tokens", None)
-    if isinstance(tokens_in, int) and isinstance(tokens_out, int):
-        return tokens_in, tokens_out
+    if counted(usage):
+        return usage.prompt_tokens, usage.completion_tokens
     # No usage in the reply (some local servers): about four characters a token.
     return sum(len(m["content"]) for m in messages) // 4, len(text) // 4
 

@@ -75,6 +75,7 @@ class LLMAgent:
     drafting_stopped: bool = False
     spent: Usage = field(default_factory=Usage)
     dearest_call: float = 0.0  # the most one call has cost: what the next may cost
+    usage_unknown_said: bool = False
     consecutive_call_failures: int = 0
     current: Node | None = None  # the step under way
 
@@ -297,6 +298,12 @@ class LLMAgent:
 
     def count(self, node: Node, reply: ModelReply) -> None:
         cost = self.config.cost(reply.tokens_in, reply.tokens_out)
+        if not reply.usage_known and not self.usage_unknown_said:
+            # The estimate still counts against --max-cost: a guard off is worse than a rough one.
+            self.usage_unknown_said = True
+            message = "the model server counts no tokens: usage from here is an estimate"
+            say(message)
+            protocol.report_notice(message, severity="information")
         node.usage.add(reply.tokens_in, reply.tokens_out, cost)
         self.spent.add(reply.tokens_in, reply.tokens_out, cost)
         if cost is not None:

@@ -51,7 +51,7 @@ from mletui.integrations.inspect.rows import (
     parse_task,
     score_number,
 )
-from mletui.integrations.inspect.transcript import event_lines
+from mletui.integrations.inspect.transcript import StepMaker, event_lines
 from mletui.store.journal import Journal, JournalFollower, read_journal
 from mletui.store.runs import RunFolder, RunRecord, mletui_home
 from mletui.watch.control import ActionError, default_operator
@@ -178,6 +178,8 @@ class InspectSession:
         self._said: set[str] = set()
         self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
         self._started: set[str] = set()  # running tool calls whose call line was shown
+        self._steps = StepMaker()  # the model and tool calls as the steps pane's steps
+        self._new_steps: list[Event] = []
         self._hints: dict[str, HintStatus] = {}
         # Why hints cannot be sent now (NO_ACP until the ACP server says otherwise).
         self._hints_unavailable: str | None = NO_ACP
@@ -323,6 +325,8 @@ class InspectSession:
             lines = self._read_transcript(events)
             if lines:
                 events.append(LogBatch(tuple(lines)))
+            events.extend(self._new_steps)
+            self._new_steps.clear()
         if now - self._status_at >= STATUS_EVERY_S:
             self._status_at = now
             self._refresh(events)
@@ -399,8 +403,10 @@ class InspectSession:
             self.transcript_done = True
             row = self.row
             try:
-                for event in logged_events(Path(row.log_path or ""), row.sample_id, row.epoch):
+                logged = logged_events(Path(row.log_path or ""), row.sample_id, row.epoch)
+                for index, event in enumerate(logged):
                     self._add_lines(lines, event_lines(event))
+                    self._new_steps.extend(self._steps.take(event, f"logged#{index}"))
             except LogFileError as exc:
                 events.extend(self._say(str(exc)))
             if not self.recorder.line_count:  # else it holds the lines as they were shown live
@@ -427,6 +433,8 @@ class InspectSession:
                 uuid = f"#{index}"
             if uuid in self._done:
                 continue
+            if not uuid.startswith("#"):  # an event known only by its place is no step
+                self._new_steps.extend(self._steps.take(event, uuid))
             pending = bool(event.get("pending"))
             if pending:
                 if uuid not in self._started and event.get("event") == "tool":

@@ -1,13 +1,14 @@
 """A sample's transcript events as log lines: model calls with the assistant's text, tool calls
-and their output, errors, limits. Every text is the agent's (or shaped by it) and is cleaned
-before it becomes a line."""
+and their output, errors, limits; and its model and tool calls as the steps the steps pane shows.
+Every text is the agent's (or shaped by it) and is cleaned before it becomes a line or a step."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
-from mletui.core.events import Stream
+from mletui.core.events import AgentStep, StepStatus, Stream
 from mletui.core.sanitize import clean_text
 from mletui.integrations.inspect.rows import count, number
 
@@ -58,6 +59,98 @@ def event_lines(event: Any, *, call_shown: bool = False) -> list[Line]:
         data = event.get("data") or event.get("message") or ""
         add(Stream.SYSTEM if kind == "sandbox" else Stream.STDOUT, f"[{kind}]", data)
     return out
+
+
+MAX_PLAN = 300  # characters of a step's plan line (the model's first line, the tool call)
+MAX_STEPS_KNOWN = 10_000  # events remembered by uuid; older ones are never served again
+
+
+class StepMaker:
+    """A sample's model and tool calls as steps, numbered in the order they began. A call still
+    under way (``pending``) is a running step, reported again when it ends; a step's duration is
+    known once the next call begins (Inspect's compact events carry only their start)."""
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, int] = {}  # uuid -> step number
+        self._ended: set[str] = set()
+        self._last: AgentStep | None = None  # ended, its duration not yet known
+
+    def take(self, event: Any, uuid: str) -> list[AgentStep]:
+        """The steps this event reports (none, a new or ended one, and the one before it, now
+        that its duration is known)."""
+        if not isinstance(event, dict) or event.get("event") not in ("model", "tool"):
+            return []
+        if uuid in self._ended:
+            return []
+        pending = bool(event.get("pending"))
+        if pending and uuid in self._numbers:
+            return []  # its running step is out already
+        out: list[AgentStep] = []
+        ts = number(event.get("timestamp")) or 0.0
+        fresh = uuid not in self._numbers
+        if fresh:
+            self._numbers[uuid] = len(self._numbers) + 1
+            if self._last is not None and ts >= self._last.ts:
+                out.append(replace(self._last, seconds=ts - self._last.ts))
+            self._last = None
+            while len(self._numbers) > MAX_STEPS_KNOWN:
+                oldest = next(iter(self._numbers))
+                del self._numbers[oldest]
+                self._ended.discard(oldest)
+        step = event_step(event, self._numbers[uuid])
+        if not pending:
+            self._ended.add(uuid)
+            self._last = step
+        out.append(step)
+        return out
+
+
+def event_step(event: dict[str, Any], step: int) -> AgentStep:
+    """One model or tool event as step ``step``: its kind (``model``, or the tool's name), its
+    plan line (the model's first line, or the call), how it went, its tokens."""
+    ts = number(event.get("timestamp")) or 0.0
+    failed = bool(event.get("has_error") or event.get("error"))
+    error = _first_line(event.get("error")) if failed else None
+    if event.get("event") == "model":
+        stage = "model"
+        plan = _first_line(event.get("completion"))
+        tokens = count(event.get("tokens"))
+        outcome = f"{tokens} tokens" if tokens is not None else ""
+    else:
+        stage = _word(event.get("function")) or "tool"
+        plan = _first_line(_arguments(event.get("arguments")))
+        result = event.get("result")
+        outcome = _first_line(result if isinstance(result, str) else _json(result))
+    if event.get("pending"):
+        status, outcome = StepStatus.RUNNING, ""
+    else:
+        status = StepStatus.BUGGY if failed else StepStatus.OK
+    return AgentStep(
+        ts=ts,
+        step=step,
+        stage=stage[:40],
+        plan=plan,
+        outcome=error or outcome,
+        metric=None,
+        tokens_in=0,
+        tokens_out=0,
+        cost=None,
+        status=status,
+        error=(error or "error")[:100] if failed else None,
+        started=ts,
+    )
+
+
+def _first_line(value: Any) -> str:
+    """The first line with text of ``value``, cleaned and cut: a plan line."""
+    if not isinstance(value, str):
+        return ""
+    for line in value.split("\n", 50):
+        # Cut again: cleaning spells out each invisible character, and may pass MAX_PLAN.
+        cleaned = clean_text(line, MAX_PLAN).strip()[:MAX_PLAN]
+        if cleaned:
+            return cleaned
+    return ""
 
 
 def _arguments(value: Any) -> str:

@@ -48,6 +48,7 @@ from mletui.tui.dialogs import (
 from mletui.tui.grade_guard import OPEN_DETAIL, ask_to_reveal, journal_then_reveal, show_code_for
 from mletui.tui.limits_dialog import LimitsDialog
 from mletui.tui.pause_dialog import PauseChoice, PauseScopeDialog
+from mletui.tui.screens.file_tree import FileTreeScreen
 from mletui.tui.screens.step_detail import StepDetailScreen
 from mletui.tui.screens.watch_commands import WatchCommands
 from mletui.tui.widgets.budget import BudgetLine
@@ -583,6 +584,10 @@ class WatchScreen(Screen[None]):
         if not show_code_for(self.query_one(CodePane), message):
             self.notify("No code snapshot was recorded before that score.", markup=False)
 
+    def on_code_pane_files_wanted(self, message: CodePane.FilesWanted) -> None:
+        pane = message.code_pane
+        self.app.push_screen(FileTreeScreen(pane.snapshots, message.seq, pane.diff_provider))
+
     def on_steps_pane_now_changed(self, message: StepsPane.NowChanged) -> None:
         self.query_one(RunHeader).set_now(message.text)
 
@@ -599,6 +604,7 @@ class WatchScreen(Screen[None]):
         mine = code_of(code.snapshots, step)
         if mine is not None:  # the code pane moves to the step's code, as for a score
             code.select_seq(mine.seq)
+        self.query_one(ScoresPane).show_step(step.step)
         self.app.push_screen(
             StepDetailScreen(
                 step,

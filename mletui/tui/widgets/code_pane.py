@@ -109,6 +109,7 @@ class CodePane(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "mark", "Mark snapshot", show=False),
+        Binding("t", "files", "Files at snapshot", show=False),
     ]
 
     class SnapshotSelected(Message):
@@ -122,6 +123,23 @@ class CodePane(Vertical):
         @property
         def control(self) -> CodePane:
             return self.code_pane
+
+    class FilesWanted(Message):
+        """The operator asked for the workspace at snapshot ``seq`` as a tree (``t``)."""
+
+        def __init__(self, code_pane: CodePane, seq: int) -> None:
+            super().__init__()
+            self.code_pane = code_pane
+            self.seq = seq
+
+        @property
+        def control(self) -> CodePane:
+            return self.code_pane
+
+    @property
+    def diff_provider(self) -> DiffProvider:
+        """Where the diffs of one snapshot come from (they read files: call it off the UI)."""
+        return self._diff_provider
 
     class DiffLoaded(Message):
         """The diff worker finished for snapshot ``seq`` (``error`` set when it failed)."""
@@ -224,6 +242,13 @@ class CodePane(Vertical):
         self._rebuild_list()
         self._sync_highlight()
         self._reload()
+
+    def action_files(self) -> None:
+        """The workspace at the selected snapshot as a tree; each file's history and diffs."""
+        if self._selected is None:
+            self.notify("The workspace has no snapshot yet.")
+            return
+        self.post_message(self.FilesWanted(self, self._selected))
 
     def _base(self) -> int | None:
         """What the selected snapshot is diffed against: the mark, if it is another snapshot."""

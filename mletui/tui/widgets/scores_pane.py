@@ -260,6 +260,22 @@ class ScoresPane(Vertical):
         self._sync_selection(key)
         self.post_message(self.ScoreChosen(self, key, row.kind, row.snapshot_seq, row.ts))
 
+    def show_step(self, step: int) -> bool:
+        """Select the score the agent reported for ``step`` (its main metric's, if it reported
+        several), without choosing it; False when that step has no score here."""
+        rows = [r for r in self._rows.values() if r.score is not None and r.score.step == step]
+        if not rows:
+            return False
+        main = [r for r in rows if r.score is not None and r.score.name == self._primary]
+        self._sync_selection((main or rows)[-1].key)
+        return True
+
+    @property
+    def selected_score(self) -> Score | None:
+        """The validation score selected in the chart and the table, if one is."""
+        row = self._rows.get(self.query_one(ScoreChart).selected or "")
+        return row.score if row is not None else None
+
     def action_toggle_zoom(self) -> None:
         """Fill the screen with the pane, or give the room back (also Esc)."""
         screen = self.screen
