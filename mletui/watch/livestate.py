@@ -7,6 +7,7 @@ never a file the agent writes (:mod:`mletui.store.opstate`); "lost" is a supervi
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from dataclasses import dataclass
@@ -114,12 +115,17 @@ def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
     for record in controlfiles.read_jsonl(control / protocol.HINTS):
         hint_id = str(record.get("id", ""))
         status, message = answers.get(hint_id, ("sent", None))
-        hints.append(
-            HintStatus(
-                hint_id, str(record.get("text", "")), float(record.get("ts", 0.0)), status, message
-            )
-        )
+        text = str(record.get("text", ""))
+        hints.append(HintStatus(hint_id, text, _seconds(record.get("ts")), status, message))
     return tuple(hints)
+
+
+def _seconds(value: object) -> float:
+    """A hint's time as the control folder says it: the agent can write there, so anything but a
+    finite number (a string, -Infinity, NaN) reads as 0, never as an error that hides the run."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -198,7 +204,11 @@ def summarize(folder: RunFolder) -> RunSummary:
         else:
             gpu = run_gpu_text(resources.gpus, resources.gpu)
     hints = hint_statuses(folder.control)
-    unanswered = [h.sent_ts for h in hints if h.status == "sent"]
+    # A hint dated before the run or in the future was not sent by mletui: the agent forged it.
+    now = time.time()
+    unanswered = [
+        h.sent_ts for h in hints if h.status == "sent" and record.created <= h.sent_ts <= now
+    ]
     live = isinstance(resources, ResourceSample) and not status.state.ended
     return RunSummary(
         record,
