@@ -272,8 +272,9 @@ async def test_overview_has_a_gpu_column_and_the_stall_flags(
         await until(pilot, lambda: isinstance(app.screen, OverviewScreen))
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1)
-        assert table.get_cell(folder.id, "gpu") == "63% 12.0G"
-        assert str(table.get_cell(folder.id, "flags")) == "no log 12 min"
+        assert str(table.get_cell(folder.id, "gpu")) == "63% 12.0G"  # every cell is inert Text
+        # its supervisor is gone
+        assert str(table.get_cell(folder.id, "flags")) == "no log 12 min · lost"
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, GpuScreen))
         await pilot.press("q")

@@ -33,6 +33,8 @@ class MletuiApp(App[None]):
         Binding("F", "explain('toggle_freeze')", show=False),
         Binding("h", "explain('hint')", show=False),
         Binding("K", "explain('kill')", show=False),
+        # Reached when no pane takes Esc: back from a run to the overview, which keeps its state.
+        Binding("escape", "leave_run", show=False),
     ]
 
     def __init__(
@@ -138,6 +140,11 @@ class MletuiApp(App[None]):
             reason = screen.reason_unavailable(action)
             if reason:
                 self.notify(f"Not now: {reason}.", severity="warning", markup=False)
+
+    def action_leave_run(self) -> None:
+        screen = self.screen
+        if isinstance(screen, WatchScreen) and len(self.screen_stack) > 2:
+            screen.action_quit_watch()
 
     def on_unmount(self) -> None:
         if self._alert_service is not None:

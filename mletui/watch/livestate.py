@@ -7,6 +7,7 @@ never a file the agent writes (:mod:`mletui.store.opstate`); "lost" is a supervi
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from dataclasses import dataclass
@@ -15,14 +16,17 @@ from pathlib import Path
 from mletui import protocol
 from mletui.core.events import (
     ActionRecord,
+    AgentStep,
+    BudgetLimits,
     HintStatus,
     ResourceSample,
     RunState,
     Score,
     StallFlag,
     StatusUpdate,
+    TokenUsage,
 )
-from mletui.core.records import BadEntry, decode
+from mletui.core.records import AgentQuestion, BadEntry, decode
 from mletui.gpu.resources import run_gpu_text
 from mletui.run.scores import GradeSummary, summarize_grades
 from mletui.run.stalls import track_stall
@@ -111,12 +115,17 @@ def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
     for record in controlfiles.read_jsonl(control / protocol.HINTS):
         hint_id = str(record.get("id", ""))
         status, message = answers.get(hint_id, ("sent", None))
-        hints.append(
-            HintStatus(
-                hint_id, str(record.get("text", "")), float(record.get("ts", 0.0)), status, message
-            )
-        )
+        text = str(record.get("text", ""))
+        hints.append(HintStatus(hint_id, text, _seconds(record.get("ts")), status, message))
     return tuple(hints)
+
+
+def _seconds(value: object) -> float:
+    """A hint's time as the control folder says it: the agent can write there, so anything but a
+    finite number (a string, -Infinity, NaN) reads as 0, never as an error that hides the run."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return 0.0
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,11 @@ class RunSummary:
     gpu: str = "-"  # the run's own GPU use for a table cell ("63% 12.1G"; "-": none; "n/a")
     stalls: tuple[StallFlag, ...] = ()  # stall flags raised now (none once the run ended)
     checks: ValidationSummary | None = None  # the agent's submission-check requests
+    resources: ResourceSample | None = None  # the latest resources of a live run
+    cost: float | None = None  # the model calls' reported cost, US dollars; None: none reported
+    over_budget: bool = False  # the agent's announced cost or step budget is spent
+    asking: bool = False  # the agent asked for help after the last hint (it needs a person)
+    oldest_unanswered_hint: float | None = None  # when the oldest hint still "sent" was sent
 
     @property
     def assisted(self) -> bool:
@@ -155,6 +169,10 @@ def summarize(folder: RunFolder) -> RunSummary:
     actions: dict[str, int] = {}
     resources: ResourceSample | BadEntry | None = None  # the latest resources entry
     stalls: dict[str, StallFlag] = {}
+    cost: float | None = None
+    limits: BudgetLimits | None = None
+    asked = hinted = 0.0  # the newest question, the newest hint
+    agent_steps = 0
     for item in records:
         match item:
             case Score(value=value):
@@ -165,6 +183,16 @@ def summarize(folder: RunFolder) -> RunSummary:
                     best = value
             case ActionRecord(action=action):
                 actions[action] = actions.get(action, 0) + 1
+                if action == "hint":
+                    hinted = item.ts
+            case TokenUsage(cost=spent) if spent is not None:
+                cost = (cost or 0.0) + spent
+            case BudgetLimits():
+                limits = item
+            case AgentStep():
+                agent_steps += 1
+            case AgentQuestion():
+                asked = item.ts
             case ResourceSample() | BadEntry(kind="resources"):
                 resources = item
             case StallFlag():
@@ -176,6 +204,12 @@ def summarize(folder: RunFolder) -> RunSummary:
         else:
             gpu = run_gpu_text(resources.gpus, resources.gpu)
     hints = hint_statuses(folder.control)
+    # A hint dated before the run or in the future was not sent by mletui: the agent forged it.
+    now = time.time()
+    unanswered = [
+        h.sent_ts for h in hints if h.status == "sent" and record.created <= h.sent_ts <= now
+    ]
+    live = isinstance(resources, ResourceSample) and not status.state.ended
     return RunSummary(
         record,
         status,
@@ -191,4 +225,21 @@ def summarize(folder: RunFolder) -> RunSummary:
         gpu,
         () if status.state.ended else tuple(stalls.values()),
         summarize_validations(journal.entries),
+        resources if live and isinstance(resources, ResourceSample) else None,
+        cost,
+        _over_budget(limits, cost, agent_steps, status),
+        asked > hinted and not status.state.ended,
+        min(unanswered) if unanswered and not status.state.ended else None,
     )
+
+
+def _over_budget(
+    limits: BudgetLimits | None, cost: float | None, steps: int, status: StatusUpdate
+) -> bool:
+    if status.time_left_s is not None and status.time_left_s <= 0 and not status.state.ended:
+        return True
+    if limits is None:
+        return False
+    if limits.max_cost and cost is not None and cost >= limits.max_cost:
+        return True
+    return bool(limits.max_steps and steps >= limits.max_steps)

@@ -29,6 +29,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import work
+from textual.actions import SkipAction
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.geometry import Offset, Region, Size
@@ -627,6 +628,8 @@ class LogView(ScrollView, can_focus=True):
             self.clear_search()
         elif self._filter is not None:
             self.set_filter(None)
+        else:  # nothing to clear: Esc goes on to the app's binding (back to the overview)
+            raise SkipAction()
 
     # -- growth and following ---------------------------------------------------------------
 
