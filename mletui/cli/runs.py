@@ -86,35 +86,32 @@ def watch(
     if run_id and mlebench is not None:
         run = _mlebench_run(run_id, mlebench_runs, mlebench)
         if run is not None:
-            from mletui.tui.app import MletuiApp
-
-            sources = _mlebench_sources(mlebench)
-            MletuiApp(
-                theme_name=options.theme,
-                operator=options.operator,
-                run_id=run.id,
-                sources=sources,
-                alerts=True,
-                notify_urls=notify,
-            ).run()
-            return 0
+            return _watch_with_mlebench(options, notify, mlebench, run.id)
     if not run_id:  # the runs overview: MLE-bench's runs too, when a runs folder is found
-        from mletui.tui.app import MletuiApp
-
-        sources = _mlebench_sources(runs_folder(mlebench_runs))
-        MletuiApp(
-            theme_name=options.theme,
-            operator=options.operator,
-            sources=sources,
-            alerts=True,
-            notify_urls=notify,
-        ).run()
-        return 0
+        return _watch_with_mlebench(options, notify, runs_folder(mlebench_runs))
     try:
         found = resolve(run_id).id
     except UserError as own:  # an Inspect sample, say: opened through its source
         found = elsewhere(run_id, own)[1]
     return watch_run(options, found, drive=drive, notify=notify)
+
+
+def _watch_with_mlebench(
+    options: GlobalOptions, notify: tuple[str, ...], root: Path | None, run_id: str | None = None
+) -> int:
+    """The app with MLE-bench's runs under ``root`` among its sources: on one run, or the
+    overview when ``run_id`` is None."""
+    from mletui.tui.app import MletuiApp
+
+    MletuiApp(
+        theme_name=options.theme,
+        operator=options.operator,
+        run_id=run_id,
+        sources=_mlebench_sources(root),
+        alerts=True,
+        notify_urls=notify,
+    ).run()
+    return 0
 
 
 def _mlebench_sources(root: Path | None) -> Any:
