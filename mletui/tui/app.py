@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import gc
-import os
 
 from textual.app import App
 from textual.binding import Binding
 
 import mletui.integrations  # noqa: F401  (each integration registers its source)
+from mletui.core import settings
 from mletui.store.runs import RunFolder, runs_root
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
-from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
+from mletui.tui.theming import pick_theme, register_themes
 from mletui.watch.delivery import AlertService
 from mletui.watch.sources import OpenRequest, Registry, ReplayOptions, SourceError, registry
 
@@ -60,7 +60,7 @@ class MletuiApp(App[None]):
         self.run_id = run_id
         self.operator = operator
         self.drive = drive
-        self.requested_theme = theme_name or os.environ.get(THEME_ENV)
+        self.requested_theme = theme_name or settings.theme()
 
     def on_mount(self) -> None:
         warnings = register_themes(self)
