@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 
 from mletui.store.runs import RunFolder, list_runs
@@ -92,6 +94,16 @@ async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: fl
             return
         await pilot.pause(0.1)
     raise AssertionError("timed out")
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (a zombie has ended: it only waits to be reaped)."""
+    out = set()
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.add(pid)
+    return out
 
 
 def free_port() -> int:

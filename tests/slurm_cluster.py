@@ -10,7 +10,6 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
-import psutil
 import pytest
 
 from mletui.grading.tasks import resolve_task
@@ -67,15 +66,6 @@ def ps_states(pids: set[int]) -> dict[int, str]:
         if stat and not stat.startswith("Z"):
             states[pid] = stat
     return states
-
-
-def alive(pids: set[int]) -> set[int]:
-    out = set()
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.add(pid)
-    return out
 
 
 def job_in_queue(job: str) -> bool:

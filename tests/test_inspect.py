@@ -61,6 +61,11 @@ class Eval:
             start_new_session=True,
         )
 
+    def watched(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point mletui's Inspect source at this eval: its control folder and its logs."""
+        monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(self.control))
+        monkeypatch.setenv("INSPECT_LOG_DIR", str(self.logs))
+
     def process(self) -> EvalProcess:
         found: list[EvalProcess] = []
 

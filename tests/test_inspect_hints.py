@@ -32,8 +32,7 @@ async def test_a_hint_reaches_the_models_input_and_shows_as_sent(
 ) -> None:
     start = request.getfixturevalue("start_eval")
     ev: Eval = start("--steps", "400", "--sleep", "0.2", "--react", "--acp-server")
-    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
-    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    ev.watched(monkeypatch)
     process = ev.process()
     (row,) = ev.rows(process, 1)
     assert acp_socket(process.pid) is not None

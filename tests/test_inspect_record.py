@@ -50,8 +50,7 @@ async def test_a_watched_sample_is_a_run_for_replay_pack_and_export(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ev = start_eval("--steps", "6", "--sleep", "0.3", "--samples", "1")
-    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
-    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    ev.watched(monkeypatch)
     process = ev.process()
     (row,) = ev.rows(process, 1)
 
@@ -137,8 +136,7 @@ def test_a_sample_only_in_a_log_is_recorded_when_asked(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ev = start_eval("--steps", "2", "--sleep", "0.1", "--samples", "1")
-    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
-    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    ev.watched(monkeypatch)
     ev.wait(120)
     assert main(["ls", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)

@@ -31,8 +31,7 @@ pytestmark = pytest.mark.usefixtures("inspect_ai_installed")
 def watched(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Eval:
     start = request.getfixturevalue("start_eval")  # test_inspect's: stopped after the test
     ev: Eval = start("--steps", "400", "--sleep", "0.2", "--samples", "1", "--tolerate-errors")
-    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
-    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    ev.watched(monkeypatch)
     return ev
 
 
@@ -178,8 +177,7 @@ async def test_limits_tool_call_cancel_and_kill_twice_from_the_screen(
 ) -> None:
     start = request.getfixturevalue("start_eval")  # test_inspect's: stopped after the test
     ev: Eval = start("--steps", "400", "--sleep", "5", "--samples", "2", "--tolerate-errors")
-    monkeypatch.setenv("MLETUI_INSPECT_CONTROL_DIR", str(ev.control))
-    monkeypatch.setenv("INSPECT_LOG_DIR", str(ev.logs))
+    ev.watched(monkeypatch)
     process = ev.process()
     s1, _ = ev.rows(process, 2)
     client = ControlClient(process.socket_path)

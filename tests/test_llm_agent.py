@@ -89,6 +89,16 @@ def llm_env(server: FakeChatServer, **extra: str) -> dict[str, str]:
     return env
 
 
+def start_llm_run(server: FakeChatServer, time_limit_s: float = 120, **extra: str) -> RunFolder:
+    """The LLM agent on the digits task, its model ``server``, with ``extra`` in its environment."""
+    return start_run(
+        resolve_task("digits"),
+        agent="llm",
+        time_limit_s=time_limit_s,
+        extra_env=llm_env(server, **extra),
+    )
+
+
 class BareRun:
     """The agent as a plain subprocess, with the folders the runtime would give it."""
 
@@ -257,12 +267,7 @@ def test_retries_are_shown_and_bad_replies_are_failed_steps() -> None:
         code_reply("Plan: the sample submission again.", quick(0.3)),
     ]
     with FakeChatServer(script) as server:
-        folder = start_run(
-            resolve_task("digits"),
-            agent="llm",
-            time_limit_s=120,
-            extra_env=llm_env(server, **{llm.ENV_MAX_STEPS: "4"}),
-        )
+        folder = start_llm_run(server, **{llm.ENV_MAX_STEPS: "4"})
         wait_ended(folder, 60)
         assert len(server.completions) == 6
     log = folder.log_path.read_text(errors="replace")
@@ -610,12 +615,7 @@ async def test_watching_an_llm_run_pause_hint_and_kill_act_within_a_model_call()
         return code_reply(f"Plan: attempt {number + 1}.", quick(0.1 + number / 100), delay=0.3)
 
     with FakeChatServer(endless) as server:
-        folder = start_run(
-            resolve_task("digits"),
-            agent="llm",
-            time_limit_s=300,
-            extra_env=llm_env(server, **{llm.ENV_MAX_STEPS: "200", llm.ENV_DRAFTS: "2"}),
-        )
+        folder = start_llm_run(server, 300, **{llm.ENV_MAX_STEPS: "200", llm.ENV_DRAFTS: "2"})
         app = MletuiApp(run_id=folder.id, operator="pilot")
         async with app.run_test(size=(160, 48)) as pilot:
             screen = app.screen

@@ -54,29 +54,10 @@ from mletui.watch.control import ActionError
 from mletui.watch.session import Capability, Freezing, Killing
 from mletui.watch.sources import registry
 from tests.conftest import until
+from tests.mlebench_fixtures import GMT_GROUP, T0, chunk, make_run, record
 from tests.test_mlebench_grading import DATA as GRADING_DATA
 from tests.test_mlebench_grading import VALID
 from tests.test_tui import SIZE
-
-GROUP = "2024-09-18T18-21-42-GMT_run-group_aide"
-
-
-def stamp(ts: float) -> str:
-    """MLE-bench's asctime: local time, milliseconds after a comma."""
-    ms = round((ts % 1) * 1000) % 1000
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f",{ms:03d}"
-
-
-def record(ts: float, message: str, where: str = "run.py:63") -> str:
-    return f"[{stamp(ts)}] [{where}] {message}\n"
-
-
-def chunk(ts: float, text: str) -> str:
-    """One ``docker exec`` chunk as run.py logs it: stripped, several lines in one record."""
-    return record(ts, f"[Container] {text.strip()}")
-
-
-T0 = 1_726_683_702.0  # 2024-09-18 18:21:42 UTC
 
 START = (
     record(T0, "\x1b[35mRun started: runs/x\x1b[0m", "run.py:120")  # purple(), as run.py logs it
@@ -92,14 +73,6 @@ FAILED = record(T0 + 30, "Run failed for seed 0", "run_agent.py:96") + (
     '  File "run_agent.py", line 90, in worker\n'
     "RuntimeError: The grading server failed to start within 60 seconds.\n"
 )
-
-
-def make_run(root: Path, competition: str, log: str | None, group: str = GROUP) -> Path:
-    path = root / group / f"{competition}_{uuid.uuid4()}"
-    path.mkdir(parents=True)
-    if log is not None:
-        (path / "run.log").write_text(log, encoding="utf-8")
-    return path
 
 
 def node(
@@ -169,8 +142,8 @@ def test_run_groups_runs_states_and_prefixes(
     assert runs[done].created == T0  # the group's name, in GMT
 
     # metadata.json (after the whole group) says a run failed: failed, whatever the log says.
-    meta = {"run_group": GROUP, "created_at": "x", "runs": {running.name: {"success": False}}}
-    (root / GROUP / "metadata.json").write_text(json.dumps(meta))
+    meta = {"run_group": GMT_GROUP, "created_at": "x", "runs": {running.name: {"success": False}}}
+    (root / GMT_GROUP / "metadata.json").write_text(json.dumps(meta))
     assert read_run(running).state == "failed"
 
     assert resolve_mlebench_run(root, "spaceship").path == done

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,27 +39,10 @@ from mletui.integrations.mlebench.runs import (
 )
 from mletui.integrations.mlebench.session import MlebenchSession, status_of
 from mletui.watch.grades import grade_file
+from tests.mlebench_fixtures import GMT_GROUP, T0, chunk, make_run, record, stamp
 
-T0 = 1_726_683_702.0  # 2024-09-18 18:21:42 UTC
-GMT_GROUP = "2024-09-18T18-21-42-GMT_run-group_aide"
 UTC_GROUP = "2024-09-18T18-21-42-UTC_run-group_aide"  # as in MLE-bench's committed runs/
 FAKE_MLEBENCH = Path(__file__).parent / "data" / "mlebench" / "fake_mlebench"
-
-
-def stamp(ts: float) -> str:
-    """MLE-bench's asctime: local time, milliseconds after a comma."""
-    ms = round((ts % 1) * 1000) % 1000
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) + f",{ms:03d}"
-
-
-def record(ts: float, message: str, where: str = "run.py:63") -> str:
-    """One record of MLE-bench's logger: ``[asctime] [file:line] message``."""
-    return f"[{stamp(ts)}] [{where}] {message}\n"
-
-
-def chunk(ts: float, text: str) -> str:
-    """One ``docker exec`` chunk as run.py logs it: stripped, several lines in one record."""
-    return record(ts, f"[Container] {text.strip()}")
 
 
 START = (
@@ -76,19 +58,6 @@ FAILED = (
     + "Traceback (most recent call last):\n"
     + "RuntimeError: The grading server failed to start within 60 seconds.\n"
 )
-
-
-def make_run(
-    root: Path, competition: str, log: str | None, group: str = GMT_GROUP, copied: bool = False
-) -> Path:
-    path = root / group / f"{competition}_{uuid.uuid4()}"
-    path.mkdir(parents=True)
-    if log is not None:
-        (path / "run.log").write_text(log, encoding="utf-8")
-    if copied:  # what MLE-bench copies out of the container before it logs the end
-        for name in ("submission", "logs", "code"):
-            (path / name).mkdir()
-    return path
 
 
 def age(group: Path, seconds: float) -> None:

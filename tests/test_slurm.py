@@ -19,9 +19,8 @@ from mletui.runtimes.slurm.runtime import check_shared_home
 from mletui.store.spool import LogFollower
 from mletui.watch.control import ActionError, RunControl
 from mletui.watch.livestate import read_status
-from tests.conftest import wait_ended, wait_for
+from tests.conftest import alive, wait_ended, wait_for
 from tests.slurm_cluster import (
-    alive,
     job_id,
     job_in_queue,
     job_pids,

@@ -14,12 +14,10 @@ from textual.widgets import OptionList, Static
 
 from mletui.core.events import AgentStep, ModelOutput, StepStatus
 from mletui.core.records import decode
-from mletui.grading.tasks import resolve_task
 from mletui.integrations.mlebench.aide_steps import AideSteps, steps_of
 from mletui.integrations.mlebench.runs import read_run
 from mletui.integrations.mlebench.session import MlebenchSession
 from mletui.run import stepoutput
-from mletui.run.launcher import start_run
 from mletui.run.stepoutput import ModelOutputGate
 from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder
@@ -33,7 +31,7 @@ from mletui.tui.widgets.steps_pane import StepsPane, now_line
 from mletui.watch.steps import StepBook, code_of
 from tests.conftest import until, wait_ended, wait_for
 from tests.fake_llm_server import FakeChatServer, code_reply
-from tests.test_llm_agent import llm_env, quick
+from tests.test_llm_agent import quick, start_llm_run
 from tests.test_mlebench import finished_run
 
 T0 = 1_700_000_000.0
@@ -53,12 +51,7 @@ def test_the_reply_grows_in_the_journal_before_its_step_ends() -> None:
         code_reply(plan, quick(0.2), usage=(1234, 567), piece_chars=8, hold_midway=midway),
     ]
     with FakeChatServer(script) as server:
-        folder = start_run(
-            resolve_task("digits"),
-            agent="llm",
-            time_limit_s=120,
-            extra_env=llm_env(server, MLETUI_LLM_MAX_STEPS="1"),
-        )
+        folder = start_llm_run(server, MLETUI_LLM_MAX_STEPS="1")
         try:
 
             def half_arrived() -> bool:
@@ -86,12 +79,7 @@ def test_the_reply_grows_in_the_journal_before_its_step_ends() -> None:
 def test_a_failed_solution_is_a_buggy_step_with_its_error_type() -> None:
     script = [code_reply("Plan: break.", quick(fail="no good"))]
     with FakeChatServer(script) as server:
-        folder = start_run(
-            resolve_task("digits"),
-            agent="llm",
-            time_limit_s=120,
-            extra_env=llm_env(server, MLETUI_LLM_MAX_STEPS="1"),
-        )
+        folder = start_llm_run(server, MLETUI_LLM_MAX_STEPS="1")
         wait_ended(folder, 60)
     final = [r for r in records(folder) if isinstance(r, AgentStep)][-1]
     assert final.status is StepStatus.BUGGY and final.error == "ValueError"
@@ -222,12 +210,7 @@ async def test_the_steps_pane_shows_the_reply_growing_and_a_step_in_full() -> No
         code_reply("Plan: the sample submission, again.", quick(0.3)),
     ]
     with FakeChatServer(script) as server:
-        folder = start_run(
-            resolve_task("digits"),
-            agent="llm",
-            time_limit_s=120,
-            extra_env=llm_env(server, MLETUI_LLM_MAX_STEPS="2"),
-        )
+        folder = start_llm_run(server, MLETUI_LLM_MAX_STEPS="2")
         app = MletuiApp(run_id=folder.id, operator="pilot")
         try:
             async with app.run_test(size=(180, 50)) as pilot:

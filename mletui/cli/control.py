@@ -22,12 +22,18 @@ run_id_argument = click.argument("run_id", shell_complete=complete_run_id)
 
 
 def _act(options: GlobalOptions, run_id: str, action: str, *params: Any) -> Any:
-    from mletui.watch.control import ActionError, RunControl
+    from mletui.watch.control import RunControl
 
     found = find(run_id)
     if found.folder is None:
         return _act_elsewhere(options, found, action, *params)
-    control = RunControl(found.folder, options.operator)
+    return _apply(RunControl(found.folder, options.operator), action, *params)
+
+
+def _apply(control: Any, action: str, *params: Any) -> Any:
+    """``action`` on ``control``, whose refusal is the user's sentence."""
+    from mletui.watch.control import ActionError
+
     try:
         return getattr(control, action)(*params)
     except ActionError as exc:
@@ -36,17 +42,12 @@ def _act(options: GlobalOptions, run_id: str, action: str, *params: Any) -> Any:
 
 def _act_elsewhere(options: GlobalOptions, found: Found, action: str, *params: Any) -> Any:
     """``action`` on another source's run, through its session's control."""
-    from mletui.watch.control import ActionError
     from mletui.watch.session import Attaching
 
     with session(found, options.operator) as opened:
         if isinstance(opened, Attaching):
             opened.attach()
-        control = _capable(opened, found, action)
-        try:
-            return getattr(control, action)(*params)
-        except ActionError as exc:
-            raise UserError(str(exc)) from exc
+        return _apply(_capable(opened, found, action), action, *params)
 
 
 def _needs(action: str) -> Capability:
@@ -205,7 +206,6 @@ def _kill_elsewhere(
 ) -> int:
     """Kill another source's run: its agent (the default), or with --container its container
     (the source's second kind of kill); what was done is said in the source's words."""
-    from mletui.watch.control import ActionError
     from mletui.watch.session import Attaching, Capability
 
     assert found.source is not None
@@ -224,9 +224,6 @@ def _kill_elsewhere(
         if not yes and not _confirm(f"{what} ({found.id})? [y/N] "):
             print("Not killed.")
             return 1
-        try:
-            control.kill_container() if action == "kill_container" else control.kill(grace)
-        except ActionError as exc:
-            raise UserError(str(exc)) from exc
+        _apply(control, action, *(() if action == "kill_container" else (grace,)))
         print(notes.container_killed if action == "kill_container" else notes.killed)
     return 0

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from mletui.cli.command import GlobalOptions, UserError, command
+from mletui.core import settings
 
 
 @command("serve", "the control room in a browser, behind a token")
@@ -17,7 +16,7 @@ from mletui.cli.command import GlobalOptions, UserError, command
 def serve(options: GlobalOptions, host: str, port: int, token: str | None) -> int:
     from mletui.tui.serve import serve as serve_app
 
-    token = token or os.environ.get("MLETUI_SERVE_TOKEN")
+    token = token or settings.serve_token()
     if token is not None and len(token) < 16:
         raise UserError("A token needs at least 16 characters; leave it out to get a random one.")
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -22,11 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mletui.core import settings
 from mletui.core.events import GpuDevice, GpuProcess
 
-DEFAULT_INTERVAL_S = 1.0
-INTERVAL_ENV = "MLETUI_GPU_INTERVAL"  # seconds between two samples (default 1)
-REPLAY_ENV = "MLETUI_NVML_REPLAY"  # a recorded-readings file to replay instead of the real NVML
+DEFAULT_INTERVAL_S = settings.DEFAULT_GPU_INTERVAL_S
+INTERVAL_ENV = settings.GPU_INTERVAL
+REPLAY_ENV = settings.NVML_REPLAY
 
 STATIC_TTL_S = 60.0  # name, uuid, power limit: they do not change while a run lives
 SLOW_TTL_S = 5.0  # temperature moves slowly
@@ -41,12 +41,7 @@ _NVML_DOWN = {"Uninitialized", "DriverNotLoaded", "LibRmVersionMismatch", "Libra
 
 def interval_from_env(env: Mapping[str, str] | None = None) -> float:
     """The sampling interval from ``MLETUI_GPU_INTERVAL`` (seconds, at least 0.1), default 1 s."""
-    text = (os.environ if env is None else env).get(INTERVAL_ENV, "").strip()
-    try:
-        value = float(text) if text else DEFAULT_INTERVAL_S
-    except ValueError:
-        return DEFAULT_INTERVAL_S
-    return max(0.1, value) if value == value else DEFAULT_INTERVAL_S  # NaN: the default
+    return settings.gpu_interval_s(env)
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ def load_nvml(replay_pids: Mapping[str, int] | None = None) -> tuple[Any | None,
     """The ``nvml`` module to use: a replay when ``MLETUI_NVML_REPLAY`` names a recording (for
     demos and end-to-end tests; ``replay_pids`` gives its named pids), else the real ``pynvml``.
     Returns ``(module, None)`` or ``(None, why not)``."""
-    replay = os.environ.get(REPLAY_ENV, "").strip()
+    replay = settings.nvml_replay()
     if replay:
         try:
             return ReplayNvml.from_file(Path(replay), loop=True, pids=replay_pids), None

@@ -14,7 +14,6 @@ The limits: ``MLETUI_GRADE_MEMORY_MB`` (default 2048) and ``MLETUI_GRADE_TIMEOUT
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING
 
+from mletui.core import settings
 from mletui.core.safefs import NotARegularFile, open_regular
 from mletui.grading.submission import SUBMISSION_SUFFIX, SubmissionError
 
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from mletui.grading.report import GradeReport
     from mletui.grading.tasks import Task
 
-MEMORY_ENV = "MLETUI_GRADE_MEMORY_MB"
-TIMEOUT_ENV = "MLETUI_GRADE_TIMEOUT_S"
+MEMORY_ENV = settings.GRADE_MEMORY_MB
+TIMEOUT_ENV = settings.GRADE_TIMEOUT_S
 DEFAULT_MEMORY_MB = 2048
 DEFAULT_TIMEOUT_S = 120.0
 _OUT_OF_MEMORY = 3  # the child's exit status when it ran out of memory
@@ -52,15 +52,9 @@ class GradeLimits:
     @classmethod
     def from_env(cls) -> GradeLimits:
         """The limits the environment sets; a value that is not a positive number is ignored."""
-        memory, timeout = DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
-        with contextlib.suppress(ValueError):
-            memory = max(1, int(os.environ.get(MEMORY_ENV, memory)))
-        try:
-            value = float(os.environ.get(TIMEOUT_ENV, timeout))
-            timeout = value if value > 0 else timeout
-        except ValueError:
-            pass
-        return cls(memory, timeout)
+        return cls(
+            settings.grade_memory_mb(DEFAULT_MEMORY_MB), settings.grade_timeout_s(DEFAULT_TIMEOUT_S)
+        )
 
     def timeout_text(self) -> str:
         return f"{self.timeout_s:g} s"

@@ -391,24 +391,17 @@ class LiveScores:
                 return
             state.graded = signature
             state.pending_snapshot = None
-            state.count += 1
-            self.journal.write(
-                GradeRecord(
-                    0.0,
-                    submission=state.count,
-                    path=path,
-                    submission_ts=signature[0] / 1e9,
-                    size=signature[1],
-                    sha256=None,
-                    snapshot_seq=snapshot,
-                    valid=False,
-                    score=None,
-                    reason="this run's task cannot be graded",
-                    metric="",
-                    direction="higher",
-                    medal=None,
-                    above_median=False,
-                )
+            self._journal_grade(
+                signature,
+                path,
+                snapshot,
+                size=signature[1],
+                sha256=None,
+                valid=False,
+                score=None,
+                reason="this run's task cannot be graded",
+                metric="",
+                direction="higher",
             )
             return
         # Opened from the run folder down, without following any link, copied and hashed in
@@ -431,24 +424,59 @@ class LiveScores:
         if result.sha256 is not None and result.sha256 == state.graded_sha:
             return  # rewritten with the same content: nothing new to grade
         state.graded_sha = result.sha256
-        state.count += 1
+        self._journal_grade(
+            signature,
+            path,
+            snapshot,
+            size=signature[1] if result.size is None else result.size,
+            sha256=result.sha256,
+            valid=report.valid_submission,
+            score=report.score,
+            reason=report.invalid_reason,
+            metric=report.metric,
+            direction=self._task.direction,
+            medal=report.medal,
+            above_median=report.ranking.above_median,
+            report=report.to_dict(nan=False),  # the journal is strict JSON
+        )
+
+    def _journal_grade(
+        self,
+        signature: tuple[int, int],
+        path: str,
+        snapshot: int | None,
+        *,
+        size: int | None,
+        sha256: str | None,
+        valid: bool,
+        score: float | None,
+        reason: str | None,
+        metric: str,
+        direction: str,
+        medal: str | None = None,
+        above_median: bool = False,
+        report: dict[str, Any] | None = None,
+    ) -> None:
+        """Journal a verdict on the submission seen at ``signature`` (its mtime and size) as the
+        run's next numbered submission."""
+        self._state.count += 1
         self.journal.write(
             GradeRecord(
                 0.0,
-                submission=state.count,
+                submission=self._state.count,
                 path=path,
                 submission_ts=signature[0] / 1e9,
-                size=signature[1] if result.size is None else result.size,
-                sha256=result.sha256,
+                size=size,
+                sha256=sha256,
                 snapshot_seq=snapshot,
-                valid=report.valid_submission,
-                score=report.score,
-                reason=report.invalid_reason,
-                metric=report.metric,
-                direction=self._task.direction,
-                medal=report.medal,
-                above_median=report.ranking.above_median,
-                report=report.to_dict(nan=False),  # the journal is strict JSON
+                valid=valid,
+                score=score,
+                reason=reason,
+                metric=metric,
+                direction=direction,
+                medal=medal,
+                above_median=above_median,
+                report=report,
             )
         )
 

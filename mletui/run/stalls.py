@@ -7,18 +7,18 @@ Minutes count active time only: a soft-paused or frozen run is not stalled, it i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from mletui.core import settings
 from mletui.core.events import GpuDevice, ResourceSample, StallFlag
 
 GPU_IDLE = "gpu-idle"
 LOG_SILENT = "log-silent"
 
-GPU_IDLE_MIN_ENV = "MLETUI_STALL_GPU_IDLE_MIN"
-LOG_SILENT_MIN_ENV = "MLETUI_STALL_LOG_SILENT_MIN"
-IDLE_PERCENT_ENV = "MLETUI_STALL_GPU_IDLE_PERCENT"
+GPU_IDLE_MIN_ENV = settings.STALL_GPU_IDLE_MIN
+LOG_SILENT_MIN_ENV = settings.STALL_LOG_SILENT_MIN
+IDLE_PERCENT_ENV = settings.STALL_GPU_IDLE_PERCENT
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,11 @@ class StallThresholds:
     def from_env(cls, env: Mapping[str, str] | None = None) -> StallThresholds:
         """``MLETUI_STALL_GPU_IDLE_MIN``, ``MLETUI_STALL_LOG_SILENT_MIN`` (minutes) and
         ``MLETUI_STALL_GPU_IDLE_PERCENT``; a value that is not a number keeps the default."""
-        env = os.environ if env is None else env
         default = cls()
 
         def number(name: str, fallback: float, scale: float = 1.0) -> float:
-            try:
-                value = float(env.get(name, "").strip()) * scale
-            except ValueError:
-                return fallback
-            return value if value >= 0 else fallback
+            value = settings.number(name, -1.0, env)
+            return value * scale if value >= 0 else fallback
 
         return cls(
             gpu_idle_s=number(GPU_IDLE_MIN_ENV, default.gpu_idle_s, 60.0),

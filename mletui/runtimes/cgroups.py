@@ -29,10 +29,12 @@ from pathlib import Path
 
 import psutil
 
+from mletui.core import settings
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "mletui"
 MARKER_ENV = "MLETUI_RUN_MARKER"
-CONTAINMENT_ENV = "MLETUI_CONTAINMENT"
+CONTAINMENT_ENV = settings.CONTAINMENT
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 FREEZE_WAIT_S = 5.0
 STALE_S = 60.0
@@ -40,8 +42,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def containment_choice() -> str:
-    choice = os.environ.get(CONTAINMENT_ENV, "auto").strip().lower() or "auto"
-    return choice if choice in ("auto", "cgroup", "scan") else "auto"
+    return settings.containment()
 
 
 def new_marker(run_id: str) -> str:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 
 import psutil
 
+from mletui.core import settings
 from mletui.core.events import ActionRecord
 from mletui.core.safefs import read_regular
 from mletui.protocol import MAX_LINE_BYTES, loads_untrusted
@@ -31,7 +32,7 @@ from mletui.store.runs import RunFolder
 
 LOCK_FILE = "driver.json"
 # A driver silent this long has gone (a crash, a lost machine); tests shorten it.
-STALE_S = float(os.environ.get("MLETUI_DRIVER_STALE_S", "15"))
+STALE_S = settings.driver_stale_s()
 # A process that started this long after the lock was taken is not the one that took it.
 PID_REUSE_SLACK_S = 1.0
 # Clocks of machines sharing a run folder differ a little; a lock stamped later than this is bogus.

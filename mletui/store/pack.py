@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, BinaryIO
 
+from mletui.core import settings
 from mletui.core.safefs import NotARegularFile, open_regular_at, walk
 from mletui.core.sanitize import clean_text
 from mletui.store.runs import RunFolder, read_run_json, runs_root
@@ -34,8 +35,8 @@ SKIP_NAMES = {
     "kill-request.json",
 }
 
-ENV_MAX_BYTES = "MLETUI_PACK_MAX_BYTES"
-DEFAULT_MAX_BYTES = 8 << 30
+ENV_MAX_BYTES = settings.PACK_MAX_BYTES
+DEFAULT_MAX_BYTES = settings.DEFAULT_PACK_MAX_BYTES
 """Most bytes a pack may unpack to (its files' sizes, plus a tar block per member)."""
 
 _BLOCK = 512  # what a member costs at least, so a pack of a million empty files is bounded too
@@ -123,8 +124,7 @@ def unpack_run(pack: Path) -> RunFolder:
 
 def max_pack_bytes() -> int:
     """The unpacked size limit: ``MLETUI_PACK_MAX_BYTES`` if it is a whole number, else 8 GiB."""
-    value = os.environ.get(ENV_MAX_BYTES, "")
-    return int(value) if value.strip().isdigit() else DEFAULT_MAX_BYTES
+    return settings.pack_max_bytes()
 
 
 def _extract(pack: Path, staging: Path) -> str:

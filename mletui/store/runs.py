@@ -23,19 +23,19 @@ from typing import Any
 
 import platformdirs
 
+from mletui.core import settings
 from mletui.core.events import RunState
 from mletui.core.safefs import read_regular
 from mletui.core.sanitize import clean_text as displayable
 from mletui.protocol import clean_text, loads_untrusted
 
-ENV_HOME = "MLETUI_HOME"
-ENV_CONFIG_DIR = "MLETUI_CONFIG_DIR"
+ENV_HOME = settings.HOME
+ENV_CONFIG_DIR = settings.CONFIG_DIR
 MAX_RUN_JSON_BYTES = 1 << 20  # a run.json is a few kB; anything this big is not one of ours
 
 
 def mletui_home() -> Path:
-    env = os.environ.get(ENV_HOME)
-    return Path(env).expanduser() if env else Path(platformdirs.user_data_dir("mletui"))
+    return settings.home() or Path(platformdirs.user_data_dir("mletui"))
 
 
 def runs_root() -> Path:
@@ -45,10 +45,7 @@ def runs_root() -> Path:
 def config_dir() -> Path:
     """The operator's config folder (journal key, anchors, score patterns, themes):
     ``$MLETUI_CONFIG_DIR``, else the platform's (``~/.config/mletui`` on Linux)."""
-    override = os.environ.get(ENV_CONFIG_DIR, "").strip()
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir("mletui"))
+    return settings.config_dir() or Path(platformdirs.user_config_dir("mletui"))
 
 
 @dataclass

@@ -33,6 +33,7 @@ import struct
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from array import array
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -119,6 +120,24 @@ def _utf8_cut(data: bytes, limit: int) -> int:
         if data[pos] & 0xC0 != 0x80:  # not a continuation byte: a character starts here
             return pos
     return limit  # not UTF-8 anyway
+
+
+class _ClosedOnExit(ABC):
+    """``with`` closes it: the spool's writer and follower hold a file open between calls."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class LineSplitter:
@@ -292,7 +311,7 @@ class StampedLines(Sequence[bytes]):
 # ------------------------------------------------------------------------------------------ spool
 
 
-class LogSpool:
+class LogSpool(_ClosedOnExit):
     """Appends records to a run's log spool, and checkpoints to its index file beside it.
 
     Each write goes to the OS at once (``buffer_size=0``, the default: a watcher sees a line as
@@ -433,17 +452,6 @@ class LogSpool:
                 self._pending.extend(zip(numbers, offsets, strict=True))
                 self._last_checkpoint = offsets[-1]
             return lines - before
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _record(stream: Stream, line: bytes, ts: float) -> bytes:
@@ -1013,7 +1021,7 @@ class LogHistory:
 # --------------------------------------------------------------------------------------- follower
 
 
-class LogFollower:
+class LogFollower(_ClosedOnExit):
     """Follows a spool that is growing (and may not exist yet), line by line.
 
     :meth:`read_new` returns the complete lines written since the last call, in file order,
@@ -1119,17 +1127,6 @@ class LogFollower:
             if apply_tail and self._pending_tail is not None:
                 self.start_at_tail(self._pending_tail)
         return self._file
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _tail_offset(f: BinaryIO, end: int, n: int) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Iterable
 
 from textual.app import App, SystemCommand
@@ -11,11 +10,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 import mletui.integrations  # noqa: F401  (each integration registers its source)
+from mletui.core import settings
 from mletui.store.runs import RunFolder, runs_root
 from mletui.tui.commands import ScreenshotCommands
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
-from mletui.tui.theming import THEME_ENV, pick_theme, register_themes
+from mletui.tui.theming import pick_theme, register_themes
 from mletui.watch.delivery import AlertService
 from mletui.watch.sources import OpenRequest, Registry, ReplayOptions, SourceError, registry
 
@@ -65,7 +65,7 @@ class MletuiApp(App[None]):
         self.run_id = run_id
         self.operator = operator
         self.drive = drive
-        self.requested_theme = theme_name or os.environ.get(THEME_ENV)
+        self.requested_theme = theme_name or settings.theme()
 
     def on_mount(self) -> None:
         warnings = register_themes(self)

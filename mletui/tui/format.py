@@ -72,6 +72,34 @@ def component_style(widget: Widget, component: str) -> Style:
     return partial + Style(color=full.color, bgcolor=partial.bgcolor)
 
 
+class BakedStyles(Widget):
+    """For a widget that bakes its component classes' colours into its Text: ``_style`` reads
+    one, and a theme change that alters them calls ``_redraw_styled`` once mounted.
+
+    Listed after the widget's Textual base (``class Pane(VerticalScroll, BakedStyles)``), so that
+    the base's CSS stays the widget's own.
+    """
+
+    _styles_used: tuple[Style, ...] = ()
+
+    def _style(self, component: str) -> Style:
+        return component_style(self, component)
+
+    def _redraw_styled(self) -> None:
+        """Draw again what was drawn with the old styles."""
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted:
+            self.call_later(self._restyle)
+
+    def _restyle(self) -> None:
+        styles = tuple(self._style(name) for name in sorted(self.COMPONENT_CLASSES))
+        if styles != self._styles_used:
+            self._styles_used = styles
+            self._redraw_styled()
+
+
 def append_time_left(out: Text, status: StatusUpdate, label: Style) -> None:
     """`` left 0:12:00`` (or ``no limit``); nothing once the run is over, where it means nothing."""
     if not status.state.ended:

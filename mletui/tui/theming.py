@@ -17,6 +17,7 @@ from textual.app import App
 from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
 
+from mletui.core import settings
 from mletui.store.runs import config_dir
 
 DEFAULT_THEME = "mletui-dark"
@@ -30,7 +31,7 @@ def bundled_themes_dir() -> Path:
     return installed if installed.is_dir() else package.parent / "themes"
 
 
-THEME_ENV = "MLETUI_THEME"
+THEME_ENV = settings.THEME
 
 # Textual's own default, used only if the bundled default theme itself failed to load.
 _LAST_RESORT_THEME = "textual-dark"

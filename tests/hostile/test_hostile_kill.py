@@ -26,7 +26,7 @@ from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder
 from mletui.watch.control import RunControl
 from mletui.watch.livestate import read_status
-from tests.conftest import require_root, wait_ended, wait_for
+from tests.conftest import alive, require_root, wait_ended, wait_for
 
 ESCAPES = {
     "setsid": "setsid sh -c 'echo $$ >> pids; exec sleep 1000' &",
@@ -83,15 +83,6 @@ def recorded_pids(folder: RunFolder, count: int) -> set[int]:
     pids = read()
     assert all(psutil.pid_exists(p) for p in pids)
     return pids
-
-
-def alive(pids: set[int]) -> set[int]:
-    out = set()
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.add(pid)
-    return out
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

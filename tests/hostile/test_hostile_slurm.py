@@ -12,8 +12,8 @@ from mletui.core.events import RunState
 from mletui.runtimes.local import is_stopped
 from mletui.watch.control import RunControl
 from mletui.watch.livestate import read_status
-from tests.conftest import wait_ended, wait_for
-from tests.hostile.test_hostile_kill import ESCAPES, alive, recorded_pids
+from tests.conftest import alive, wait_ended, wait_for
+from tests.hostile.test_hostile_kill import ESCAPES, recorded_pids
 from tests.slurm_cluster import job_id, job_in_queue, slurm, start_slurm
 
 __all__ = ["slurm"]  # the fixture, used by name

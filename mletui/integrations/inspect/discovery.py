@@ -10,10 +10,11 @@ from pathlib import Path
 
 import platformdirs
 
+from mletui.core import settings
 from mletui.core.safefs import NotARegularFile, read_regular
 from mletui.core.sanitize import clean_text
 
-ENV_CONTROL_DIR = "MLETUI_INSPECT_CONTROL_DIR"
+ENV_CONTROL_DIR = settings.INSPECT_CONTROL_DIR
 # Version 3 made mutations strict (an unknown parameter is refused, never half applied);
 # 8 is the newest this module was written against. Between them no change needs a client to
 # adapt (Inspect bumps the version only for such a change).
@@ -25,10 +26,9 @@ MAX_DISCOVERY_BYTES = 64 * 1024  # a discovery file is a few hundred bytes
 def control_dir() -> Path:
     """Inspect's discovery folder: ``$MLETUI_INSPECT_CONTROL_DIR``, else Inspect's own place
     (its user data folder, ``inspect_ai/control``)."""
-    override = os.environ.get(ENV_CONTROL_DIR, "").strip()
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_data_dir("inspect_ai")) / "control"
+    return (
+        settings.inspect_control_dir() or Path(platformdirs.user_data_dir("inspect_ai")) / "control"
+    )
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from mletui.integrations.inspect.transcript import StepMaker, event_lines
 from mletui.store.journal import Journal, JournalFollower, read_journal
 from mletui.store.runs import RunFolder, RunRecord, mletui_home
 from mletui.watch.control import ActionError, default_operator
+from mletui.watch.notices import NoticeOnce
 from mletui.watch.session import ActionNotes, Capability
 
 STATUS_EVERY_S = 1.0
@@ -175,7 +176,7 @@ class InspectSession:
         self._status_at = 0.0
         self._retry_at = 0.0
         self._scores: set[tuple[str, str]] = set()
-        self._said: set[str] = set()
+        self._say = NoticeOnce()
         self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
         self._started: set[str] = set()  # running tool calls whose call line was shown
         self._steps = StepMaker()  # the model and tool calls as the steps pane's steps
@@ -510,12 +511,6 @@ class InspectSession:
             return
         self._retry_at = time.monotonic() + RETRY_AFTER_S
         events.extend(self._say(f"Inspect's control channel: {exc}"))
-
-    def _say(self, text: str) -> list[Event]:
-        if text in self._said:
-            return []
-        self._said.add(text)
-        return [Notice(time.time(), text, "information")]
 
     def invalidate_status(self) -> None:
         self._status_at = 0.0

@@ -44,6 +44,7 @@ from mletui.store.runs import RunFolder, RunRecord, mletui_home
 from mletui.store.snapshots import WorkspaceTimeline
 from mletui.watch.control import ActionError, ActionJournal, unavailable_reason
 from mletui.watch.live import event_from_entry
+from mletui.watch.notices import NoticeOnce
 from mletui.watch.session import ActionNotes, Capability
 
 if TYPE_CHECKING:
@@ -318,7 +319,7 @@ class MlebenchSession:
         self._live_at = 0.0
         self._resources_at = 0.0
         self._torn_said = 0
-        self._said: set[str] = set()
+        self._say = NoticeOnce()
 
     def poll(self) -> list[Event]:
         events: list[Event] = []
@@ -486,12 +487,6 @@ class MlebenchSession:
         if sample is None:
             return None
         return self.gpu.attach(sample)
-
-    def _say(self, text: str) -> list[Event]:
-        if text in self._said:
-            return []
-        self._said.add(text)
-        return [Notice(time.time(), text, "information")]
 
     def invalidate_status(self) -> None:
         self._state_at = 0.0

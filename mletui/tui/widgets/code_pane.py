@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from mletui.core.clock import wall_clock
 from mletui.core.events import FileChange, Snapshot
-from mletui.tui.format import component_style, human_bytes, printable
+from mletui.tui.format import BakedStyles, human_bytes, printable
 
 DiffProvider = Callable[[Snapshot], list[tuple[str, str, str]]]
 """Returns ``(path, status, unified_diff_text)`` for each file a snapshot changed."""
@@ -44,7 +44,7 @@ def _summary(snapshot: Snapshot) -> str:
     return f"{label} +{more} more" if more else label
 
 
-class CodePane(Vertical):
+class CodePane(Vertical, BakedStyles):
     """A timeline of workspace snapshots and the selected snapshot's diff.
 
     Diffs come from ``diff_provider``, which reads files: it runs in a thread worker and never
@@ -183,7 +183,6 @@ class CodePane(Vertical):
         self._shown: tuple[int, Sequence[tuple[str, str, str]], str | None, int | None] | None = (
             None
         )
-        self._styles_used: tuple[Style, ...] = ()
         self._diffs: OrderedDict[
             tuple[int | None, int], tuple[Sequence[tuple[str, str, str]], str | None]
         ] = OrderedDict()
@@ -464,18 +463,7 @@ class CodePane(Vertical):
             return self._style("code-pane--removed")
         return Style()
 
-    def _style(self, component: str) -> Style:
-        return component_style(self, component)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        # The diff's colours are baked into its Text: redraw it when the theme changes them.
-        if self.is_mounted:
-            self.call_later(self._restyle)
-
-    def _restyle(self) -> None:
-        styles = tuple(self._style(name) for name in sorted(self.COMPONENT_CLASSES))
-        if styles != self._styles_used:
-            self._styles_used = styles
-            if self._shown is not None:
-                self._show_diff(*self._shown)
+    def _redraw_styled(self) -> None:
+        # The diff's colours are baked into its Text.
+        if self._shown is not None:
+            self._show_diff(*self._shown)

@@ -13,13 +13,13 @@ from textual.widgets import Label, Static
 
 from mletui.core.clock import wall_clock
 from mletui.core.events import ActionRecord, HintStatus, HintsUpdate
-from mletui.tui.format import component_style, printable
+from mletui.tui.format import BakedStyles, printable
 
 MAX_ACTIONS = 50
 """Recent operator actions kept on screen (the journal keeps them all)."""
 
 
-class HintsPane(VerticalScroll):
+class HintsPane(VerticalScroll, BakedStyles):
     """Each hint with its progress (sent → received → used/ignored) and the agent's answer,
     then the operator's recent actions."""
 
@@ -65,7 +65,6 @@ class HintsPane(VerticalScroll):
         super().__init__(name=name, id=id, classes=classes)
         self._hints: tuple[HintStatus, ...] = ()
         self._actions: deque[ActionRecord] = deque(maxlen=MAX_ACTIONS)
-        self._styles_used: tuple[Style, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Label(Text("Hints"), classes="hints-pane-heading")
@@ -104,21 +103,9 @@ class HintsPane(VerticalScroll):
 
     # -- rendering -------------------------------------------------------------------------
 
-    def _style(self, component: str) -> Style:
-        return component_style(self, component)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        # Colours are baked into the Text: redraw when the theme changes them.
-        if self.is_mounted:
-            self.call_later(self._restyle)
-
-    def _restyle(self) -> None:
-        styles = tuple(self._style(name) for name in sorted(self.COMPONENT_CLASSES))
-        if styles != self._styles_used:
-            self._styles_used = styles
-            self._render_hints()
-            self._render_actions()
+    def _redraw_styled(self) -> None:
+        self._render_hints()
+        self._render_actions()
 
     def _status_style(self, status: str) -> Style:
         name = f"hints-pane--{status}"
