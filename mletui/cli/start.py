@@ -204,7 +204,11 @@ def _llm_env(agent: str | None, flags: dict[str, Any]) -> dict[str, str] | None:
 def tasks() -> int:
     from mletui.grading.tasks import bundled_tasks
 
-    for bundled in bundled_tasks():
-        direction = "lower" if bundled.lower_is_better else "higher"
-        print(f"{bundled.id:<16} {bundled.metric:<10} ({direction} is better)  {bundled.name}")
+    rows = [("TASK", "METRIC", "BETTER", "NAME")] + [
+        (b.id, b.metric, "lower" if b.lower_is_better else "higher", b.name)
+        for b in bundled_tasks()
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for *cells, name in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(cells, widths, strict=True)), name]))
     return 0
