@@ -8,19 +8,22 @@ import re
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
 from mletui.cli import main
+from mletui.core.clock import wall_clock
 from mletui.core.events import ResourceSample
 from mletui.core.words import counted, file_size
 from mletui.gpu.nvml import memory_text
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
 from mletui.store.runs import runs_root
+from mletui.tui.app import MletuiApp
 from mletui.tui.format import percent, used_of
 from mletui.tui.widgets import ResourcesPane
 from mletui.tui.widgets.gpu_view import GpuDevicesView
 from tests.conftest import wait_ended
-from tests.test_gpu_tui import T0, GiB, Host, gpu, rendered
+from tests.test_gpu_tui import T0, GiB, Host, gpu, plain, rendered, until
 
 
 def one_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -103,3 +106,29 @@ async def test_gpu_readings_the_device_cannot_give_are_n_a_alone() -> None:
         text = rendered(view)
         assert " · 512 W · " in text and " util   n/a " in text
         assert "n/a%" not in text and "/n/a" not in text
+
+
+async def test_resources_of_an_ended_run_are_its_last_reading_with_its_time() -> None:
+    pane = ResourcesPane()
+    async with Host(pane).run_test(size=(100, 20)) as pilot:
+        pane.update_sample(ResourceSample(T0, 90.0, GiB, 3, "no NVIDIA GPU"))
+        await pilot.pause()
+        ended = pane.query_one("#resources-ended", Static)
+        assert not ended.display
+        pane.set_run_ended(True)
+        await pilot.pause()
+        assert ended.display
+        assert plain(ended) == f"last reading {wall_clock(T0)}, run ended"
+        pane.update_sample(ResourceSample(T0 + 2, 0.0, GiB, 0, "no NVIDIA GPU"))
+        await pilot.pause()
+        assert plain(ended) == f"last reading {wall_clock(T0 + 2)}, run ended"
+
+
+async def test_the_watch_screen_says_an_ended_runs_resources_are_its_last() -> None:
+    folder = start_run(resolve_task("digits"), agent_cmd="sleep 4")
+    wait_ended(folder)
+    app = MletuiApp(run_id=folder.id)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await until(pilot, lambda: plain(app.screen.query_one("#resources-ended", Static)) != "")
+        said = plain(app.screen.query_one("#resources-ended", Static))
+        assert said.endswith(", run ended") and said.startswith(("last reading ", "no reading"))
