@@ -66,7 +66,8 @@ def demo(
         task=bundled,
         agent="baseline",
         time_limit_s=_duration(time_limit),
-        extra_env={"MLETUI_BASELINE_STEP_DELAY": str(delay)},
+        # The demo goes on improving until its time limit: time to try every control.
+        extra_env={"MLETUI_BASELINE_STEP_DELAY": str(delay), "MLETUI_BASELINE_KEEP_IMPROVING": "1"},
     )
     return watch_run(options, folder.id, drive=True, show_grades=not hide_grades)
 
