@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from mletui.agents._common import steps_text
 from mletui.cli import main
 from mletui.core.clock import wall_clock
 from mletui.core.events import ResourceSample
@@ -46,6 +47,7 @@ def test_counts_and_sizes_in_words() -> None:
     assert [counted(n, "step") for n in (0, 1, 2)] == ["0 steps", "1 step", "2 steps"]
     assert counted(1, "entry", "entries") == "1 entry"
     assert counted(5, "entry", "entries") == "5 entries"
+    assert [steps_text(n) for n in (1, 2)] == ["1 step", "2 steps"]  # the agents' own
     assert [file_size(n) for n in (1, 999, 1000, 840_400, 999_499, 12_345_678)] == [
         "1 byte",
         "999 bytes",

@@ -77,6 +77,7 @@ from mletui.agents._common import (
     read_folders,
     run_agent,
     say,
+    steps_text,
     task_columns,
     write_atomic,
 )
@@ -178,7 +179,7 @@ PLAN = (
 )
 
 
-def more_steps(round_number: int) -> list[Step]:
+def moresteps_text(round_number: int) -> list[Step]:
     """Past the plan (keep improving): bigger forests and longer boosting, each round a new seed."""
     grow = 2**round_number
     return [
@@ -344,12 +345,12 @@ class BaselineAgent:
         say(
             f"baseline agent: task {setup.task_id}, metric {setup.metric} "
             f"({self.recipe.direction} is better), target {setup.target!r}, "
-            f"{_steps(len(self.plan))} planned"
+            f"{steps_text(len(self.plan))} planned"
             + (f", at most {setup.max_steps} to run" if setup.max_steps is not None else "")
         )
         setup.workspace.mkdir(parents=True, exist_ok=True)
         setup.submission_dir.mkdir(parents=True, exist_ok=True)
-        while not self._out_of_steps():
+        while not self._out_ofsteps_text():
             if self.steps_run and setup.step_delay:
                 self.wait(setup.step_delay)
             self.take_hints(protocol.checkpoint())
@@ -357,7 +358,7 @@ class BaselineAgent:
                 break
             if not self.plan and setup.keep_improving:
                 self.rounds += 1
-                self.plan.extend(more_steps(self.rounds))
+                self.plan.extend(moresteps_text(self.rounds))
                 say(f"the plan is done; round {self.rounds} of bigger models and new seeds")
             if not self.plan:
                 break
@@ -400,7 +401,7 @@ class BaselineAgent:
                 child.send_signal(signal.SIGCONT)
         self.take_hints(hints)
 
-    def _out_of_steps(self) -> bool:
+    def _out_ofsteps_text(self) -> bool:
         return self.setup.max_steps is not None and self.steps_run >= self.setup.max_steps
 
     # hints
@@ -469,7 +470,9 @@ class BaselineAgent:
 
     def answer_late_hints(self, hints: list[protocol.Hint]) -> None:
         for hint in hints:
-            decline(hint, f"the plan is done after {_steps(self.steps_run)}; the run is finishing")
+            decline(
+                hint, f"the plan is done after {steps_text(self.steps_run)}; the run is finishing"
+            )
 
     # steps
 
@@ -534,20 +537,16 @@ class BaselineAgent:
     def finish(self) -> int:
         ending = "stopped by a hint" if self.stopped else "done"
         if self.best is None:
-            say(f"{ending} after {_steps(self.steps_run)}; no step produced a submission")
+            say(f"{ending} after {steps_text(self.steps_run)}; no step produced a submission")
             return EXIT_OK if self.stopped else EXIT_FAILED
         check_submission(self.setup.submission_dir / SUBMISSION_FILE)
         say(
-            f"{ending}: {self.succeeded} of {_steps(self.steps_run)} succeeded; best: step "
+            f"{ending}: {self.succeeded} of {steps_text(self.steps_run)} succeeded; best: step "
             f"{self.best.number}, {self.best.description}, validation {self.setup.metric} "
             f"{self.best.value:.4f}; submission at "
             f"{self.setup.submission_dir / SUBMISSION_FILE}"
         )
         return EXIT_OK
-
-
-def _steps(count: int) -> str:
-    return f"{count} step" if count == 1 else f"{count} steps"
 
 
 def decline(hint: protocol.Hint, reason: str) -> None:
