@@ -179,7 +179,7 @@ PLAN = (
 )
 
 
-def moresteps_text(round_number: int) -> list[Step]:
+def more_steps(round_number: int) -> list[Step]:
     """Past the plan (keep improving): bigger forests and longer boosting, each round a new seed."""
     grow = 2**round_number
     return [
@@ -350,7 +350,7 @@ class BaselineAgent:
         )
         setup.workspace.mkdir(parents=True, exist_ok=True)
         setup.submission_dir.mkdir(parents=True, exist_ok=True)
-        while not self._out_ofsteps_text():
+        while not self._out_of_steps():
             if self.steps_run and setup.step_delay:
                 self.wait(setup.step_delay)
             self.take_hints(protocol.checkpoint())
@@ -358,7 +358,7 @@ class BaselineAgent:
                 break
             if not self.plan and setup.keep_improving:
                 self.rounds += 1
-                self.plan.extend(moresteps_text(self.rounds))
+                self.plan.extend(more_steps(self.rounds))
                 say(f"the plan is done; round {self.rounds} of bigger models and new seeds")
             if not self.plan:
                 break
@@ -389,19 +389,17 @@ class BaselineAgent:
     def check_in(self, child: subprocess.Popen[bytes] | None) -> None:
         """A soft pause holds the agent here and stops its running solution until resumed;
         hints are taken now and change the steps after this one."""
-        paused = child is not None and protocol.pause_requested()
-        if paused:
-            assert child is not None
-            child.send_signal(signal.SIGSTOP)
+        held = child if child is not None and protocol.pause_requested() else None
+        if held is not None:
+            held.send_signal(signal.SIGSTOP)
         try:
             hints = protocol.checkpoint()
         finally:
-            if paused:
-                assert child is not None
-                child.send_signal(signal.SIGCONT)
+            if held is not None:
+                held.send_signal(signal.SIGCONT)
         self.take_hints(hints)
 
-    def _out_ofsteps_text(self) -> bool:
+    def _out_of_steps(self) -> bool:
         return self.setup.max_steps is not None and self.steps_run >= self.setup.max_steps
 
     # hints
