@@ -501,6 +501,7 @@ def _on_default_control(method: Callable[Concatenate[Control, _P], _R]) -> Calla
 
 hello = _on_default_control(Control.hello)
 checkpoint = _on_default_control(Control.checkpoint)
+pause_requested = _on_default_control(Control.pause_requested)
 answer = _on_default_control(Control.answer)
 report_metric = _on_default_control(Control.report_metric)
 report_step = _on_default_control(Control.report_step)

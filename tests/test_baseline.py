@@ -148,6 +148,7 @@ def test_hints_are_followed_or_declined_with_a_reason(tmp_path: Path) -> None:
     assert "iterations: validation roc_auc" in result.stdout
     assert "HistGradientBoostingClassifier" in (run.workspace / "solution.py").read_text()
     assert len(run.metrics()) == 1
+    assert "done: 1 of 1 step succeeded" in result.stdout  # "1 step", not "1 steps"
 
 
 def test_stop_hint_ends_the_run_and_keeps_the_best_submission(tmp_path: Path) -> None:

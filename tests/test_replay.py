@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import time
 from typing import Any
 
+from mletui.core.events import ActionRecord, RunState, StatusUpdate
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
 from mletui.store.pack import pack_run, unpack_run
@@ -17,8 +19,10 @@ from mletui.tui.widgets.header import RunHeader
 from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.scores_pane import ScoresPane
+from mletui.watch.control import ActionJournal
 from mletui.watch.livestate import read_status
-from mletui.watch.replay import load_bookmarks
+from mletui.watch.replay import ReplaySession, load_bookmarks
+from mletui.watch.session import ReplayClock
 from tests.conftest import wait_ended, wait_for
 from tests.test_tui import SIZE, until
 
@@ -103,3 +107,30 @@ async def test_a_pack_replays_on_another_machine(tmp_path: Any, monkeypatch: Any
         pane = screen.query_one(CodePane)
         await until(pilot, lambda: pane.snapshots)
     shutil.rmtree(tmp_path / "elsewhere")
+
+
+def test_replay_ends_where_the_run_ended_not_at_a_watchers_later_entry() -> None:
+    folder = start_run(resolve_task("digits"), agent_cmd="echo trained; sleep 1")
+    wait_ended(folder)
+    record = folder.read()
+    assert record.ended is not None and record.started is not None
+    ended, started = record.ended, record.started
+    wait_for(lambda: time.time() > ended + 4, 10, "time to pass after the run's end")
+    ActionJournal(folder.journal_path, "watcher").record(
+        "release-driver", StatusUpdate(RunState.EXITED, 1.0, 1.0, None, 0, None, False, None)
+    )
+    replay = ReplaySession(folder, speed=1000.0)
+    events: list[object] = []
+    try:
+        assert replay.duration <= ended - started + 1.0  # not stretched by the watcher's entry
+        deadline = time.monotonic() + 10
+        while not any(isinstance(e, ReplayClock) and e.finished for e in events):
+            assert time.monotonic() < deadline, "the replay never finished"
+            events += replay.poll()
+            time.sleep(0.02)
+        events += replay.poll()
+    finally:
+        replay.close()
+    assert replay.position == replay.duration
+    # the watcher's entry is still played, at the end
+    assert [e.action for e in events if isinstance(e, ActionRecord)] == ["release-driver"]

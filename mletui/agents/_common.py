@@ -120,3 +120,8 @@ def check_submission(path: Path) -> None:
     its grading server) and say the answer: valid, or why not; never a score."""
     if os.environ.get(protocol.ENV_CONTROL_DIR):
         say(f"submission check: {protocol.validate_submission(path)}")
+
+
+def steps_text(count: int) -> str:
+    """``"1 step"``, ``"3 steps"``: the agents' own words (they import nothing of mletui's)."""
+    return f"{count} step" if count == 1 else f"{count} steps"

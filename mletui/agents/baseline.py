@@ -8,9 +8,11 @@ held-out fifth of train.csv with the task's metric and predicts test.csv. The ag
 validation score through the control protocol and keeps the best step's predictions as
 ``submission.csv``.
 
-Between steps it calls :func:`mletui.protocol.checkpoint` (which holds it during a soft pause) and
-follows the operator's hints it understands: a model family ("linear", "forest", "boosting"),
-"more trees", "scale", "stop". It answers every hint, including those it cannot follow.
+It checks in (:func:`mletui.protocol.checkpoint`) between steps and every second inside one, so
+that a soft pause holds it, and its running solution (stopped with SIGSTOP, continued on resume),
+within a second or so, and follows the operator's hints it understands: a model family
+("linear", "forest", "boosting"), "more trees", "scale", "stop"; a hint changes the steps after
+the running one. It answers every hint, including those it cannot follow.
 
 Environment, set by mletui's runtime:
 
@@ -27,6 +29,8 @@ Environment, set by mletui's runtime:
 - ``MLETUI_BASELINE_STEP_DELAY``  optional: seconds to wait between steps (default 0; the demo
   sets it to be watchable)
 - ``MLETUI_BASELINE_MAX_STEPS``   optional: stop after this many steps (default: the whole plan)
+- ``MLETUI_BASELINE_KEEP_IMPROVING``  optional: 1 to go on past the plan with bigger models and
+  new seeds until the run's time limit stops it (the demo sets it)
 
 Each step leaves ``solution.py`` (the code) in the workspace and, in ``MLETUI_LOGS_DIR`` (the
 workspace when unset), ``score.json`` (its validation score) and ``submission_candidate.csv`` (its
@@ -44,8 +48,10 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -71,6 +77,7 @@ from mletui.agents._common import (
     read_folders,
     run_agent,
     say,
+    steps_text,
     task_columns,
     write_atomic,
 )
@@ -87,6 +94,8 @@ ENV_CONTROL_DIR = protocol.ENV_CONTROL_DIR  # "MLETUI_CONTROL_DIR"
 ENV_OUTPUT_DIR = "BASELINE_OUTPUT_DIR"  # set by the agent for each solution it runs
 ENV_STEP_DELAY = "MLETUI_BASELINE_STEP_DELAY"
 ENV_MAX_STEPS = "MLETUI_BASELINE_MAX_STEPS"
+ENV_KEEP_IMPROVING = "MLETUI_BASELINE_KEEP_IMPROVING"
+CHECK_IN_S = 1.0  # how often a running step checks in: a soft pause acts within about this
 
 SCORE_FILE = "score.json"  # written by each solution: {"metric", "value", "higher_is_better"}
 CANDIDATE_FILE = "submission_candidate.csv"  # a solution's predictions; kept only if best
@@ -142,6 +151,7 @@ class Step:
     family: str  # "linear", "forest", "boosting" or "search" (boosting, tuned)
     size: int = 0
     scale: bool = False
+    seed: int = 0  # past the plan, a new seed makes a new model of the same kind
 
     def describe(self, recipe: MetricRecipe) -> str:
         if self.family == "linear":
@@ -155,7 +165,8 @@ class Step:
                 f"gradient boosting, hyper-parameter search ({len(SEARCH_GRID)} configurations, "
                 f"up to {self.size} iterations)"
             )
-        return text + (" on standardized features" if self.scale else "")
+        text += " on standardized features" if self.scale else ""
+        return text + (f", seed {self.seed}" if self.seed else "")
 
 
 PLAN = (
@@ -166,6 +177,21 @@ PLAN = (
     Step("boosting", 100),
     Step("search", 100),
 )
+
+
+def more_steps(round_number: int) -> list[Step]:
+    """Past the plan (keep improving): bigger forests and longer boosting, each round a new seed."""
+    grow = 2**round_number
+    return [
+        Step("forest", min(300 * grow, MAX_TREES), seed=round_number),
+        Step("boosting", min(100 * grow, MAX_ITERATIONS), seed=round_number),
+        Step(
+            "search",
+            min(100 * grow, MAX_ITERATIONS),
+            scale=round_number % 2 == 1,
+            seed=round_number,
+        ),
+    ]
 
 
 # --- the task as the agent sees it --------------------------------------------------------------
@@ -184,6 +210,7 @@ class TaskSetup:
     submission_dir: Path
     step_delay: float
     max_steps: int | None  # None: until the plan is done
+    keep_improving: bool = False  # past the plan, until the time limit stops the run
 
 
 def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
@@ -237,6 +264,7 @@ def read_setup(environ: dict[str, str] | os._Environ[str]) -> TaskSetup:
         submission_dir=folders.submission_dir,
         step_delay=max(step_delay, 0.0),
         max_steps=max_steps,
+        keep_improving=environ.get(ENV_KEEP_IMPROVING, "") == "1",
     )
 
 
@@ -309,6 +337,7 @@ class BaselineAgent:
         self.succeeded = 0
         self.stopped = False
         self.hint_taken = False  # a hint changed the plan since the last step began
+        self.rounds = 0  # rounds of steps past the plan (keep improving)
 
     def run(self) -> int:
         setup = self.setup
@@ -316,16 +345,22 @@ class BaselineAgent:
         say(
             f"baseline agent: task {setup.task_id}, metric {setup.metric} "
             f"({self.recipe.direction} is better), target {setup.target!r}, "
-            f"{len(self.plan)} steps planned"
+            f"{steps_text(len(self.plan))} planned"
             + (f", at most {setup.max_steps} to run" if setup.max_steps is not None else "")
         )
         setup.workspace.mkdir(parents=True, exist_ok=True)
         setup.submission_dir.mkdir(parents=True, exist_ok=True)
-        while self.plan and not self._out_of_steps():
+        while not self._out_of_steps():
             if self.steps_run and setup.step_delay:
-                time.sleep(setup.step_delay)
+                self.wait(setup.step_delay)
             self.take_hints(protocol.checkpoint())
             if self.stopped:
+                break
+            if not self.plan and setup.keep_improving:
+                self.rounds += 1
+                self.plan.extend(more_steps(self.rounds))
+                say(f"the plan is done; round {self.rounds} of bigger models and new seeds")
+            if not self.plan:
                 break
             step = self.plan.popleft()
             if self.scale_from_now:
@@ -335,6 +370,34 @@ class BaselineAgent:
         if not self.stopped:
             self.answer_late_hints(protocol.checkpoint())
         return self.finish()
+
+    def wait(self, seconds: float, child: subprocess.Popen[bytes] | None = None) -> int | None:
+        """Wait ``seconds`` (or for ``child`` to end: its exit code), checking in every second."""
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if child is None and left <= 0:
+                return None
+            try:
+                if child is not None:
+                    return child.wait(timeout=CHECK_IN_S)
+                time.sleep(min(CHECK_IN_S, left))
+            except subprocess.TimeoutExpired:
+                pass
+            self.check_in(child)
+
+    def check_in(self, child: subprocess.Popen[bytes] | None) -> None:
+        """A soft pause holds the agent here and stops its running solution until resumed;
+        hints are taken now and change the steps after this one."""
+        held = child if child is not None and protocol.pause_requested() else None
+        if held is not None:
+            held.send_signal(signal.SIGSTOP)
+        try:
+            hints = protocol.checkpoint()
+        finally:
+            if held is not None:
+                held.send_signal(signal.SIGCONT)
+        self.take_hints(hints)
 
     def _out_of_steps(self) -> bool:
         return self.setup.max_steps is not None and self.steps_run >= self.setup.max_steps
@@ -405,7 +468,9 @@ class BaselineAgent:
 
     def answer_late_hints(self, hints: list[protocol.Hint]) -> None:
         for hint in hints:
-            decline(hint, f"the plan is done after {self.steps_run} steps; the run is finishing")
+            decline(
+                hint, f"the plan is done after {steps_text(self.steps_run)}; the run is finishing"
+            )
 
     # steps
 
@@ -432,7 +497,14 @@ class BaselineAgent:
         report(outcome="", status="running")
         started = time.monotonic()
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{ENV_OUTPUT_DIR: str(out)})
-        code = subprocess.run([sys.executable, SOLUTION_FILE], cwd=workspace, env=env).returncode
+        child = subprocess.Popen([sys.executable, SOLUTION_FILE], cwd=workspace, env=env)
+        try:
+            code = self.wait(math.inf, child)
+        finally:
+            if child.poll() is None:  # the agent was stopped meanwhile: its solution goes too
+                child.kill()
+                child.wait()
+        assert code is not None
         elapsed = time.monotonic() - started
         value = _read_score(out / SCORE_FILE) if code == 0 else None
         if value is None or not (out / CANDIDATE_FILE).is_file():
@@ -463,11 +535,11 @@ class BaselineAgent:
     def finish(self) -> int:
         ending = "stopped by a hint" if self.stopped else "done"
         if self.best is None:
-            say(f"{ending} after {self.steps_run} steps; no step produced a submission")
+            say(f"{ending} after {steps_text(self.steps_run)}; no step produced a submission")
             return EXIT_OK if self.stopped else EXIT_FAILED
         check_submission(self.setup.submission_dir / SUBMISSION_FILE)
         say(
-            f"{ending}: {self.succeeded} of {self.steps_run} steps succeeded; best: step "
+            f"{ending}: {self.succeeded} of {steps_text(self.steps_run)} succeeded; best: step "
             f"{self.best.number}, {self.best.description}, validation {self.setup.metric} "
             f"{self.best.value:.4f}; submission at "
             f"{self.setup.submission_dir / SUBMISSION_FILE}"
@@ -523,7 +595,7 @@ _HEAD = '''\
     TARGET = $target
     METRIC = $metric_repr
     HIGHER_IS_BETTER = $higher_is_better
-    SEED = 0
+    SEED = $seed
 
 
     def log(message: str) -> None:
@@ -769,6 +841,7 @@ def render_solution(setup: TaskSetup, step: Step, number: int) -> str:
         if quiet
         else "",
         "size": step.size,
+        "seed": step.seed,
         "stages": repr(tuple(round(step.size * k / 4) for k in range(1, 5))),
         "grid": ",\n    ".join(json.dumps(params) for params in SEARCH_GRID),
     }

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import click
 
 from mletui import __version__
-from mletui.cli import bench, control, gpu, grade, image, record, runs, serve, start
+from mletui.cli import bench, control, doctor, gpu, grade, image, record, runs, serve, start
 from mletui.cli.command import GlobalOptions, OrderedGroup, UserError, global_options
 from mletui.store.keys import KeyFileError
 
@@ -62,6 +62,7 @@ for _command in (
     record.export,
     record.pack,
     record.audit,
+    doctor.doctor,
 ):
     cli.add_command(_command)
 

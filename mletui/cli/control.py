@@ -138,14 +138,47 @@ def thaw(options: GlobalOptions, run_id: str) -> int:
     return 0
 
 
-@command("hint", "send the agent a hint")
+@command("hint", "send the agent a hint: TEXT, - for stdin, or --file F")
 @run_id_argument
-@click.argument("text")
+@click.argument("text", required=False)
+@click.option("--file", "path", metavar="F", help="read the hint from this file")
 @click.pass_obj
-def hint(options: GlobalOptions, run_id: str, text: str) -> int:
+def hint(options: GlobalOptions, run_id: str, text: str | None, path: str | None) -> int:
+    from mletui.watch.control import hint_refusal
+
+    text = _hint_text(text, path)
+    refusal = hint_refusal(text)
+    if refusal is not None:
+        raise UserError(refusal)
     hint_id = _act(options, run_id, "hint", text)
     print(f"Hint {hint_id} sent; `mletui show {run_id}` says when the agent answers.")
     return 0
+
+
+def _hint_text(text: str | None, path: str | None) -> str:
+    """The hint from the command line, stdin (``-``) or a file, read no further than needed to
+    know it is too long."""
+    from mletui.watch.control import MAX_HINT_BYTES
+
+    enough = MAX_HINT_BYTES * 4  # room for whitespace around a hint that is within the limit
+    if (text is None) == (path is None):
+        raise UserError("Give the hint as TEXT, as - to read it from stdin, or with --file F.")
+    if text is not None and text != "-":
+        return text
+    try:
+        if path is None:
+            raw = sys.stdin.buffer.read(enough + 1)
+        else:
+            with open(path, "rb") as stream:
+                raw = stream.read(enough + 1)
+    except OSError as exc:
+        raise UserError(f"Cannot read the hint from {path}: {exc.strerror}.") from exc
+    if len(raw) > enough:
+        raise UserError(
+            f"A hint is at most {MAX_HINT_BYTES // 1024} KB ({MAX_HINT_BYTES} bytes); "
+            f"this one is over {enough} bytes: shorten it."
+        )
+    return raw.decode("utf-8", "replace")
 
 
 @command("kill", "stop a run: SIGTERM, then SIGKILL after the grace period")

@@ -4,6 +4,7 @@ carried, verified and tabled."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from mletui.cli.lookup import (
     scan,
 )
 from mletui.core.clock import duration, wall_time
+from mletui.core.sanitize import clean_text
+from mletui.core.words import counted, file_size
 
 
 @command("replay", "play a recorded run back through the watch screen")
@@ -34,11 +37,17 @@ def replay(options: GlobalOptions, run: str, speed: float, no_skip_idle: bool) -
 
     if speed <= 0:
         raise UserError("--speed must be more than zero.")
-    if Path(run).is_file():
+    path = Path(run)
+    if path.is_file():
         try:
-            folder = unpack_run(Path(run))
+            folder = unpack_run(path)
         except PackError as exc:
             raise UserError(str(exc)) from exc
+    elif path.is_dir() or os.sep in run or run.endswith((".tar.gz", ".tgz")):
+        what = "is a folder, not a pack" if path.is_dir() else "is no file"
+        raise UserError(
+            f"{clean_text(run)} {what}: give a pack file made by `mletui pack`, or a run id."
+        )
     else:
         why = "mletui keeps only the operator's actions of it, not the record replay plays"
         folder = record_folder(run, why)
@@ -77,7 +86,8 @@ def export(run_ids: tuple[str, ...], every: bool, fmt: str, out: str) -> int:
         written = write_tables(tables(folders), Path(out), fmt)
     except (OSError, ImportError) as exc:
         raise UserError(f"Cannot write the export: {exc}.") from exc
-    print(f"Exported {len(folders)} run(s) to {out}: " + ", ".join(p.name for p in written))
+    names = ", ".join(p.name for p in written)
+    print(f"Exported {counted(len(folders), 'run')} to {out}: {names}")
     return 0
 
 
@@ -94,7 +104,7 @@ def pack(run_id: str, out: str | None) -> int:
     except OSError as exc:
         raise UserError(f"Cannot write the pack: {exc}.") from exc
     size = written.stat().st_size
-    print(f"Run {folder.id} packed into {written} ({size / 1e6:.1f} MB). Replay it anywhere:")
+    print(f"Run {folder.id} packed into {written} ({file_size(size)}). Replay it anywhere:")
     print(f"  mletui replay {written}")
     return 0
 
@@ -131,7 +141,8 @@ def audit(run_id: str, as_json: bool) -> int:
         print(json.dumps(data, indent=2))
         return 0 if report.intact else 1
     if report.intact:
-        print(f"Run {folder.id}: the record of {report.entries} entries is intact.")
+        entries = counted(report.entries, "entry", "entries")
+        print(f"Run {folder.id}: the record of {entries} is intact.")
     elif not report.chained and not report.breaks:
         print(f"Run {folder.id}: not chained. {NOT_CHAINED}")
     else:

@@ -14,6 +14,7 @@ from mletui.cli.command import GlobalOptions, UserError, command
 from mletui.cli.lookup import complete_run_id, elsewhere, find, resolve, scan, sources
 from mletui.core.clock import duration, wall_time
 from mletui.core.events import state_text
+from mletui.core.words import counted
 
 if TYPE_CHECKING:
     from mletui.store.runs import RunFolder, RunRecord
@@ -256,7 +257,7 @@ def show(run_id: str, as_json: bool) -> int:
             "-"
             if summary.best is None
             else f"{summary.best:.6g} {summary.best_name} ({summary.direction} is better, "
-            f"{summary.steps} steps)",
+            f"{counted(summary.steps, 'step')})",
         ),
         *grade_rows(summary),
         ("operator actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()) or "none"),
@@ -324,7 +325,7 @@ def _show_mlebench(root: Path, run_id: str, as_json: bool) -> int:
             "-"
             if best is None
             else f"{best:.6g} {summary.best_name} ({summary.direction} is better, "
-            f"{summary.steps} scored nodes)",
+            f"{counted(summary.steps, 'scored node')})",
         ),
         *grade_rows(summary),
         ("operator actions", ", ".join(f"{k} {v}" for k, v in summary.actions.items()) or "none"),

@@ -66,7 +66,8 @@ def demo(
         task=bundled,
         agent="baseline",
         time_limit_s=_duration(time_limit),
-        extra_env={"MLETUI_BASELINE_STEP_DELAY": str(delay)},
+        # The demo goes on improving until its time limit: time to try every control.
+        extra_env={"MLETUI_BASELINE_STEP_DELAY": str(delay), "MLETUI_BASELINE_KEEP_IMPROVING": "1"},
     )
     return watch_run(options, folder.id, drive=True, show_grades=not hide_grades)
 
@@ -204,7 +205,11 @@ def _llm_env(agent: str | None, flags: dict[str, Any]) -> dict[str, str] | None:
 def tasks() -> int:
     from mletui.grading.tasks import bundled_tasks
 
-    for bundled in bundled_tasks():
-        direction = "lower" if bundled.lower_is_better else "higher"
-        print(f"{bundled.id:<16} {bundled.metric:<10} ({direction} is better)  {bundled.name}")
+    rows = [("TASK", "METRIC", "BETTER", "NAME")] + [
+        (b.id, b.metric, "lower" if b.lower_is_better else "higher", b.name)
+        for b in bundled_tasks()
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for *cells, name in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(cells, widths, strict=True)), name]))
     return 0

@@ -69,10 +69,12 @@ class GpuReading:
 
 
 def memory_text(used: int | None, total: int | None) -> str:
-    """``"31.2/80 GiB"``; ``"n/a"`` for what NVML cannot tell."""
-    u = "n/a" if used is None else f"{used / 2**30:.1f}"
-    t = "n/a" if total is None else f"{total / 2**30:.0f}"
-    return f"{u}/{t} GiB"
+    """``"31.2/80 GiB"``; ``"31.2 GiB"`` when the total is unknown; ``"n/a"`` when the use is."""
+    if used is None:
+        return "n/a"
+    if total is None:
+        return f"{used / 2**30:.1f} GiB"
+    return f"{used / 2**30:.1f}/{total / 2**30:.0f} GiB"
 
 
 def load_nvml(replay_pids: Mapping[str, int] | None = None) -> tuple[Any | None, str | None]:

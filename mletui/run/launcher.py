@@ -24,7 +24,12 @@ class LaunchError(Exception):
 
 
 def agent_command(agent: str | None, agent_cmd: str | None) -> tuple[str, list[str]]:
-    if agent_cmd:
+    if agent_cmd is not None:
+        if not agent_cmd.strip():
+            raise LaunchError(
+                "--agent-cmd is blank: give the command that starts your agent, e.g. --agent-cmd "
+                '"python my_agent.py", or leave it out for the baseline agent.'
+            )
         return "cmd", ["/bin/sh", "-c", agent_cmd]
     name = agent or "baseline"
     if name not in AGENTS:

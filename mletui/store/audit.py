@@ -28,6 +28,7 @@ from pathlib import Path
 from mletui.core.events import ActionRecord
 from mletui.core.records import BadEntry, Record, decode
 from mletui.core.safefs import NotARegularFile, open_regular
+from mletui.core.words import counted
 from mletui.store import keys
 from mletui.store.journal import Anchor, Entry, genesis, read_anchor, split_sealed
 from mletui.store.runs import RunRecord
@@ -281,6 +282,6 @@ def _end_breaks(
             0,
             "tail cut",
             f"tail cut: entries after line {last} were removed (the anchor records "
-            f"{anchor.count} entries, and its last one is not in the journal)",
+            f"{counted(anchor.count, 'entry', 'entries')}, and its last one is not in the journal)",
         )
     ]

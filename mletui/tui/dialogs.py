@@ -19,8 +19,7 @@ from textual.widgets import Button, Input, Label, Static
 from textual.widgets.button import ButtonVariant
 
 from mletui.tui.format import component_style, printable
-
-MAX_HINT_CHARS = 4_000
+from mletui.watch.control import MAX_HINT_BYTES, hint_refusal
 
 ResultT = TypeVar("ResultT")
 
@@ -48,7 +47,7 @@ class HintDialog(Dialog[str | None]):
             yield Input(
                 self._initial,
                 placeholder="e.g. try gradient boosting on the numeric columns",
-                max_length=MAX_HINT_CHARS,
+                max_length=MAX_HINT_BYTES * 4,  # bounded, yet a paste past the limit is said
                 id="hint-input",
             )
             yield Label(
@@ -64,10 +63,9 @@ class HintDialog(Dialog[str | None]):
     def _on_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         text = event.value.strip()
-        if not text:
-            self.query_one("#hint-help", Label).update(
-                Text("Type a hint first, or press Esc to cancel.")
-            )
+        refusal = "Type a hint first, or press Esc to cancel." if not text else hint_refusal(text)
+        if refusal is not None:
+            self.query_one("#hint-help", Label).update(Text(refusal))
             self.app.bell()
             return
         self.dismiss(text)

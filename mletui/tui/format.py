@@ -129,6 +129,22 @@ def gib(value: float | int | None) -> str:
     return na(value, lambda v: f"{v / 2**30:.1f}")
 
 
+def percent(value: float | None) -> str:
+    """``"91%"``, or "n/a" alone when the device cannot tell."""
+    return na(value, lambda v: f"{v:.0f}%")
+
+
+def used_of(
+    used: float | None, limit: float | None, unit: str, fmt: Callable[[float], str] = na
+) -> str:
+    """``"91/300 W"``; ``"91 W"`` when the limit is unknown; "n/a" when the reading is."""
+    if used is None:
+        return "n/a"
+    if limit is None:
+        return f"{fmt(used)} {unit}"
+    return f"{fmt(used)}/{fmt(limit)} {unit}"
+
+
 def tokens(count: int) -> str:
     """``950`` -> ``"950"``, ``12345`` -> ``"12.3k"``, ``4_560_000`` -> ``"4.56M"``."""
     if count < 1000:

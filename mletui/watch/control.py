@@ -28,6 +28,20 @@ from mletui.watch.livestate import read_status
 
 ACTIONS = ("pause", "resume", "freeze", "thaw", "hint", "kill")
 DEFAULT_GRACE_S = 10.0
+MAX_HINT_BYTES = 8192  # a hint is a nudge, not a document: the agent reads each into its context
+
+
+def hint_refusal(text: str) -> str | None:
+    """Why ``text`` cannot be sent as a hint (blank, or over the limit), or None when it can."""
+    if not text.strip():
+        return "A hint needs some text."
+    size = len(text.strip().encode("utf-8", "surrogatepass"))
+    if size > MAX_HINT_BYTES:
+        return (
+            f"A hint is at most {MAX_HINT_BYTES // 1024} KB ({MAX_HINT_BYTES} bytes); "
+            f"this one is {size} bytes: shorten it."
+        )
+    return None
 
 
 class ActionError(Exception):
@@ -164,9 +178,10 @@ class RunControl:
         self._runtime_call("thaw")
 
     def hint(self, text: str) -> str:
+        refusal = hint_refusal(text)
+        if refusal is not None:
+            raise ActionError(refusal)
         text = text.strip()
-        if not text:
-            raise ActionError("A hint needs some text.")
         status = self.check("hint")
         hint_id = f"h-{int(time.time())}-{secrets.token_hex(2)}"
         self.actions.record("hint", status, text, hint_id=hint_id)

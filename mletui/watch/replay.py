@@ -28,7 +28,7 @@ from mletui.core.events import (
     StatusUpdate,
     Stream,
 )
-from mletui.core.records import Ack, BadEntry, Record, StateChange, decode
+from mletui.core.records import Ack, AlertRecord, BadEntry, Record, StateChange, decode
 from mletui.store.controlfiles import read_hello
 from mletui.store.journal import read_journal
 from mletui.store.runs import RunFolder, RunRecord
@@ -84,7 +84,7 @@ class ReplaySession:
         self.start_ts = self.record_at_start.started or self.record_at_start.created
         last_log = _last_log_ts(folder)
         ends = [self.record_at_start.ended or 0.0, last_log or 0.0]
-        ends += [t.ts for t in self.entries[-1:]]
+        ends += [t.ts for t in self.entries if self._run_side(t.entry)][-1:]
         self.end_ts = max(max(ends), self.start_ts)
         self.observe_only = read_hello(folder.control) is None
         self.bookmarks = load_bookmarks(folder)
@@ -99,6 +99,13 @@ class ReplaySession:
         self._shown_status: StatusUpdate | None = None
         self._needs_reset = True
         self._reset()
+
+    def _run_side(self, entry: Record | BadEntry) -> bool:
+        """Whether ``entry`` is part of the run's own time: once it has ended, a watcher's later
+        entries (release-driver, an alert, a revealed grade) are played at its end, not after."""
+        ended = self.record_at_start.ended
+        watcher_side = isinstance(entry, (ActionRecord, AlertRecord))
+        return ended is None or not watcher_side or entry.ts <= ended
 
     # --- control ---------------------------------------------------------------------------
 
@@ -163,19 +170,21 @@ class ReplaySession:
             if self.skip_idle and self.playing:
                 self._skip_idle_gap(events)
             until = self.start_ts + self.position
+            # At the end, what was written after it (a watcher's release-driver) is played too.
+            reach = float("inf") if self.position >= self.duration else until
             lines: list[LogLine] = []
             while True:
                 if not self._lines:
                     self._lines = self._logs.read_new(max_lines=5000)
                     if not self._lines:
                         break
-                if self._lines[0].ts > until:
+                if self._lines[0].ts > reach:
                     break
                 lines.append(self._lines.pop(0))
             if lines:
                 events.append(LogBatch(tuple(lines)))
             hints_changed = False
-            while self._next < len(self.entries) and self.entries[self._next].ts <= until:
+            while self._next < len(self.entries) and self.entries[self._next].ts <= reach:
                 entry = self.entries[self._next].entry
                 self._next += 1
                 hints_changed |= self._track(entry)

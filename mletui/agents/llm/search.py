@@ -22,6 +22,7 @@ from mletui.agents._common import (
     copy_atomic,
     run_agent,
     say,
+    steps_text,
     write_atomic,
 )
 from mletui.agents.llm.config import ENV_API_KEY, LLMConfig, read_config
@@ -404,14 +405,14 @@ class LLMAgent:
         spent = self.spent
         cost = "unknown cost" if spent.cost is None else f"≈ ${spent.cost:.4f}"
         usage = f"tokens {spent.tokens_in} in / {spent.tokens_out} out, {cost}"
-        worked = sum(1 for n in self.nodes if not n.failed)
+        worked = f"{sum(1 for n in self.nodes if not n.failed)} of {steps_text(len(self.nodes))}"
         if self.best is None or self.best.metric is None:
-            say(f"{ending}; {worked} of {len(self.nodes)} steps worked; no submission; {usage}")
+            say(f"{ending}; {worked} worked; no submission; {usage}")
             stopped_early = self.stopped_by is not None and self.stopped_by.startswith("hint")
             return EXIT_OK if stopped_early else EXIT_FAILED
         check_submission(self.setup.submission_dir / SUBMISSION_FILE)
         say(
-            f"{ending}; {worked} of {len(self.nodes)} steps worked; best: step "
+            f"{ending}; {worked} worked; best: step "
             f"{self.best.step}, validation {self.setup.metric} {self.best.metric:.4f}; "
             f"submission at {self.setup.submission_dir / SUBMISSION_FILE}; {usage}"
         )

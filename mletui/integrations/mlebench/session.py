@@ -32,6 +32,7 @@ from mletui.core.events import (
     StatusUpdate,
     Stream,
 )
+from mletui.core.words import counted
 from mletui.gpu.attribution import REMOTE_PREFIX, RunProcesses
 from mletui.gpu.resources import RunGpu
 from mletui.integrations.mlebench.aide import AideScores, describe_unscored
@@ -232,7 +233,9 @@ class MlebenchControl:
         status = self.check("kill")
         try:
             count = self.engine.signal_user(self.container.id, AGENT_USER, "TERM")
-            self.actions.record("kill", status, f"SIGTERM to the agent's {count} process(es)")
+            self.actions.record(
+                "kill", status, f"SIGTERM to the agent's {counted(count, 'process', 'processes')}"
+            )
             deadline = time.monotonic() + grace_s
             while count and time.monotonic() < deadline:
                 time.sleep(0.2)

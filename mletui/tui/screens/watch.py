@@ -335,6 +335,7 @@ class WatchScreen(Screen[None]):
         self.status = status
         self.query_one(RunHeader).update_status(status)
         self.query_one(BudgetLine).update_status(status)
+        self.query_one(ResourcesPane).set_run_ended(status.state.ended)
         self.query_one(ScoresPane).set_span(status.wall_s)
         if status.state.ended:  # the agent can learn nothing more: grades are shown
             self.query_one(ScoresPane).reveal_grades()

@@ -18,7 +18,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 
 from mletui.core.events import GpuDevice
-from mletui.tui.format import gib, na
+from mletui.tui.format import gib, na, percent, used_of
 
 WINDOW_S = 300.0
 """How far back the sparklines reach."""
@@ -162,16 +162,17 @@ class GpuDeviceView(Widget):
             return text
         if self.compact:
             text.append(
-                f" · {na(device.utilization)}% · "
-                f"{gib(device.memory_used)}/{gib(device.memory_total)} GiB"
+                f" · {percent(device.utilization)} · "
+                f"{used_of(device.memory_used, device.memory_total, 'GiB', gib)}"
                 " · not used by this run",
                 muted,
             )
             return text
         text.append(
-            f" · {na(device.temperature_c)} °C"
-            f" · {na(device.power_w)}/{na(device.power_limit_w)} W"
-            f" · SM {na(device.sm_clock_mhz)} MHz · mem {na(device.memory_clock_mhz)} MHz",
+            f" · {na(device.temperature_c, lambda v: f'{v:.0f} °C')}"
+            f" · {used_of(device.power_w, device.power_limit_w, 'W')}"
+            f" · SM {na(device.sm_clock_mhz, lambda v: f'{v:.0f} MHz')}"
+            f" · mem {na(device.memory_clock_mhz, lambda v: f'{v:.0f} MHz')}",
             muted,
         )
         width = max(0, self.size.width - LABEL_WIDTH)
@@ -179,7 +180,7 @@ class GpuDeviceView(Widget):
         total = device.memory_total or max((p.memory or 0.0) for p in self._points) or 1.0
         rows: list[tuple[str, Style, Iterable[tuple[float, float | None]], float]] = [
             (
-                f" util {na(device.utilization):>4}%",
+                f" util {percent(device.utilization):>5}",
                 self._style("device"),
                 [(p.ts, p.util) for p in self._points],
                 100.0,
@@ -188,7 +189,7 @@ class GpuDeviceView(Widget):
         if self.show_run:
             rows.append(
                 (
-                    f"  run {na(device.run_utilization):>4}%",
+                    f"  run {percent(device.run_utilization):>5}",
                     self._style("run"),
                     [(p.ts, p.run_util) for p in self._points],
                     100.0,
@@ -196,7 +197,7 @@ class GpuDeviceView(Widget):
             )
         rows.append(
             (
-                f" mem {gib(device.memory_used)}/{gib(device.memory_total)} GiB",
+                f" mem {used_of(device.memory_used, device.memory_total, 'GiB', gib)}",
                 self._style("device"),
                 [(p.ts, p.memory) for p in self._points],
                 float(total),
@@ -205,7 +206,7 @@ class GpuDeviceView(Widget):
         if self.show_run:
             rows.append(
                 (
-                    f"  run {gib(device.run_memory)} GiB",
+                    f"  run {used_of(device.run_memory, None, 'GiB', gib)}",
                     self._style("run"),
                     [(p.ts, p.run_memory) for p in self._points],
                     float(total),

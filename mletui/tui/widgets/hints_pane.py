@@ -8,6 +8,7 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
@@ -17,11 +18,26 @@ from mletui.tui.format import BakedStyles, printable
 
 MAX_ACTIONS = 50
 """Recent operator actions kept on screen (the journal keeps them all)."""
+FOLD_LINES = 3
+FOLD_CHARS = 240
+"""A hint longer than this is folded to its start until Enter unfolds it (a hint may be 8 KB)."""
+
+
+def folded(text: str) -> tuple[str, int]:
+    """The start of a long hint, and how many of its characters are left out (0: shown whole)."""
+    head = "\n".join(text.splitlines()[:FOLD_LINES])[:FOLD_CHARS]
+    if head == text:
+        return text, 0
+    return head, len(text) - len(head)
 
 
 class HintsPane(VerticalScroll, BakedStyles):
     """Each hint with its progress (sent → received → used/ignored) and the agent's answer,
     then the operator's recent actions."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "toggle_fold", "Unfold/fold hints", tooltip="show long hints whole"),
+    ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "hints-pane--sent",
@@ -65,6 +81,7 @@ class HintsPane(VerticalScroll, BakedStyles):
         super().__init__(name=name, id=id, classes=classes)
         self._hints: tuple[HintStatus, ...] = ()
         self._actions: deque[ActionRecord] = deque(maxlen=MAX_ACTIONS)
+        self.unfolded = False
 
     def compose(self) -> ComposeResult:
         yield Label(Text("Hints"), classes="hints-pane-heading")
@@ -94,6 +111,11 @@ class HintsPane(VerticalScroll, BakedStyles):
         self._hints = update.hints
         if self.is_mounted:
             self._render_hints()
+
+    def action_toggle_fold(self) -> None:
+        """Long hints whole, or folded to their start again."""
+        self.unfolded = not self.unfolded
+        self._render_hints()
 
     def add_action(self, action: ActionRecord) -> None:
         """Add an operator action to the recent list."""
@@ -138,7 +160,10 @@ class HintsPane(VerticalScroll, BakedStyles):
             out.append(wall_clock(hint.sent_ts) + "  ", muted)
             out.append_text(self._progress(hint))
             out.append("\n")
-            out.append(printable(hint.text))
+            text, left_out = (hint.text, 0) if self.unfolded else folded(hint.text)
+            out.append(printable(text))
+            if left_out:
+                out.append(f"… ({left_out:,} more characters: Enter shows all)", muted)
             if hint.answer:
                 out.append("\n↳ ", muted)
                 out.append(printable(hint.answer), self._status_style(hint.status))

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline, Static
 
+from mletui.core.clock import wall_clock
 from mletui.core.events import ResourceSample
 from mletui.tui.format import human_bytes
 from mletui.tui.widgets.gpu_view import GpuDevicesView
@@ -44,6 +45,10 @@ class ResourcesPane(Vertical, can_focus=True):
         & #resources-gpu.-no-gpu {
             color: $foreground-muted;
         }
+        & #resources-ended {
+            color: $text-warning;
+            text-style: italic;
+        }
         & #resources-waiting {
             color: $foreground-muted;
             text-style: italic;
@@ -63,9 +68,11 @@ class ResourcesPane(Vertical, can_focus=True):
         self._window_s = window_s
         self._samples: deque[ResourceSample] = deque()
         self._last: ResourceSample | None = None
+        self._run_ended = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text("waiting for the first sample…"), id="resources-waiting")
+        yield Static(id="resources-ended")
         with Horizontal(classes="resources-row"):
             yield Label(Text("CPU"), id="resources-cpu", classes="resources-label")
             yield Sparkline([], id="resources-cpu-spark")
@@ -80,6 +87,24 @@ class ResourcesPane(Vertical, can_focus=True):
     def samples(self) -> tuple[ResourceSample, ...]:
         """Samples inside the window, oldest first."""
         return tuple(self._samples)
+
+    def set_run_ended(self, ended: bool) -> None:
+        """Once the run has ended its readings are its last, not current: said with their time."""
+        if ended == self._run_ended:
+            return
+        self._run_ended = ended
+        if self.is_mounted:
+            self._show_ended()
+
+    def _show_ended(self) -> None:
+        label = self.query_one("#resources-ended", Static)
+        label.display = self._run_ended
+        if self._run_ended:
+            self.query_one("#resources-waiting").display = False
+            when = (
+                "no reading" if self._last is None else f"last reading {wall_clock(self._last.ts)}"
+            )
+            label.update(Text(f"{when}, run ended"))
 
     def update_sample(self, sample: ResourceSample) -> None:
         """Show a new sample and add it to the sparklines."""
@@ -132,8 +157,11 @@ class ResourcesPane(Vertical, can_focus=True):
             gpu.set_class(not sample.gpus, "-no-gpu")
         self.query_one("#resources-gpu").display = not sample.gpus  # the devices say it all
         self.query_one("#resources-gpus", GpuDevicesView).update_devices(sample.ts, sample.gpus)
+        if self._run_ended:
+            self._show_ended()  # a sample journaled after the end is still the last one
 
     def on_mount(self) -> None:
+        self._show_ended()
         if self._last is not None:
             last, self._last = self._last, None
             self._samples.pop()
