@@ -88,7 +88,8 @@ def _cells(text: str) -> int:
 
 @dataclass
 class _Filter:
-    """A filter in force: the numbers of the matching lines, found so far."""
+    """The numbers of the lines matching a query, found so far: a filter's rows, or a search's
+    matches (for its counter and for n / N without waiting)."""
 
     query: LogQuery
     pattern: re.Pattern[str]
@@ -268,8 +269,11 @@ class LogView(ScrollView, can_focus=True):
             return isinstance(message, LogView._Busy)
 
     class _FilterBatch(Message):
-        def __init__(self, token: int, numbers: list[int], scanned: int, caught_up: bool) -> None:
+        def __init__(
+            self, token: int, numbers: list[int], scanned: int, caught_up: bool, lines: _Filter
+        ) -> None:
             super().__init__()
+            self.lines = lines
             self.token = token
             self.numbers = numbers
             self.scanned = scanned
@@ -318,6 +322,9 @@ class LogView(ScrollView, can_focus=True):
         self._query: LogQuery | None = None
         self._pattern: re.Pattern[str] | None = None
         self._filter: _Filter | None = None
+        self._matches: _Filter | None = None  # the search's matches, counted from line 1
+        self._steps: list[int] = []  # n / N presses waiting for the count to reach them
+        self._wrapped: str | None = None  # the last n / N went round the end: said in the border
         self._token = 0  # bumped by each search, filter or jump; stale results are dropped
         self._busy: str | None = None
         self._live: LogLine | None = None  # the line still being written, drawn below the last
@@ -402,6 +409,9 @@ class LogView(ScrollView, can_focus=True):
         widest = max(_cells(line.text) for line in lines[-self._max_lines :])
         self._width = max(self._width, widest)
         arrived = self._total - before_total
+        matches = self._matches
+        if matches is not None and self._history is None and self._collect_memory(matches, lines):
+            self._update_subtitle()
         if self._filter is not None:  # rows are the filter's; with a history, its worker's
             arrived = self._filter_memory(lines) if self._history is None else 0
         dropped = self._first - before_first if before_total else 0
@@ -435,6 +445,8 @@ class LogView(ScrollView, can_focus=True):
         self.pointer = None
         if self._filter is not None:
             self._filter.numbers = array("Q")
+        if self._matches is not None:
+            self._matches.numbers = array("Q")
         self._strips.clear()
         self._update_virtual_size()
         self.refresh()
@@ -455,6 +467,7 @@ class LogView(ScrollView, can_focus=True):
             self.notify(str(exc), severity="error", markup=False)
             return
         self._query, self._pattern = query, pattern
+        self._count_matches(query, pattern)
         self._strips.clear()
         self.refresh()
         start = self.pointer if self.pointer is not None else self._bottom_number()
@@ -462,20 +475,102 @@ class LogView(ScrollView, can_focus=True):
 
     def clear_search(self) -> None:
         self._query = self._pattern = None
+        self._matches = None
+        self._steps.clear()
+        self._wrapped = None
+        self.workers.cancel_group(self, "log-matches")
         self._strips.clear()
         self._update_subtitle()
         self.refresh()
 
     def next_match(self, direction: int) -> None:
-        """The next match below the pointer (``direction`` 1) or above it (-1)."""
-        if self._query is None:
+        """The next match below the pointer (``direction`` 1) or above it (-1), round the end
+        of the log like less. Every press counts: one the count of matches has not reached yet
+        waits for it, in order."""
+        if self._query is None or self._matches is None:
             self.notify("No search yet: press / to search.", markup=False)
             return
-        if self.pointer is not None:
-            start = self.pointer + direction
+        self._steps.append(direction)
+        self._take_steps()
+
+    @property
+    def match_count(self) -> tuple[int, bool]:
+        """Lines matching the search found so far, and whether that is all of them."""
+        matches = self._matches
+        if matches is None:
+            return 0, True
+        return len(matches.numbers), matches.caught_up or matches.full
+
+    def _count_matches(self, query: LogQuery, pattern: re.Pattern[str]) -> None:
+        self.workers.cancel_group(self, "log-matches")
+        self._steps.clear()
+        self._wrapped = None
+        self._matches = _Filter(query, pattern)
+        if self._history is None:
+            self._collect_memory(self._matches, self._tail)
+            self._matches.caught_up = True
         else:
-            start = (self._bottom_number() if direction < 0 else self._top_number()) or 1
-        self._find(start, direction, wrap=False)
+            self._scan_matches(self._matches)
+
+    def _take_steps(self) -> None:
+        while self._steps and self._step(self._steps[0]):
+            del self._steps[0]
+        self._update_subtitle()
+
+    def _shown(self, number: int) -> bool:
+        """Whether line ``number`` has a row (it passes the filter, if there is one)."""
+        if self._filter is None:
+            return True
+        numbers = self._filter.numbers
+        i = bisect.bisect_left(numbers, number)
+        return i < len(numbers) and numbers[i] == number
+
+    def _step(self, direction: int) -> bool:
+        """One n (1) or N (-1); False while the count has not reached the answer yet."""
+        matches = self._matches
+        assert matches is not None
+        numbers = matches.numbers
+        done = matches.caught_up or matches.full
+        anchor = self.pointer
+        if anchor is None:  # from the edge of the view: the first match on screen or below it
+            edge = self._top_number() if direction > 0 else self._bottom_number()
+            anchor = (edge or 1) - direction
+        if direction > 0:
+            i = bisect.bisect_right(numbers, anchor)
+            while i < len(numbers) and not self._shown(numbers[i]):
+                i += 1
+            if i < len(numbers):
+                return self._land(numbers[i], None)
+            if not done:
+                return False
+            order: range = range(len(numbers))
+            note = "search hit bottom, continuing at top"
+        else:
+            if not done and anchor - 1 > matches.scanned:
+                return False
+            i = bisect.bisect_left(numbers, anchor) - 1
+            while i >= 0 and not self._shown(numbers[i]):
+                i -= 1
+            if i >= 0:
+                return self._land(numbers[i], None)
+            if not done:
+                return False
+            order = range(len(numbers) - 1, -1, -1)
+            note = "search hit top, continuing at bottom"
+        found = next((numbers[j] for j in order if self._shown(numbers[j])), None)
+        if found is None:
+            query = self._query.describe() if self._query else ""
+            self.notify(f"No line matches {query}.", severity="warning", markup=False)
+            self.app.bell()
+            return True
+        return self._land(found, note)
+
+    def _land(self, number: int, wrapped: str | None) -> bool:
+        self._wrapped = wrapped
+        if wrapped is not None:
+            self.notify(wrapped.capitalize() + ".", markup=False, timeout=2)
+        self.go_to(number, "search")
+        return True
 
     def set_filter(self, query: LogQuery | None) -> None:
         """Show only the lines matching ``query`` (None: every line again)."""
@@ -515,6 +610,8 @@ class LogView(ScrollView, can_focus=True):
         if shown is None:
             return
         self.pointer = shown  # (strips are cached per line and pointer: nothing to clear)
+        if reason != "search":
+            self._wrapped = None
         self._set_following(False)
         self._scroll_to_row(row)
         self._update_subtitle()
@@ -834,6 +931,14 @@ class LogView(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="log-filter", name="log-filter")
     def _scan_filter(self, token: int, filt: _Filter) -> None:
+        self._scan_lines(token, filt)
+
+    @work(thread=True, exclusive=True, group="log-matches", name="log-matches")
+    def _scan_matches(self, matches: _Filter) -> None:
+        self._scan_lines(-1, matches)
+
+    def _scan_lines(self, token: int, filt: _Filter) -> None:
+        """Every line of the spool matching ``filt``'s query, then each new one (a thread)."""
         history = self._history
         assert history is not None
         worker = get_current_worker()
@@ -845,7 +950,7 @@ class LogView(ScrollView, can_focus=True):
             if total <= scanned:
                 if not caught_up:
                     caught_up = True
-                    self.post_message(self._FilterBatch(token, [], scanned, True))
+                    self.post_message(self._FilterBatch(token, [], scanned, True, filt))
                 time.sleep(FILTER_FOLLOW_S)
                 continue
             try:
@@ -853,8 +958,10 @@ class LogView(ScrollView, can_focus=True):
                 for numbers, after in chunks:
                     scanned = after - 1
                     if numbers or not caught_up:
-                        self.post_message(self._FilterBatch(token, numbers, scanned, caught_up))
-                    if not caught_up and total:
+                        self.post_message(
+                            self._FilterBatch(token, numbers, scanned, caught_up, filt)
+                        )
+                    if not caught_up and total and filt is not self._matches:
                         self.post_message(self._Busy(token, f"filtering {scanned / total:.0%}"))
             except OSError as exc:
                 self.post_message(self._Busy(token, f"filter failed: {exc}"))
@@ -862,8 +969,11 @@ class LogView(ScrollView, can_focus=True):
 
     def on_log_view__filter_batch(self, message: _FilterBatch) -> None:
         message.stop()
+        if message.lines is self._matches:
+            self._matches_found(self._matches, message)
+            return
         filt = self._filter
-        if message.token != self._token or filt is None:
+        if message.lines is not filt or filt is None:  # (a search meanwhile leaves it be)
             return
         if filt.full:
             return
@@ -888,21 +998,39 @@ class LogView(ScrollView, can_focus=True):
         self._post_filter_changed()
         self._update_subtitle()
 
-    def _filter_memory(self, lines: Sequence[LogLine]) -> int:
-        """Add those of ``lines``, the newest in memory, that pass the filter (without a
+    def _matches_found(self, matches: _Filter, message: _FilterBatch) -> None:
+        if matches.full:
+            return
+        room = MAX_FILTER_LINES - len(matches.numbers)
+        matches.numbers.extend(message.numbers[:room])
+        matches.scanned = message.scanned
+        matches.full = len(message.numbers) > room
+        if matches.full:
+            self.workers.cancel_group(self, "log-matches")
+        matches.caught_up = matches.caught_up or message.caught_up
+        self._take_steps()
+
+    def _collect_memory(self, found: _Filter, lines: Sequence[LogLine]) -> int:
+        """Add those of ``lines``, the newest in memory, that match ``found``'s query (without a
         history); how many did."""
-        filt = self._filter
-        assert filt is not None
-        numbers = filt.numbers
-        if numbers and numbers[0] < self._first:  # lines dropped from memory leave the filter
+        numbers = found.numbers
+        if numbers and numbers[0] < self._first:  # lines dropped from memory go with them
             del numbers[: bisect.bisect_left(numbers, self._first)]
         lines = lines[-len(self._tail) :]
         first = self._total - len(lines) + 1
-        found = [first + i for i, line in enumerate(lines) if filt.pattern.search(line.text)]
-        numbers.extend(found)
+        matching = [first + i for i, line in enumerate(lines) if found.pattern.search(line.text)]
+        numbers.extend(matching)
+        found.scanned = self._total
+        return len(matching)
+
+    def _filter_memory(self, lines: Sequence[LogLine]) -> int:
+        """Add those of ``lines``, the newest in memory, that pass the filter (without a
+        history); how many did."""
+        assert self._filter is not None
+        found = self._collect_memory(self._filter, lines)
         if found:
             self._post_filter_changed()
-        return len(found)
+        return found
 
     def _post_filter_changed(self) -> None:
         caught_up = self._filter.caught_up if self._filter else True
@@ -984,12 +1112,31 @@ class LogView(ScrollView, can_focus=True):
             noun = "line" if shown == 1 else "lines"
             parts.append(f"& {self._filter.query.describe()}: {shown:,} {noun}")
         if self._query is not None:
-            parts.append(f"/ {self._query.describe()}")
+            parts.append(f"/ {self._query.describe()}{self._counter()}")
         if self.pointer is not None:
             parts.append(self._pointer_label(self.pointer))
         if self._busy:
             parts.append(self._busy)
         self.border_subtitle = printable(" · ".join(parts)) if parts else ""
+
+    def _counter(self) -> str:
+        """The search's place among its matches, like less: ``3/7`` (``3/7+`` while counting)."""
+        matches = self._matches
+        if matches is None:
+            return ""
+        numbers = matches.numbers
+        more = "" if matches.caught_up or matches.full else "+"
+        text = f" {len(numbers):,}{more} match{'' if len(numbers) == 1 else 'es'}"
+        pointer = self.pointer
+        if pointer is not None:
+            i = bisect.bisect_left(numbers, pointer)
+            if i < len(numbers) and numbers[i] == pointer:
+                text = f" {i + 1:,}/{len(numbers):,}{more}"
+        if self._steps:
+            text += " · counting"
+        if self._wrapped is not None:
+            text += f" · {self._wrapped}"
+        return text
 
     def _pointer_label(self, number: int) -> str:
         label = f"line {number:,}"

@@ -1,0 +1,98 @@
+"""The log pane as people read it, driven through Pilot: less's search counter and wrap-around,
+every n counted however fast, stderr marked and filtered, wrap and horizontal scroll."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+
+from mletui.core.events import Stream
+from mletui.store.log_search import LogQuery
+from mletui.store.spool import LogHistory, LogSpool
+from mletui.tui.widgets.log_view import LogView
+
+T0 = 1_700_000_000.0
+
+
+class Host(App[None]):
+    def __init__(self, log: LogView) -> None:
+        super().__init__()
+        self.log_view = log
+
+    def compose(self) -> ComposeResult:
+        yield self.log_view
+
+    def on_mount(self) -> None:
+        self.log_view.focus()
+
+
+def write(path: Path, lines: list[tuple[Stream, bytes]]) -> None:
+    with LogSpool(path) as spool:
+        for n, (stream, text) in enumerate(lines):
+            spool.write(stream, text, ts=T0 + n)
+
+
+def rows(log: LogView) -> list[str]:
+    return [log.text_at(y).rstrip() for y in range(log.scrollable_content_region.height)]
+
+
+async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await pilot.pause(0.02)
+
+
+def messages(app: App[None]) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_n_pressed_thirty_times_fast_moves_thirty_matches(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    write(
+        path,
+        [(Stream.STDOUT, b"epoch %d loss" % n if n % 100 == 0 else b"x") for n in range(1_100)],
+    )
+    history = LogHistory(path)
+    log = LogView(history)
+    app = Host(log)
+    async with app.run_test(size=(60, 12)) as pilot:
+        log.add_lines(history.poll())
+        log.search(LogQuery("loss"))
+        await until(pilot, lambda: log.pointer == 1_001 and log.match_count == (11, True))
+        assert "/ loss 11/11" in str(log.border_subtitle)
+        await pilot.press(*["n"] * 30)  # round the end twice: 40 % 11 = 7, the 8th match
+        assert log.pointer == 701
+        assert "/ loss 8/11" in str(log.border_subtitle)
+        await pilot.press(*["N"] * 8)
+        assert log.pointer == 1_001 and "11/11 · search hit top" in str(log.border_subtitle)
+        assert not any("No line matches" in m for m in messages(app))
+
+
+async def test_no_match_is_said_only_when_there_is_none() -> None:
+    log = LogView()
+    app = Host(log)
+    from mletui.core.events import LogLine
+
+    async with app.run_test(size=(60, 12)) as pilot:
+        log.add_lines([LogLine(T0, Stream.STDOUT, f"line {n}", n) for n in range(1, 40)])
+        log.search(LogQuery("line 7"))
+        await until(pilot, lambda: log.pointer == 7)
+        await pilot.press("n", "n")
+        assert log.pointer == 7, "one match: n goes round to it again"
+        assert "1/1 · search hit bottom" in str(log.border_subtitle)
+        assert not any("No line matches" in m for m in messages(app))
+        log.search(LogQuery("nowhere"))
+        await pilot.pause(0.2)
+        assert any("No line matches nowhere" in m for m in messages(app))
+        await pilot.press("n")
+        assert "0 matches" in str(log.border_subtitle)
+        # A line arriving later that matches is found by the next n.
+        log.add_lines([LogLine(T0, Stream.STDOUT, "found nowhere now", 40)])
+        await pilot.press("n")
+        assert log.pointer == 40 and "1/1" in str(log.border_subtitle)
