@@ -96,3 +96,66 @@ async def test_no_match_is_said_only_when_there_is_none() -> None:
         log.add_lines([LogLine(T0, Stream.STDOUT, "found nowhere now", 40)])
         await pilot.press("n")
         assert log.pointer == 40 and "1/1" in str(log.border_subtitle)
+
+
+async def test_stderr_lines_have_a_bar_and_e_cycles_the_streams(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    lines = [
+        (Stream.STDERR if n % 3 == 0 else Stream.STDOUT, b"line %d" % n) for n in range(1, 3_001)
+    ]
+    write(path, lines)
+    history = LogHistory(path)
+    log = LogView(history)
+    log.border_title = "logs"
+    app = Host(log)
+    async with app.run_test(size=(60, 12)) as pilot:
+        log.add_lines(history.poll())
+        await pilot.pause()
+        shown = rows(log)
+        assert shown[-3:] == [" line 2998", " line 2999", "▌line 3000"]
+        bar = log.get_component_rich_style("log-view--stderr-mark")
+        for y, text in enumerate(shown):
+            first = next(iter(log.render_line(y)))
+            number = int(text.split()[-1])
+            if number % 3 == 0:
+                assert first.text == "▌" and first.style is not None
+                assert first.style.color == bar.color, "the bar is the theme's error colour"
+            else:
+                assert first.text == " "
+        await pilot.press("e")
+        await until(pilot, lambda: log._filter is not None and log._filter.caught_up)
+        await pilot.pause()
+        assert log.stream_filter is Stream.STDOUT and log.row_count == 2_000
+        assert str(log.border_title) == "logs · stdout only"
+        assert all(int(r.split()[-1]) % 3 for r in rows(log) if r)
+        await pilot.press("e")
+        await until(pilot, lambda: log._filter is not None and log._filter.caught_up)
+        await pilot.pause()
+        assert log.stream_filter is Stream.STDERR and log.row_count == 1_000
+        assert str(log.border_title) == "logs · stderr only"
+        assert [r for r in rows(log) if r][-1] == "▌line 3000"
+        # A text filter on top of the stream: stderr lines with "99" in them.
+        log.set_filter(LogQuery("99"))
+        await until(pilot, lambda: log._filter is not None and log._filter.caught_up)
+        assert log.row_count == len([n for n in range(3, 3_001, 3) if "99" in str(n)])
+        assert "& 99, stderr only:" in str(log.border_subtitle)
+        await pilot.press("e")
+        await until(pilot, lambda: log._filter is not None and log._filter.caught_up)
+        assert log.stream_filter is None and str(log.border_title) == "logs"
+        assert log.row_count == len([n for n in range(1, 3_001) if "99" in str(n)])
+
+
+async def test_a_stdout_only_log_has_no_bar_column() -> None:
+    from mletui.core.events import LogLine
+
+    log = LogView()
+    app = Host(log)
+    async with app.run_test(size=(60, 12)) as pilot:
+        log.add_lines([LogLine(T0, Stream.STDOUT, f"line {n}", n) for n in range(1, 20)])
+        await pilot.pause()
+        assert rows(log)[-1] == "line 19"
+        log.add_lines([LogLine(T0, Stream.STDERR, "Traceback", 20)])
+        await pilot.pause()
+        assert rows(log)[-2:] == [" line 19", "▌Traceback"]
+        await pilot.press("e", "e")
+        assert [r for r in rows(log) if r] == ["▌Traceback"]

@@ -91,12 +91,31 @@ class _Filter:
     """The numbers of the lines matching a query, found so far: a filter's rows, or a search's
     matches (for its counter and for n / N without waiting)."""
 
-    query: LogQuery
-    pattern: re.Pattern[str]
+    query: LogQuery | None  # None: every line (of ``stream``)
+    pattern: re.Pattern[str] | None
+    stream: Stream | None = None  # only this stream's lines (None: every stream)
     numbers: array[int] = field(default_factory=lambda: array("Q"))
     scanned: int = 0  # lines checked so far (1 .. scanned)
     caught_up: bool = False  # the scan has reached the end once
     full: bool = False  # stopped at MAX_FILTER_LINES
+
+    def accepts(self, line: LogLine) -> bool:
+        if self.stream is not None and line.stream is not self.stream:
+            return False
+        return self.pattern is None or self.pattern.search(line.text) is not None
+
+    def describe(self) -> str:
+        parts = [self.query.describe()] if self.query is not None else []
+        if self.stream is not None:
+            parts.append(f"{self.stream.name.lower()} only")
+        return ", ".join(parts)
+
+
+_STREAM_CYCLE: dict[Stream | None, Stream | None] = {
+    None: Stream.STDOUT,
+    Stream.STDOUT: Stream.STDERR,
+    Stream.STDERR: None,
+}
 
 
 class LogView(ScrollView, can_focus=True):
@@ -125,6 +144,13 @@ class LogView(ScrollView, can_focus=True):
             "prompt('time')",
             "Time",
             tooltip="go to a time: 14:05, 2026-11-30 14:05:30, +1h20m (run clock), -10m",
+        ),
+        Binding(
+            "e",
+            "cycle_stream",
+            "Streams",
+            show=False,
+            tooltip="every stream, stdout only, stderr only (the name shows in the border)",
         ),
         Binding("n", "next_match(1)", "Next match", show=False, tooltip="below"),
         Binding("N", "next_match(-1)", "Previous match", show=False, tooltip="above"),
@@ -158,6 +184,7 @@ class LogView(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "log-view--stderr",
+        "log-view--stderr-mark",
         "log-view--system",
         "log-view--line-number",
         "log-view--follow-bar",
@@ -179,6 +206,9 @@ class LogView(ScrollView, can_focus=True):
         }
         & > .log-view--stderr {
             color: $text-warning;
+        }
+        & > .log-view--stderr-mark {
+            color: $error;
         }
         & > .log-view--system {
             color: $foreground-muted;
@@ -317,6 +347,7 @@ class LogView(ScrollView, can_focus=True):
         self._loading_timer: Timer | None = None
         self._new_rows_each_frame = False  # the last batch scrolled a whole screen by
         self._gutter = 0
+        self._marks = 0  # the stderr bar's column: one cell once a stderr line is seen, else none
         self.pointer: int | None = None
         """The line the operator is on (a match, a time jumped to), or None."""
         self._query: LogQuery | None = None
@@ -327,6 +358,7 @@ class LogView(ScrollView, can_focus=True):
         self._wrapped: str | None = None  # the last n / N went round the end: said in the border
         self._token = 0  # bumped by each search, filter or jump; stale results are dropped
         self._busy: str | None = None
+        self._title: str | None = None  # the border title before a stream filter named itself
         self._live: LogLine | None = None  # the line still being written, drawn below the last
 
     # -- public API ------------------------------------------------------------------------
@@ -364,6 +396,11 @@ class LogView(ScrollView, can_focus=True):
     def filter_query(self) -> LogQuery | None:
         """The filter in force, or None."""
         return self._filter.query if self._filter else None
+
+    @property
+    def stream_filter(self) -> Stream | None:
+        """The only stream shown (``e`` cycles every stream, stdout, stderr), or None."""
+        return self._filter.stream if self._filter else None
 
     @property
     def row_count(self) -> int:
@@ -406,6 +443,8 @@ class LogView(ScrollView, can_focus=True):
             del self._tail[:overflow]
         if self._history is None:
             self._first = self._total - len(self._tail) + 1
+        if not self._marks and any(line.stream is Stream.STDERR for line in lines):
+            self._show_marks()
         widest = max(_cells(line.text) for line in lines[-self._max_lines :])
         self._width = max(self._width, widest)
         arrived = self._total - before_total
@@ -573,19 +612,30 @@ class LogView(ScrollView, can_focus=True):
         return True
 
     def set_filter(self, query: LogQuery | None) -> None:
-        """Show only the lines matching ``query`` (None: every line again)."""
+        """Show only the lines matching ``query`` (None: every line again), of the stream shown."""
+        self._apply_filter(query, self.stream_filter)
+
+    def set_stream(self, stream: Stream | None) -> None:
+        """Show only the lines of ``stream`` (None: every stream), matching the filter if any."""
+        self._apply_filter(self.filter_query, stream)
+        title = str(self.border_title or "")
+        if self._title is None:
+            self._title = title
+        self.border_title = self._title + (f" · {stream.name.lower()} only" if stream else "")
+
+    def _apply_filter(self, query: LogQuery | None, stream: Stream | None) -> None:
         self._token += 1
         self.workers.cancel_group(self, "log-filter")
         keep = self.pointer or self._top_number() if not self._following else None
-        if query is None:
+        if query is None and stream is None:
             self._filter = None
         else:
             try:
-                pattern = query.compile()
+                pattern = query.compile() if query is not None else None
             except QueryError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
-            self._filter = _Filter(query, pattern)
+            self._filter = _Filter(query, pattern, stream)
             if self._history is None:
                 self._filter_memory(self._tail)
                 self._filter.caught_up = True
@@ -677,6 +727,9 @@ class LogView(ScrollView, can_focus=True):
             done,
         )
 
+    def action_cycle_stream(self) -> None:
+        self.set_stream(_STREAM_CYCLE[self.stream_filter])
+
     def action_next_match(self, direction: int) -> None:
         self.next_match(direction)
 
@@ -747,7 +800,8 @@ class LogView(ScrollView, can_focus=True):
             self._gutter = gutter
             self._strips.clear()
         live_row = self._live is not None and self._filter is None
-        size, old = Size(self._width + gutter, self.row_count + live_row), self.virtual_size
+        width = self._width + gutter + self._marks
+        size, old = Size(width, self.row_count + live_row), self.virtual_size
         if size == old:
             return
         if size.width == old.width and self.is_mounted and self.container_size:
@@ -942,7 +996,7 @@ class LogView(ScrollView, can_focus=True):
         history = self._history
         assert history is not None
         worker = get_current_worker()
-        search = LogSearch(history.index, filt.query)
+        search = LogSearch(history.index, filt.query, stream=filt.stream)
         scanned = 0
         caught_up = False
         while not worker.is_cancelled:
@@ -1018,7 +1072,7 @@ class LogView(ScrollView, can_focus=True):
             del numbers[: bisect.bisect_left(numbers, self._first)]
         lines = lines[-len(self._tail) :]
         first = self._total - len(lines) + 1
-        matching = [first + i for i, line in enumerate(lines) if found.pattern.search(line.text)]
+        matching = [first + i for i, line in enumerate(lines) if found.accepts(line)]
         numbers.extend(matching)
         found.scanned = self._total
         return len(matching)
@@ -1110,7 +1164,7 @@ class LogView(ScrollView, can_focus=True):
         if self._filter is not None:
             shown = len(self._filter.numbers)
             noun = "line" if shown == 1 else "lines"
-            parts.append(f"& {self._filter.query.describe()}: {shown:,} {noun}")
+            parts.append(f"& {self._filter.describe()}: {shown:,} {noun}")
         if self._query is not None:
             parts.append(f"/ {self._query.describe()}{self._counter()}")
         if self.pointer is not None:
@@ -1265,13 +1319,15 @@ class LogView(ScrollView, can_focus=True):
             raw = raw[:MAX_LINE_CELLS] + cut_marker(len(raw), "chars")
         plain = raw if raw.isprintable() else printable(raw)
         styles = line.styles if len(plain) == len(line.text) else ()
-        if not (is_pointer or self._gutter or styles or "… [cut: " in plain) and (
-            self._pattern is None or self._pattern.search(plain) is None
+        if (
+            not (is_pointer or self._gutter or styles or "… [cut: " in plain)
+            and (line.stream is not Stream.STDERR or self._marks)
+            and (self._pattern is None or self._pattern.search(plain) is None)
         ):
             # The common row in a flood: one style, one segment, no Text to build and render.
             width = len(plain) if plain.isascii() else cell_len(plain)
             strip = Strip([Segment(plain, self._row_style(line.stream, base))], width)
-            return self._keep_strip(key, strip)
+            return self._keep_strip(key, self._mark(strip, line, base) if self._marks else strip)
         text = Text(plain, no_wrap=True, end="")
         text.stylize(base)  # a Text without spans renders unstyled, whatever its style
         if is_pointer:
@@ -1297,7 +1353,25 @@ class LogView(ScrollView, can_focus=True):
             gutter = Text(str(line.number).rjust(self._gutter - 1) + " ", end="")
             gutter.stylize(base + component_style(self, "log-view--line-number"))
             text = Text.assemble(gutter, text, end="", no_wrap=True)
-        return self._keep_strip(key, Strip(text.render(self.app.console), text.cell_len))
+        strip = Strip(text.render(self.app.console), text.cell_len)
+        if line.stream is Stream.STDERR and not self._marks:  # read back from the spool
+            self._show_marks()
+        return self._keep_strip(key, self._mark(strip, line, base) if self._marks else strip)
+
+    def _show_marks(self) -> None:
+        """Give stderr lines their bar: a column of one cell left of every line, from now on."""
+        self._marks = 1
+        self._strips.clear()
+        if self.is_mounted:
+            self.call_later(self._update_virtual_size)
+
+    def _mark(self, strip: Strip, line: LogLine, base: Style) -> Strip:
+        """``strip`` with the stream's column before it: a bar for stderr, blank for the rest."""
+        if line.stream is Stream.STDERR:
+            segment = Segment("▌", base + component_style(self, "log-view--stderr-mark"))
+        else:
+            segment = Segment(" ", base)
+        return Strip([segment, *strip], strip.cell_length + 1)
 
     def _row_style(self, stream: Stream, base: Style) -> Style:
         """The style of a plain row of ``stream`` (cached with the strips)."""
@@ -1317,7 +1391,7 @@ class LogView(ScrollView, can_focus=True):
             # alive long enough to burden the garbage collector.
             self._strips[key] = strip
         width = strip.cell_length
-        if width > self._width + self._gutter and self._history is not None:
+        if width > self._width + self._gutter + self._marks and self._history is not None:
             # Lines read back from the spool widen the view as they are first shown.
             self._width = min(width, MAX_LINE_CELLS + _MARKER_ROOM)
             self.call_later(self._update_virtual_size)
