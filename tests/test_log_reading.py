@@ -159,3 +159,36 @@ async def test_a_stdout_only_log_has_no_bar_column() -> None:
         assert rows(log)[-2:] == [" line 19", "▌Traceback"]
         await pilot.press("e", "e")
         assert [r for r in rows(log) if r] == ["▌Traceback"]
+
+
+async def test_w_wraps_long_lines_and_arrows_scroll_cut_ones() -> None:
+    from mletui.core.events import LogLine
+
+    log = LogView()
+    app = Host(log)
+    long = "".join(f"{n:02d}" + "-" * 8 for n in range(12))  # 120 cells, numbered every 10
+    async with app.run_test(size=(42, 8)) as pilot:
+        log.add_lines([LogLine(T0, Stream.STDOUT, f"line {n}", n) for n in range(1, 10)])
+        log.add_lines([LogLine(T0, Stream.STDERR, long, 10)])
+        await pilot.pause()
+        width = log.scrollable_content_region.width
+        assert rows(log)[-1] == "▌" + long[: width - 1], "cut at the pane's edge"
+        await pilot.press("right")
+        assert rows(log)[-1].startswith(long[7:15])
+        await pilot.press("dollar_sign")
+        assert rows(log)[-1].endswith(long[-10:])
+        await pilot.press("home")
+        assert rows(log)[-1].startswith("▌00--")
+        await pilot.press("w")
+        await pilot.pause()
+        assert log.wrap and log.virtual_size.width == width
+        room = width - 1
+        pieces = [long[i : i + room] for i in range(0, len(long), room)]
+        shown = rows(log)
+        assert shown[-len(pieces) :] == ["▌" + p for p in pieces], "each piece keeps the bar"
+        assert shown[-len(pieces) - 1] == " line 9", "the last line ends on the last row"
+        await pilot.press("right")
+        assert log.scroll_x == 0, "nothing to scroll sideways when wrapped"
+        await pilot.press("w")
+        await pilot.pause()
+        assert not log.wrap and rows(log)[-1] == "▌" + long[: width - 1]

@@ -162,6 +162,19 @@ class LogView(ScrollView, can_focus=True):
             show=False,
             tooltip="the last line of the log; follows it again",
         ),
+        Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="wrap long lines, or cut them"),
+        Binding("left", "scroll_columns(-8)", "Left", show=False, tooltip="cut lines: scroll left"),
+        Binding(
+            "right", "scroll_columns(8)", "Right", show=False, tooltip="cut lines: scroll right"
+        ),
+        Binding("home", "line_edge(0)", "Line start", show=False, tooltip="cut lines: their start"),
+        Binding(
+            "dollar_sign,shift+end",
+            "line_edge(1)",
+            "Line end",
+            show=False,
+            tooltip="cut lines: the end of the longest on screen",
+        ),
         Binding("up", "cursor(-1)", "Up", show=False, tooltip="scroll, or move the selected line"),
         Binding(
             "down", "cursor(1)", "Down", show=False, tooltip="scroll, or move the selected line"
@@ -235,6 +248,9 @@ class LogView(ScrollView, can_focus=True):
         }
     }
     """
+
+    wrap: var[bool] = var(False)
+    """Wrap long lines at the pane's width (``w``); else cut them, scrolled with ← → Home $."""
 
     show_line_numbers: var[bool] = var(False)
     """Show each line's number (its number in the run's log spool) in a gutter."""
@@ -343,6 +359,7 @@ class LogView(ScrollView, can_focus=True):
         self._row_styles: dict[Stream, Style] = {}  # per stream, for plain rows (with the strips)
         # The base style, scroll offset, width and height, while a frame is rendered.
         self._frame: tuple[Style, Offset, int, int] | None = None
+        self._wrapped_rows: list[Strip] | None = None  # with wrap on, while a frame is rendered
         self._tail_check_pending = False
         self._loading_timer: Timer | None = None
         self._new_rows_each_frame = False  # the last batch scrolled a whole screen by
@@ -727,6 +744,38 @@ class LogView(ScrollView, can_focus=True):
             done,
         )
 
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+
+    def watch_wrap(self) -> None:
+        self._strips.clear()
+        self.scroll_to(x=0, animate=False, immediate=True)
+        self._update_virtual_size()
+        if self._following:
+            self._scroll_to_tail()
+        self.refresh()
+
+    def action_scroll_columns(self, columns: int) -> None:
+        if not self.wrap:
+            self.scroll_to(x=max(0, self.scroll_x + columns), animate=False, immediate=True)
+
+    def action_line_edge(self, end: int) -> None:
+        if self.wrap:
+            return
+        if not end:
+            self.scroll_to(x=0, animate=False, immediate=True)
+            return
+        base, width = self.rich_style, self.scrollable_content_region.width
+        top = round(self.scroll_y)
+        longest = 0
+        for row in range(top, top + self.scrollable_content_region.height):
+            number = self.number_at(row)
+            line = self._line(number) if number is not None else None
+            if number is not None and line is not None:
+                strip = self._line_strip(number, line, base, number == self.pointer)
+                longest = max(longest, strip.cell_length)
+        self.scroll_to(x=max(0, longest - width), animate=False, immediate=True)
+
     def action_cycle_stream(self) -> None:
         self.set_stream(_STREAM_CYCLE[self.stream_filter])
 
@@ -801,6 +850,8 @@ class LogView(ScrollView, can_focus=True):
             self._strips.clear()
         live_row = self._live is not None and self._filter is None
         width = self._width + gutter + self._marks
+        if self.wrap:  # nothing to scroll sideways
+            width = max(1, self.scrollable_content_region.width)
         size, old = Size(width, self.row_count + live_row), self.virtual_size
         if size == old:
             return
@@ -1266,10 +1317,57 @@ class LogView(ScrollView, can_focus=True):
         # Once a frame, not once a row: the style walks the DOM, the region asks the scrollbars.
         region = self.scrollable_content_region
         self._frame = (self.rich_style, self.scroll_offset, region.width, region.height)
+        self._wrapped_rows = self._wrap_rows() if self.wrap else None
         try:
             return super().render_lines(crop)
         finally:
             self._frame = None
+            self._wrapped_rows = None
+
+    def _wrap_rows(self) -> list[Strip]:
+        """The rows on screen with long lines wrapped: from the top line down, or, following,
+        from the last line up (so that it ends on the last row)."""
+        base = self.rich_style
+        region = self.scrollable_content_region
+        width, height = max(2, region.width), region.height
+        top = round(self.scroll_y)
+        if self._following:
+            pieces: list[Strip] = []
+            live_row = self._live is not None and self._filter is None
+            row = self.row_count - 1 + live_row
+            while row >= 0 and len(pieces) < height:
+                pieces[:0] = self._wrap_line(row, base, width)
+                row -= 1
+            return pieces[-height:] if len(pieces) > height else pieces
+        pieces = []
+        row = top
+        while len(pieces) < height and row <= self.row_count:
+            pieces.extend(self._wrap_line(row, base, width))
+            row += 1
+        return pieces[:height]
+
+    def _wrap_line(self, row: int, base: Style, width: int) -> list[Strip]:
+        """Row ``row``'s line cut into rows of ``width`` cells; the stderr bar on each."""
+        number = self.number_at(row)
+        line = self._line(number) if number is not None else None
+        live = self._live if self._filter is None else None
+        if number is None and live is not None and row == self.row_count:
+            number, line = 0, live
+        if number is None or line is None:
+            return []
+        is_pointer = number == self.pointer
+        strip = self._line_strip(number, line, base, is_pointer)
+        fill = base + self.get_component_rich_style("log-view--pointer") if is_pointer else base
+        head, body = Strip([]), strip
+        if self._marks:
+            head, body = strip.crop(0, 1), strip.crop(1)
+        room = width - head.cell_length
+        if body.cell_length <= room:
+            return [Strip.join([head, body]).crop_extend(0, width, fill)]
+        cuts = [*range(room, body.cell_length, room), body.cell_length]
+        return [
+            Strip.join([head, piece]).crop_extend(0, width, fill) for piece in body.divide(cuts)
+        ]
 
     def render_line(self, y: int) -> Strip:
         if self._frame is None:
@@ -1288,6 +1386,9 @@ class LogView(ScrollView, can_focus=True):
             self._strips_style = base
         if not self._following and self._new_below and y == height - 1:
             return self._follow_bar(width)
+        if self.wrap:
+            rows = self._wrapped_rows if self._wrapped_rows is not None else self._wrap_rows()
+            return rows[y] if y < len(rows) else Strip.blank(width, base)
         number = self.number_at(scroll_y + y)
         line = self._line(number) if number is not None else None
         live = self._live if self._filter is None else None
