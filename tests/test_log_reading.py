@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
@@ -192,3 +193,49 @@ async def test_w_wraps_long_lines_and_arrows_scroll_cut_ones() -> None:
         await pilot.press("w")
         await pilot.pause()
         assert not log.wrap and rows(log)[-1] == "▌" + long[: width - 1]
+
+
+@pytest.mark.parametrize("on_spool", [True, False], ids=["spool", "memory"])
+async def test_the_search_counter_counts_only_the_lines_a_filter_shows(
+    tmp_path: Path, on_spool: bool
+) -> None:
+    from mletui.core.events import LogLine
+
+    # "loss" on 8 lines: 7 on stderr (1 of them also saying "nan"), 1 on stdout.
+    def record(n: int) -> tuple[Stream, bytes]:
+        if n == 50:
+            return Stream.STDOUT, b"step 50 loss 0.1"
+        if n % 10 == 0:
+            return Stream.STDERR, b"step %d loss %s" % (n, b"nan" if n == 40 else b"0.2")
+        return Stream.STDOUT, b"line %d" % n
+
+    numbered = [record(n) for n in range(1, 81)]
+    path = tmp_path / "output.log"
+    write(path, numbered)
+    history = LogHistory(path)
+    log = LogView(history) if on_spool else LogView()
+    app = Host(log)
+    async with app.run_test(size=(60, 12)) as pilot:
+        if on_spool:
+            log.add_lines(history.poll())
+        else:
+            log.add_lines([LogLine(T0, s, t.decode(), n) for n, (s, t) in enumerate(numbered, 1)])
+        log.search(LogQuery("loss"))
+        await until(pilot, lambda: log.match_count == (8, True) and log.pointer == 80)
+        assert "/ loss 8/8" in str(log.border_subtitle)
+        await pilot.press("e", "e")  # stderr only
+        await until(pilot, lambda: log.match_count == (7, True))
+        assert log.pointer == 80 and "/ loss 7/7" in str(log.border_subtitle)
+        await pilot.press("n", "n")  # round the end: 10, then 20
+        assert log.pointer == 20 and "/ loss 2/7" in str(log.border_subtitle)
+        log.set_filter(LogQuery("nan"))  # a text filter on top of the stream
+        await until(pilot, lambda: log.match_count == (1, True))
+        await pilot.press("n")
+        assert log.pointer == 40 and "/ loss 1/1" in str(log.border_subtitle)
+        await pilot.press("e")  # every stream, the text filter alone
+        await until(pilot, lambda: log.match_count == (1, True))
+        log.set_filter(None)
+        await until(pilot, lambda: log.match_count == (8, True))
+        await pilot.press("n")
+        assert log.pointer == 50 and "/ loss 5/8" in str(log.border_subtitle)
+        assert not any("No line matches" in m for m in messages(app))

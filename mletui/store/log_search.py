@@ -171,11 +171,14 @@ class LogSearch:
         query: LogQuery | None,
         *,
         stream: Stream | None = None,
+        within: LogQuery | None = None,
         chunk_size: int = SEARCH_CHUNK,
     ) -> None:
         self.index = index
         self.query = query
         self.stream = stream  # only this stream's lines (None: every stream)
+        # only lines matching this too: a search counts the lines a text filter shows
+        self.within = within.compile() if within is not None else None
         self.pattern = query.compile() if query is not None else None
         self._raw = _raw_search(query) if query is not None else None
         self._chunk = chunk_size
@@ -191,9 +194,16 @@ class LogSearch:
     def _hits(self, chunk: bytes) -> list[tuple[int, int]]:
         """The matching lines of ``chunk`` (whole records): (index, where the record starts)."""
         hits = self._text_hits(chunk)
-        if self.stream is None:
+        if self.stream is not None:
+            hits = [(i, at) for i, at in hits if _stream_at(chunk, at) is self.stream]
+        within = self.within
+        if within is None:
             return hits
-        return [(i, at) for i, at in hits if _stream_at(chunk, at) is self.stream]
+        return [
+            (i, at)
+            for i, at in hits
+            if within.search(_text_of(chunk[at : chunk.index(b"\n", at)])) is not None
+        ]
 
     def _text_hits(self, chunk: bytes) -> list[tuple[int, int]]:
         if self.pattern is None:  # every line (a filter on the stream alone)

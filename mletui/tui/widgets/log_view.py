@@ -94,6 +94,7 @@ class _Filter:
     query: LogQuery | None  # None: every line (of ``stream``)
     pattern: re.Pattern[str] | None
     stream: Stream | None = None  # only this stream's lines (None: every stream)
+    within: _Filter | None = None  # only lines this filter shows too (a search's, filtered)
     numbers: array[int] = field(default_factory=lambda: array("Q"))
     scanned: int = 0  # lines checked so far (1 .. scanned)
     caught_up: bool = False  # the scan has reached the end once
@@ -101,6 +102,8 @@ class _Filter:
 
     def accepts(self, line: LogLine) -> bool:
         if self.stream is not None and line.stream is not self.stream:
+            return False
+        if self.within is not None and not self.within.accepts(line):
             return False
         return self.pattern is None or self.pattern.search(line.text) is not None
 
@@ -561,7 +564,8 @@ class LogView(ScrollView, can_focus=True):
         self.workers.cancel_group(self, "log-matches")
         self._steps.clear()
         self._wrapped = None
-        self._matches = _Filter(query, pattern)
+        # Counted among the lines shown, like the rows n and N step over.
+        self._matches = _Filter(query, pattern, within=self._filter)
         if self._history is None:
             self._collect_memory(self._matches, self._tail)
             self._matches.caught_up = True
@@ -658,6 +662,8 @@ class LogView(ScrollView, can_focus=True):
                 self._filter.caught_up = True
             else:
                 self._scan_filter(self._token, self._filter)
+        if self._query is not None:  # the counter counts the lines shown: count again
+            self._count_matches(self._query, self._query.compile())
         self._strips.clear()
         self._update_virtual_size()
         if self._following or keep is None:
@@ -1047,7 +1053,13 @@ class LogView(ScrollView, can_focus=True):
         history = self._history
         assert history is not None
         worker = get_current_worker()
-        search = LogSearch(history.index, filt.query, stream=filt.stream)
+        within = filt.within
+        search = LogSearch(
+            history.index,
+            filt.query,
+            stream=filt.stream if within is None else within.stream,
+            within=None if within is None else within.query,
+        )
         scanned = 0
         caught_up = False
         while not worker.is_cancelled:
