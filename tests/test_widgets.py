@@ -163,9 +163,10 @@ async def test_log_view_shows_hostile_text_verbatim() -> None:
         log.add_lines(hostile)
         await pilot.pause()
         rows = screen_rows(log)
-        assert rows[0] == "[bold]x[/]"
-        assert rows[1] == "[red]not red[/red] \ufffd[31mansi\ufffd"
-        assert rows[2] == "[link=http://evil]click[/link]"
+        # Each row after the stream's column: the stderr bar, blank beside the other streams.
+        assert rows[0] == " [bold]x[/]"
+        assert rows[1] == "▌[red]not red[/red] \ufffd[31mansi\ufffd"
+        assert rows[2] == " [link=http://evil]click[/link]"
         assert all("\x1b" not in segment.text for segment in log.render_line(1))
 
 
@@ -182,13 +183,20 @@ async def test_log_view_styles_stderr_and_system_lines() -> None:
             ]
         )
         await pilot.pause()
-        out, err, note = (next(iter(log.render_line(y))).style for y in range(3))
-        assert out is not None and err is not None and note is not None
+        # Each row: the stream's column (the stderr bar, else a blank), then the line's text.
+        (out_col, out_seg), (err_col, err_seg), (note_col, note_seg) = (
+            list(log.render_line(y))[:2] for y in range(3)
+        )
+        assert (out_col.text, err_col.text, note_col.text) == (" ", "▌", " ")
+        assert (out_seg.text, err_seg.text, note_seg.text) == ("out", "err", "note")
+        out, err, note, bar = out_seg.style, err_seg.style, note_seg.style, err_col.style
+        assert out is not None and err is not None and note is not None and bar is not None
         warning = Color.parse(app.theme_variables["text-warning"]).rich_color
         assert err.color == warning
         assert out.color != warning
         assert note.italic and not out.italic
-        assert out.bgcolor == err.bgcolor == log.rich_style.bgcolor
+        assert bar.color == Color.parse(app.theme_variables["error"]).rich_color
+        assert out.bgcolor == err.bgcolor == bar.bgcolor == log.rich_style.bgcolor
 
 
 @pytest.mark.asyncio

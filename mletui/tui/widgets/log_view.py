@@ -170,7 +170,8 @@ class LogView(ScrollView, can_focus=True):
         Binding(
             "right", "scroll_columns(8)", "Right", show=False, tooltip="cut lines: scroll right"
         ),
-        Binding("home", "line_edge(0)", "Line start", show=False, tooltip="cut lines: their start"),
+        # Not Home: Home stays the top of the log, like End its bottom (ScrollView's own keys).
+        Binding("0", "line_edge(0)", "Line start", show=False, tooltip="cut lines: their start"),
         Binding(
             "dollar_sign,shift+end",
             "line_edge(1)",
@@ -252,8 +253,8 @@ class LogView(ScrollView, can_focus=True):
     }
     """
 
-    wrap: var[bool] = var(False)
-    """Wrap long lines at the pane's width (``w``); else cut them, scrolled with ← → Home $."""
+    wrap: var[bool] = var(False, init=False)
+    """Wrap long lines at the pane's width (``w``); else cut them, scrolled with ← → 0 $."""
 
     show_line_numbers: var[bool] = var(False)
     """Show each line's number (its number in the run's log spool) in a gutter."""
@@ -755,6 +756,8 @@ class LogView(ScrollView, can_focus=True):
 
     def watch_wrap(self) -> None:
         self._strips.clear()
+        if not self.is_mounted:  # set before mounting: no scroll yet; the first resize sizes it
+            return
         self.scroll_to(x=0, animate=False, immediate=True)
         self._update_virtual_size()
         if self._following:
@@ -889,6 +892,8 @@ class LogView(ScrollView, can_focus=True):
             self._set_following(False)
 
     def on_resize(self) -> None:
+        if self.wrap:  # wrapped, the view is as wide as the pane
+            self._update_virtual_size()
         if self._following:
             self._scroll_to_tail()
 
