@@ -141,7 +141,8 @@ async def test_search_highlights_and_steps_through_matches(spool: Path) -> None:
         await until(pilot, lambda: log.pointer is not None)
         assert log.pointer == 12_349, "the nearest match above the bottom"
         assert "n 12349" in rows(log)
-        assert "/ n 1234 · line 12,349" in str(log.border_subtitle)
+        await until(pilot, lambda: log.match_count == (11, True))
+        assert "/ n 1234 11/11 · line 12,349" in str(log.border_subtitle), "like less: 11/11"
         row = rows(log).index("n 12349")
         match = log.get_component_rich_style("log-view--match")
         styled = [seg for seg in log.render_line(row) if seg.text == "n 1234"]
@@ -151,12 +152,18 @@ async def test_search_highlights_and_steps_through_matches(spool: Path) -> None:
         await until(pilot, lambda: log.pointer == 12_348)
         await pilot.press("n")
         await until(pilot, lambda: log.pointer == 12_349)
+        await until(pilot, lambda: log.match_count == (11, True))
+        assert "/ n 1234 11/11 · line 12,349" in str(log.border_subtitle)
         await pilot.press("n")
-        await pilot.pause(0.3)
-        assert log.pointer == 12_349, "no match further down: stays"
-        assert any("No line matches" in n.message for n in app._notifications)
+        await until(pilot, lambda: log.pointer == 1_234)
+        assert "/ n 1234 1/11 · search hit bottom, continuing at top" in str(log.border_subtitle)
+        assert any("Search hit bottom" in n.message for n in app._notifications)
+        assert not any("No line matches" in n.message for n in app._notifications)
+        await pilot.press("N")
+        assert log.pointer == 12_349
+        assert "11/11 · search hit top, continuing at bottom" in str(log.border_subtitle)
         moved = [m.reason for m in app.posted if isinstance(m, LogView.Moved)]
-        assert moved == ["search", "search", "search"]
+        assert moved == ["search"] * 5
         # A regular expression (Ctrl+R in the prompt) that only the first line matches.
         await pilot.press("slash", "ctrl+a", "ctrl+k", *"^n [1]$", "ctrl+r", "enter")
         await until(pilot, lambda: log.pointer == 1)

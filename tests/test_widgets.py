@@ -7,10 +7,13 @@ import math
 from collections.abc import Callable, Sequence
 
 import pytest
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.color import Color
+from textual.containers import VerticalScroll
+from textual.geometry import Region
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -160,9 +163,10 @@ async def test_log_view_shows_hostile_text_verbatim() -> None:
         log.add_lines(hostile)
         await pilot.pause()
         rows = screen_rows(log)
-        assert rows[0] == "[bold]x[/]"
-        assert rows[1] == "[red]not red[/red] \ufffd[31mansi\ufffd"
-        assert rows[2] == "[link=http://evil]click[/link]"
+        # Each row after the stream's column: the stderr bar, blank beside the other streams.
+        assert rows[0] == " [bold]x[/]"
+        assert rows[1] == "▌[red]not red[/red] \ufffd[31mansi\ufffd"
+        assert rows[2] == " [link=http://evil]click[/link]"
         assert all("\x1b" not in segment.text for segment in log.render_line(1))
 
 
@@ -179,13 +183,20 @@ async def test_log_view_styles_stderr_and_system_lines() -> None:
             ]
         )
         await pilot.pause()
-        out, err, note = (next(iter(log.render_line(y))).style for y in range(3))
-        assert out is not None and err is not None and note is not None
+        # Each row: the stream's column (the stderr bar, else a blank), then the line's text.
+        (out_col, out_seg), (err_col, err_seg), (note_col, note_seg) = (
+            list(log.render_line(y))[:2] for y in range(3)
+        )
+        assert (out_col.text, err_col.text, note_col.text) == (" ", "▌", " ")
+        assert (out_seg.text, err_seg.text, note_seg.text) == ("out", "err", "note")
+        out, err, note, bar = out_seg.style, err_seg.style, note_seg.style, err_col.style
+        assert out is not None and err is not None and note is not None and bar is not None
         warning = Color.parse(app.theme_variables["text-warning"]).rich_color
         assert err.color == warning
         assert out.color != warning
         assert note.italic and not out.italic
-        assert out.bgcolor == err.bgcolor == log.rich_style.bgcolor
+        assert bar.color == Color.parse(app.theme_variables["error"]).rich_color
+        assert out.bgcolor == err.bgcolor == bar.bgcolor == log.rich_style.bgcolor
 
 
 @pytest.mark.asyncio
@@ -332,6 +343,68 @@ async def test_code_pane_reports_a_failing_diff_provider() -> None:
         pane.add_snapshot(snapshot(1))
         await settle(app, pilot)
         assert "Could not compute the diff (OSError: snapshot store unreadable)" in diff_text(pane)
+
+
+@pytest.mark.asyncio
+async def test_code_pane_wrapped_diff_lines_keep_their_gutter_and_reflow_on_resize() -> None:
+    added = "+model = build(" + ", ".join(f"layer_{n}=数据{n}" for n in range(30)) + ")"
+    removed = "-model = build(" + "x" * 170 + ")"
+    context = " return " + "y" * 120
+
+    def long_lines(snap: Snapshot) -> list[tuple[str, str, str]]:
+        more = "".join(f"\n+step_{n}()" for n in range(20))
+        body = (
+            f"--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,22 @@\n{removed}\n{added}\n{context}{more}"
+        )
+        return [("train.py", "modified", body)]
+
+    def screen_rows(pane: CodePane) -> list[str]:
+        body = pane.query_one("#code-diff", Static)
+        region = Region(0, 0, body.size.width, body.size.height)
+        return [strip.text.rstrip() for strip in body.render_lines(region)]
+
+    def rows_of(rows: list[str], line: str) -> list[str]:
+        """The rows ``line`` was cut into: from its start, each row after its gutter."""
+        start = next(n for n, row in enumerate(rows) if row and line.startswith(row))
+        taken, rest = [rows[start]], line[len(rows[start]) :]
+        for row in rows[start + 1 :]:
+            if not rest:
+                break
+            assert row[0] == line[0], f"a wrapped piece lost its gutter: {row!r}"
+            assert rest.startswith(row[1:])
+            taken.append(row)
+            rest = rest[len(row) - 1 :]
+        assert not rest, f"{line[:20]!r} is not all on screen"
+        return taken
+
+    pane = CodePane(long_lines)
+    app = Host(pane)
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane.add_snapshot(snapshot(1))
+        await settle(app, pilot)
+        width = pane.query_one("#code-diff", Static).size.width
+        rows = screen_rows(pane)
+        assert all(cell_len(row) <= width for row in rows)
+        assert len(rows_of(rows, removed)) == 3
+        assert len(rows_of(rows, added)) >= 5  # wide characters: fewer per row
+        assert len(rows_of(rows, context)) == 2
+        assert "+++ b/train.py" in rows and "@@ -1,2 +1,22 @@" in rows
+
+        scroll = pane.query_one("#code-diff-scroll", VerticalScroll)
+        scroll.scroll_to(y=2, animate=False)
+        await pilot.pause()
+        assert scroll.scroll_y == 2
+        await pilot.resize_terminal(50, 24)
+        await pilot.pause()
+        await pilot.pause()
+        narrower = pane.query_one("#code-diff", Static).size.width
+        assert narrower < width
+        rows = screen_rows(pane)
+        assert all(cell_len(row) <= narrower for row in rows)
+        assert len(rows_of(rows, removed)) > 3
+        assert len(rows_of(rows, added)) > 5
+        assert len(rows_of(rows, context)) == 3
+        assert scroll.scroll_y == 2, "a re-flow keeps the operator's place"
 
 
 # -- ScoresPane ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from mletui.core.clock import parse_duration
+from mletui.core.events import Stream
 from mletui.core.sanitize import clean_line
 from mletui.store.spool import MALFORMED_PREFIX, LineIndex, parse_prefix
 
@@ -147,6 +148,12 @@ def _raw_search(query: LogQuery) -> _RawSearch | None:
         return None
 
 
+def _stream_at(chunk: bytes, start: int) -> Stream | None:
+    """The stream of the record starting at ``start`` (None: a malformed one)."""
+    prefix = parse_prefix(chunk[start : start + 32])  # time stamp and tag: 20 bytes or so
+    return prefix[1] if prefix is not None else None
+
+
 def _text_of(record: bytes) -> str:
     """A record's whole text, as shown (never cut)."""
     prefix = parse_prefix(record)
@@ -159,16 +166,25 @@ class LogSearch:
     """One query over one spool: the next or previous matching line, or every one (a filter)."""
 
     def __init__(
-        self, index: LineIndex, query: LogQuery, *, chunk_size: int = SEARCH_CHUNK
+        self,
+        index: LineIndex,
+        query: LogQuery | None,
+        *,
+        stream: Stream | None = None,
+        within: LogQuery | None = None,
+        chunk_size: int = SEARCH_CHUNK,
     ) -> None:
         self.index = index
         self.query = query
-        self.pattern = query.compile()
-        self._raw = _raw_search(query)
+        self.stream = stream  # only this stream's lines (None: every stream)
+        # only lines matching this too: a search counts the lines a text filter shows
+        self.within = within.compile() if within is not None else None
+        self.pattern = query.compile() if query is not None else None
+        self._raw = _raw_search(query) if query is not None else None
         self._chunk = chunk_size
 
     def matches(self, text: str) -> bool:
-        return self.pattern.search(text) is not None
+        return self.pattern is None or self.pattern.search(text) is not None
 
     def lines_in(self, chunk: bytes, first: int) -> list[int]:
         """Numbers of the matching lines in ``chunk``: whole records, the first numbered
@@ -177,6 +193,21 @@ class LogSearch:
 
     def _hits(self, chunk: bytes) -> list[tuple[int, int]]:
         """The matching lines of ``chunk`` (whole records): (index, where the record starts)."""
+        hits = self._text_hits(chunk)
+        if self.stream is not None:
+            hits = [(i, at) for i, at in hits if _stream_at(chunk, at) is self.stream]
+        within = self.within
+        if within is None:
+            return hits
+        return [
+            (i, at)
+            for i, at in hits
+            if within.search(_text_of(chunk[at : chunk.index(b"\n", at)])) is not None
+        ]
+
+    def _text_hits(self, chunk: bytes) -> list[tuple[int, int]]:
+        if self.pattern is None:  # every line (a filter on the stream alone)
+            return list(enumerate([0, *(i + 1 for i in _newlines(chunk[:-1]))]))
         raw = self._raw
         if raw is None:
             hits, start = [], 0

@@ -8,9 +8,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.cells import cell_len, chop_cells
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -35,6 +36,16 @@ MAX_DIFF_LINES = 5_000
 _DIFF_CACHE_SIZE = 32
 
 
+def cut_line(line: str, width: int, *, gutter: bool) -> list[str]:
+    """``line`` cut into rows of at most ``width`` cells; with ``gutter``, its first character
+    (a diff's ``+``, ``-`` or space) starts every row, so a wrapped change still reads as one."""
+    if width < 2 or cell_len(line) <= width:
+        return [line]
+    if gutter:
+        return [line[0] + piece for piece in chop_cells(line[1:], width - 1)]
+    return chop_cells(line, width)
+
+
 def _summary(snapshot: Snapshot) -> str:
     if not snapshot.changes:
         return "(no changes)"
@@ -42,6 +53,17 @@ def _summary(snapshot: Snapshot) -> str:
     more = len(snapshot.changes) - 1
     label = f"{first.path} ({first.status})"
     return f"{label} +{more} more" if more else label
+
+
+class _DiffBody(Static):
+    """The diff's text: says when its width changes, so the pane cuts its rows again."""
+
+    def __init__(self, content: Text, on_width: Callable[[int], None], *, id: str) -> None:
+        super().__init__(content, id=id)
+        self._on_width = on_width
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._on_width(event.size.width)
 
 
 class CodePane(Vertical, BakedStyles):
@@ -82,6 +104,9 @@ class CodePane(Vertical, BakedStyles):
             background: $surface;
             padding: 0 1;
             border-top: hkey $panel-lighten-1;
+            /* the diff is cut to the width left of the scrollbar: one that comes and goes
+               would change that width, and the cut, with every re-flow */
+            scrollbar-gutter: stable;
         }
         & > .code-pane--file {
             color: $text-primary;
@@ -183,6 +208,7 @@ class CodePane(Vertical, BakedStyles):
         self._shown: tuple[int, Sequence[tuple[str, str, str]], str | None, int | None] | None = (
             None
         )
+        self._width = 0  # the diff's rows are cut to this many cells (0: not laid out yet)
         self._diffs: OrderedDict[
             tuple[int | None, int], tuple[Sequence[tuple[str, str, str]], str | None]
         ] = OrderedDict()
@@ -191,7 +217,11 @@ class CodePane(Vertical, BakedStyles):
         yield Label(Text("Code · no snapshots yet"), id="code-title")
         yield OptionList(id="code-snapshots")
         with VerticalScroll(id="code-diff-scroll"):
-            yield Static(Text("The workspace has not changed yet.", style="italic"), id="code-diff")
+            yield _DiffBody(
+                Text("The workspace has not changed yet.", style="italic"),
+                self._reflow,
+                id="code-diff",
+            )
 
     # -- public API ------------------------------------------------------------------------
 
@@ -396,6 +426,24 @@ class CodePane(Vertical, BakedStyles):
         base: int | None = None,
     ) -> None:
         self._shown = (seq, files, error, base)
+        self._width = self.query_one("#code-diff", Static).size.width
+        self._render_diff(seq, files, error, base)
+        self.query_one("#code-diff-scroll", VerticalScroll).scroll_home(animate=False)
+
+    def _reflow(self, width: int) -> None:
+        """Cut the diff shown again for a new width, leaving the scroll where it is."""
+        if width != self._width:
+            self._width = width
+            if self._shown is not None:
+                self._render_diff(*self._shown)
+
+    def _render_diff(
+        self,
+        seq: int,
+        files: Sequence[tuple[str, str, str]],
+        error: str | None,
+        base: int | None,
+    ) -> None:
         snapshot = self._snapshots[self._seqs.index(seq)]
         out = Text(no_wrap=True, end="")
         if base is None:
@@ -403,10 +451,11 @@ class CodePane(Vertical, BakedStyles):
         else:
             old, new = sorted((base, seq))
             header = f"#{old} → #{new} (marked: #{base}) · {len(files)} file(s) differ"
-        out.append(header + "\n", self._style("code-pane--meta"))
+        self._append_line(out, header, self._style("code-pane--meta"))
         if error is not None:
-            out.append(
-                printable(f"Could not compute the diff ({error}).") + "\n",
+            self._append_line(
+                out,
+                printable(f"Could not compute the diff ({error})."),
                 self._style("code-pane--removed"),
             )
         diffs = {path: (status, diff) for path, status, diff in files}
@@ -421,7 +470,6 @@ class CodePane(Vertical, BakedStyles):
                 budget = self._append_file(out, path, status, diff, None, budget)
         out.rstrip()
         self.query_one("#code-diff", Static).update(out)
-        self.query_one("#code-diff-scroll", VerticalScroll).scroll_home(animate=False)
 
     def _append_file(
         self,
@@ -433,7 +481,7 @@ class CodePane(Vertical, BakedStyles):
         budget: int,
     ) -> int:
         out.append("\n")
-        out.append(printable(f"{path} ({status})") + "\n", self._style("code-pane--file"))
+        self._append_line(out, printable(f"{path} ({status})"), self._style("code-pane--file"))
         note = self._style("code-pane--note")
         if change is not None and not change.recorded:
             out.append(f"(data file, size {human_bytes(change.size)}, not recorded)\n", note)
@@ -447,10 +495,15 @@ class CodePane(Vertical, BakedStyles):
             out.append(f"({len(lines):,} diff lines not shown)\n", note)
             return 0
         for line in lines[:budget]:
-            out.append(printable(line) + "\n", self._diff_line_style(line))
+            changed = line.startswith(("+", "-", " ")) and not line.startswith(("+++", "---"))
+            self._append_line(out, printable(line), self._diff_line_style(line), gutter=changed)
         if len(lines) > budget:
             out.append(f"… diff cut here ({len(lines) - budget:,} more lines)\n", note)
         return budget - len(lines)
+
+    def _append_line(self, out: Text, line: str, style: Style, *, gutter: bool = False) -> None:
+        for row in cut_line(line, self._width, gutter=gutter):
+            out.append(row + "\n", style)
 
     def _diff_line_style(self, line: str) -> Style:
         if line.startswith(("+++", "---")):

@@ -89,14 +89,37 @@ def _cells(text: str) -> int:
 
 @dataclass
 class _Filter:
-    """A filter in force: the numbers of the matching lines, found so far."""
+    """The numbers of the lines matching a query, found so far: a filter's rows, or a search's
+    matches (for its counter and for n / N without waiting)."""
 
-    query: LogQuery
-    pattern: re.Pattern[str]
+    query: LogQuery | None  # None: every line (of ``stream``)
+    pattern: re.Pattern[str] | None
+    stream: Stream | None = None  # only this stream's lines (None: every stream)
+    within: _Filter | None = None  # only lines this filter shows too (a search's, filtered)
     numbers: array[int] = field(default_factory=lambda: array("Q"))
     scanned: int = 0  # lines checked so far (1 .. scanned)
     caught_up: bool = False  # the scan has reached the end once
     full: bool = False  # stopped at MAX_FILTER_LINES
+
+    def accepts(self, line: LogLine) -> bool:
+        if self.stream is not None and line.stream is not self.stream:
+            return False
+        if self.within is not None and not self.within.accepts(line):
+            return False
+        return self.pattern is None or self.pattern.search(line.text) is not None
+
+    def describe(self) -> str:
+        parts = [self.query.describe()] if self.query is not None else []
+        if self.stream is not None:
+            parts.append(f"{self.stream.name.lower()} only")
+        return ", ".join(parts)
+
+
+_STREAM_CYCLE: dict[Stream | None, Stream | None] = {
+    None: Stream.STDOUT,
+    Stream.STDOUT: Stream.STDERR,
+    Stream.STDERR: None,
+}
 
 
 class LogView(ScrollView, can_focus=True):
@@ -126,6 +149,13 @@ class LogView(ScrollView, can_focus=True):
             "Time",
             tooltip="go to a time: 14:05, 2026-11-30 14:05:30, +1h20m (run clock), -10m",
         ),
+        Binding(
+            "e",
+            "cycle_stream",
+            "Streams",
+            show=False,
+            tooltip="every stream, stdout only, stderr only (the name shows in the border)",
+        ),
         Binding("n", "next_match(1)", "Next match", show=False, tooltip="below"),
         Binding("N", "next_match(-1)", "Previous match", show=False, tooltip="above"),
         Binding("g", "top", "Top", show=False, tooltip="the first line of the log"),
@@ -135,6 +165,20 @@ class LogView(ScrollView, can_focus=True):
             "Bottom",
             show=False,
             tooltip="the last line of the log; follows it again",
+        ),
+        Binding("w", "toggle_wrap", "Wrap", show=False, tooltip="wrap long lines, or cut them"),
+        Binding("left", "scroll_columns(-8)", "Left", show=False, tooltip="cut lines: scroll left"),
+        Binding(
+            "right", "scroll_columns(8)", "Right", show=False, tooltip="cut lines: scroll right"
+        ),
+        # Not Home: Home stays the top of the log, like End its bottom (ScrollView's own keys).
+        Binding("0", "line_edge(0)", "Line start", show=False, tooltip="cut lines: their start"),
+        Binding(
+            "dollar_sign,shift+end",
+            "line_edge(1)",
+            "Line end",
+            show=False,
+            tooltip="cut lines: the end of the longest on screen",
         ),
         Binding("up", "cursor(-1)", "Up", show=False, tooltip="scroll, or move the selected line"),
         Binding(
@@ -158,6 +202,7 @@ class LogView(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "log-view--stderr",
+        "log-view--stderr-mark",
         "log-view--system",
         "log-view--line-number",
         "log-view--follow-bar",
@@ -179,6 +224,9 @@ class LogView(ScrollView, can_focus=True):
         }
         & > .log-view--stderr {
             color: $text-warning;
+        }
+        & > .log-view--stderr-mark {
+            color: $error;
         }
         & > .log-view--system {
             color: $foreground-muted;
@@ -205,6 +253,9 @@ class LogView(ScrollView, can_focus=True):
         }
     }
     """
+
+    wrap: var[bool] = var(False, init=False)
+    """Wrap long lines at the pane's width (``w``); else cut them, scrolled with ← → 0 $."""
 
     show_line_numbers: var[bool] = var(False)
     """Show each line's number (its number in the run's log spool) in a gutter."""
@@ -269,8 +320,11 @@ class LogView(ScrollView, can_focus=True):
             return isinstance(message, LogView._Busy)
 
     class _FilterBatch(Message):
-        def __init__(self, token: int, numbers: list[int], scanned: int, caught_up: bool) -> None:
+        def __init__(
+            self, token: int, numbers: list[int], scanned: int, caught_up: bool, lines: _Filter
+        ) -> None:
             super().__init__()
+            self.lines = lines
             self.token = token
             self.numbers = numbers
             self.scanned = scanned
@@ -310,17 +364,23 @@ class LogView(ScrollView, can_focus=True):
         self._row_styles: dict[Stream, Style] = {}  # per stream, for plain rows (with the strips)
         # The base style, scroll offset, width and height, while a frame is rendered.
         self._frame: tuple[Style, Offset, int, int] | None = None
+        self._wrapped_rows: list[Strip] | None = None  # with wrap on, while a frame is rendered
         self._tail_check_pending = False
         self._loading_timer: Timer | None = None
         self._new_rows_each_frame = False  # the last batch scrolled a whole screen by
         self._gutter = 0
+        self._marks = 0  # the stderr bar's column: one cell once a stderr line is seen, else none
         self.pointer: int | None = None
         """The line the operator is on (a match, a time jumped to), or None."""
         self._query: LogQuery | None = None
         self._pattern: re.Pattern[str] | None = None
         self._filter: _Filter | None = None
+        self._matches: _Filter | None = None  # the search's matches, counted from line 1
+        self._steps: list[int] = []  # n / N presses waiting for the count to reach them
+        self._wrapped: str | None = None  # the last n / N went round the end: said in the border
         self._token = 0  # bumped by each search, filter or jump; stale results are dropped
         self._busy: str | None = None
+        self._title: str | None = None  # the border title before a stream filter named itself
         self._live: LogLine | None = None  # the line still being written, drawn below the last
 
     # -- public API ------------------------------------------------------------------------
@@ -358,6 +418,11 @@ class LogView(ScrollView, can_focus=True):
     def filter_query(self) -> LogQuery | None:
         """The filter in force, or None."""
         return self._filter.query if self._filter else None
+
+    @property
+    def stream_filter(self) -> Stream | None:
+        """The only stream shown (``e`` cycles every stream, stdout, stderr), or None."""
+        return self._filter.stream if self._filter else None
 
     @property
     def row_count(self) -> int:
@@ -400,9 +465,14 @@ class LogView(ScrollView, can_focus=True):
             del self._tail[:overflow]
         if self._history is None:
             self._first = self._total - len(self._tail) + 1
+        if not self._marks and any(line.stream is Stream.STDERR for line in lines):
+            self._show_marks()
         widest = max(_cells(line.text) for line in lines[-self._max_lines :])
         self._width = max(self._width, widest)
         arrived = self._total - before_total
+        matches = self._matches
+        if matches is not None and self._history is None and self._collect_memory(matches, lines):
+            self._update_subtitle()
         if self._filter is not None:  # rows are the filter's; with a history, its worker's
             arrived = self._filter_memory(lines) if self._history is None else 0
         dropped = self._first - before_first if before_total else 0
@@ -436,6 +506,8 @@ class LogView(ScrollView, can_focus=True):
         self.pointer = None
         if self._filter is not None:
             self._filter.numbers = array("Q")
+        if self._matches is not None:
+            self._matches.numbers = array("Q")
         self._strips.clear()
         self._update_virtual_size()
         self.refresh()
@@ -456,6 +528,7 @@ class LogView(ScrollView, can_focus=True):
             self.notify(str(exc), severity="error", markup=False)
             return
         self._query, self._pattern = query, pattern
+        self._count_matches(query, pattern)
         self._strips.clear()
         self.refresh()
         start = self.pointer if self.pointer is not None else self._bottom_number()
@@ -463,40 +536,136 @@ class LogView(ScrollView, can_focus=True):
 
     def clear_search(self) -> None:
         self._query = self._pattern = None
+        self._matches = None
+        self._steps.clear()
+        self._wrapped = None
+        self.workers.cancel_group(self, "log-matches")
         self._strips.clear()
         self._update_subtitle()
         self.refresh()
 
     def next_match(self, direction: int) -> None:
-        """The next match below the pointer (``direction`` 1) or above it (-1)."""
-        if self._query is None:
+        """The next match below the pointer (``direction`` 1) or above it (-1), round the end
+        of the log like less. Every press counts: one the count of matches has not reached yet
+        waits for it, in order."""
+        if self._query is None or self._matches is None:
             self.notify("No search yet: press / to search.", markup=False)
             return
-        if self.pointer is not None:
-            start = self.pointer + direction
+        self._steps.append(direction)
+        self._take_steps()
+
+    @property
+    def match_count(self) -> tuple[int, bool]:
+        """Lines matching the search found so far, and whether that is all of them."""
+        matches = self._matches
+        if matches is None:
+            return 0, True
+        return len(matches.numbers), matches.caught_up or matches.full
+
+    def _count_matches(self, query: LogQuery, pattern: re.Pattern[str]) -> None:
+        self.workers.cancel_group(self, "log-matches")
+        self._steps.clear()
+        self._wrapped = None
+        # Counted among the lines shown, like the rows n and N step over.
+        self._matches = _Filter(query, pattern, within=self._filter)
+        if self._history is None:
+            self._collect_memory(self._matches, self._tail)
+            self._matches.caught_up = True
         else:
-            start = (self._bottom_number() if direction < 0 else self._top_number()) or 1
-        self._find(start, direction, wrap=False)
+            self._scan_matches(self._matches)
+
+    def _take_steps(self) -> None:
+        while self._steps and self._step(self._steps[0]):
+            del self._steps[0]
+        self._update_subtitle()
+
+    def _shown(self, number: int) -> bool:
+        """Whether line ``number`` has a row (it passes the filter, if there is one)."""
+        if self._filter is None:
+            return True
+        numbers = self._filter.numbers
+        i = bisect.bisect_left(numbers, number)
+        return i < len(numbers) and numbers[i] == number
+
+    def _step(self, direction: int) -> bool:
+        """One n (1) or N (-1); False while the count has not reached the answer yet."""
+        matches = self._matches
+        assert matches is not None
+        numbers = matches.numbers
+        done = matches.caught_up or matches.full
+        anchor = self.pointer
+        if anchor is None:  # from the edge of the view: the first match on screen or below it
+            edge = self._top_number() if direction > 0 else self._bottom_number()
+            anchor = (edge or 1) - direction
+        if direction > 0:
+            i = bisect.bisect_right(numbers, anchor)
+            while i < len(numbers) and not self._shown(numbers[i]):
+                i += 1
+            if i < len(numbers):
+                return self._land(numbers[i], None)
+            if not done:
+                return False
+            order: range = range(len(numbers))
+            note = "search hit bottom, continuing at top"
+        else:
+            if not done and anchor - 1 > matches.scanned:
+                return False
+            i = bisect.bisect_left(numbers, anchor) - 1
+            while i >= 0 and not self._shown(numbers[i]):
+                i -= 1
+            if i >= 0:
+                return self._land(numbers[i], None)
+            if not done:
+                return False
+            order = range(len(numbers) - 1, -1, -1)
+            note = "search hit top, continuing at bottom"
+        found = next((numbers[j] for j in order if self._shown(numbers[j])), None)
+        if found is None:
+            query = self._query.describe() if self._query else ""
+            self.notify(f"No line matches {query}.", severity="warning", markup=False)
+            self.app.bell()
+            return True
+        return self._land(found, note)
+
+    def _land(self, number: int, wrapped: str | None) -> bool:
+        self._wrapped = wrapped
+        if wrapped is not None:
+            self.notify(wrapped.capitalize() + ".", markup=False, timeout=2)
+        self.go_to(number, "search")
+        return True
 
     def set_filter(self, query: LogQuery | None) -> None:
-        """Show only the lines matching ``query`` (None: every line again)."""
+        """Show only the lines matching ``query`` (None: every line again), of the stream shown."""
+        self._apply_filter(query, self.stream_filter)
+
+    def set_stream(self, stream: Stream | None) -> None:
+        """Show only the lines of ``stream`` (None: every stream), matching the filter if any."""
+        self._apply_filter(self.filter_query, stream)
+        title = str(self.border_title or "")
+        if self._title is None:
+            self._title = title
+        self.border_title = self._title + (f" · {stream.name.lower()} only" if stream else "")
+
+    def _apply_filter(self, query: LogQuery | None, stream: Stream | None) -> None:
         self._token += 1
         self.workers.cancel_group(self, "log-filter")
         keep = self.pointer or self._top_number() if not self._following else None
-        if query is None:
+        if query is None and stream is None:
             self._filter = None
         else:
             try:
-                pattern = query.compile()
+                pattern = query.compile() if query is not None else None
             except QueryError as exc:
                 self.notify(str(exc), severity="error", markup=False)
                 return
-            self._filter = _Filter(query, pattern)
+            self._filter = _Filter(query, pattern, stream)
             if self._history is None:
                 self._filter_memory(self._tail)
                 self._filter.caught_up = True
             else:
                 self._scan_filter(self._token, self._filter)
+        if self._query is not None:  # the counter counts the lines shown: count again
+            self._count_matches(self._query, self._query.compile())
         self._strips.clear()
         self._update_virtual_size()
         if self._following or keep is None:
@@ -516,6 +685,8 @@ class LogView(ScrollView, can_focus=True):
         if shown is None:
             return
         self.pointer = shown  # (strips are cached per line and pointer: nothing to clear)
+        if reason != "search":
+            self._wrapped = None
         self._set_following(False)
         self._scroll_to_row(row)
         self._update_subtitle()
@@ -580,6 +751,43 @@ class LogView(ScrollView, can_focus=True):
             ),
             done,
         )
+
+    def action_toggle_wrap(self) -> None:
+        self.wrap = not self.wrap
+
+    def watch_wrap(self) -> None:
+        self._strips.clear()
+        if not self.is_mounted:  # set before mounting: no scroll yet; the first resize sizes it
+            return
+        self.scroll_to(x=0, animate=False, immediate=True)
+        self._update_virtual_size()
+        if self._following:
+            self._scroll_to_tail()
+        self.refresh()
+
+    def action_scroll_columns(self, columns: int) -> None:
+        if not self.wrap:
+            self.scroll_to(x=max(0, self.scroll_x + columns), animate=False, immediate=True)
+
+    def action_line_edge(self, end: int) -> None:
+        if self.wrap:
+            return
+        if not end:
+            self.scroll_to(x=0, animate=False, immediate=True)
+            return
+        base, width = self.rich_style, self.scrollable_content_region.width
+        top = round(self.scroll_y)
+        longest = 0
+        for row in range(top, top + self.scrollable_content_region.height):
+            number = self.number_at(row)
+            line = self._line(number) if number is not None else None
+            if number is not None and line is not None:
+                strip = self._line_strip(number, line, base, number == self.pointer)
+                longest = max(longest, strip.cell_length)
+        self.scroll_to(x=max(0, longest - width), animate=False, immediate=True)
+
+    def action_cycle_stream(self) -> None:
+        self.set_stream(_STREAM_CYCLE[self.stream_filter])
 
     def action_next_match(self, direction: int) -> None:
         self.next_match(direction)
@@ -653,7 +861,10 @@ class LogView(ScrollView, can_focus=True):
             self._gutter = gutter
             self._strips.clear()
         live_row = self._live is not None and self._filter is None
-        size, old = Size(self._width + gutter, self.row_count + live_row), self.virtual_size
+        width = self._width + gutter + self._marks
+        if self.wrap:  # nothing to scroll sideways
+            width = max(1, self.scrollable_content_region.width)
+        size, old = Size(width, self.row_count + live_row), self.virtual_size
         if size == old:
             return
         if size.width == old.width and self.is_mounted and self.container_size:
@@ -684,6 +895,8 @@ class LogView(ScrollView, can_focus=True):
             self._set_following(False)
 
     def on_resize(self) -> None:
+        if self.wrap:  # wrapped, the view is as wide as the pane
+            self._update_virtual_size()
         if self._following:
             self._scroll_to_tail()
 
@@ -837,10 +1050,24 @@ class LogView(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="log-filter", name="log-filter")
     def _scan_filter(self, token: int, filt: _Filter) -> None:
+        self._scan_lines(token, filt)
+
+    @work(thread=True, exclusive=True, group="log-matches", name="log-matches")
+    def _scan_matches(self, matches: _Filter) -> None:
+        self._scan_lines(-1, matches)
+
+    def _scan_lines(self, token: int, filt: _Filter) -> None:
+        """Every line of the spool matching ``filt``'s query, then each new one (a thread)."""
         history = self._history
         assert history is not None
         worker = get_current_worker()
-        search = LogSearch(history.index, filt.query)
+        within = filt.within
+        search = LogSearch(
+            history.index,
+            filt.query,
+            stream=filt.stream if within is None else within.stream,
+            within=None if within is None else within.query,
+        )
         scanned = 0
         caught_up = False
         while not worker.is_cancelled:
@@ -848,7 +1075,7 @@ class LogView(ScrollView, can_focus=True):
             if total <= scanned:
                 if not caught_up:
                     caught_up = True
-                    self.post_message(self._FilterBatch(token, [], scanned, True))
+                    self.post_message(self._FilterBatch(token, [], scanned, True, filt))
                 time.sleep(FILTER_FOLLOW_S)
                 continue
             try:
@@ -856,8 +1083,10 @@ class LogView(ScrollView, can_focus=True):
                 for numbers, after in chunks:
                     scanned = after - 1
                     if numbers or not caught_up:
-                        self.post_message(self._FilterBatch(token, numbers, scanned, caught_up))
-                    if not caught_up and total:
+                        self.post_message(
+                            self._FilterBatch(token, numbers, scanned, caught_up, filt)
+                        )
+                    if not caught_up and total and filt is not self._matches:
                         self.post_message(self._Busy(token, f"filtering {scanned / total:.0%}"))
             except OSError as exc:
                 self.post_message(self._Busy(token, f"filter failed: {exc}"))
@@ -865,8 +1094,11 @@ class LogView(ScrollView, can_focus=True):
 
     def on_log_view__filter_batch(self, message: _FilterBatch) -> None:
         message.stop()
+        if message.lines is self._matches:
+            self._matches_found(self._matches, message)
+            return
         filt = self._filter
-        if message.token != self._token or filt is None:
+        if message.lines is not filt or filt is None:  # (a search meanwhile leaves it be)
             return
         if filt.full:
             return
@@ -891,21 +1123,39 @@ class LogView(ScrollView, can_focus=True):
         self._post_filter_changed()
         self._update_subtitle()
 
-    def _filter_memory(self, lines: Sequence[LogLine]) -> int:
-        """Add those of ``lines``, the newest in memory, that pass the filter (without a
+    def _matches_found(self, matches: _Filter, message: _FilterBatch) -> None:
+        if matches.full:
+            return
+        room = MAX_FILTER_LINES - len(matches.numbers)
+        matches.numbers.extend(message.numbers[:room])
+        matches.scanned = message.scanned
+        matches.full = len(message.numbers) > room
+        if matches.full:
+            self.workers.cancel_group(self, "log-matches")
+        matches.caught_up = matches.caught_up or message.caught_up
+        self._take_steps()
+
+    def _collect_memory(self, found: _Filter, lines: Sequence[LogLine]) -> int:
+        """Add those of ``lines``, the newest in memory, that match ``found``'s query (without a
         history); how many did."""
-        filt = self._filter
-        assert filt is not None
-        numbers = filt.numbers
-        if numbers and numbers[0] < self._first:  # lines dropped from memory leave the filter
+        numbers = found.numbers
+        if numbers and numbers[0] < self._first:  # lines dropped from memory go with them
             del numbers[: bisect.bisect_left(numbers, self._first)]
         lines = lines[-len(self._tail) :]
         first = self._total - len(lines) + 1
-        found = [first + i for i, line in enumerate(lines) if filt.pattern.search(line.text)]
-        numbers.extend(found)
+        matching = [first + i for i, line in enumerate(lines) if found.accepts(line)]
+        numbers.extend(matching)
+        found.scanned = self._total
+        return len(matching)
+
+    def _filter_memory(self, lines: Sequence[LogLine]) -> int:
+        """Add those of ``lines``, the newest in memory, that pass the filter (without a
+        history); how many did."""
+        assert self._filter is not None
+        found = self._collect_memory(self._filter, lines)
         if found:
             self._post_filter_changed()
-        return len(found)
+        return found
 
     def _post_filter_changed(self) -> None:
         caught_up = self._filter.caught_up if self._filter else True
@@ -985,14 +1235,33 @@ class LogView(ScrollView, can_focus=True):
         if self._filter is not None:
             shown = len(self._filter.numbers)
             noun = "line" if shown == 1 else "lines"
-            parts.append(f"& {self._filter.query.describe()}: {shown:,} {noun}")
+            parts.append(f"& {self._filter.describe()}: {shown:,} {noun}")
         if self._query is not None:
-            parts.append(f"/ {self._query.describe()}")
+            parts.append(f"/ {self._query.describe()}{self._counter()}")
         if self.pointer is not None:
             parts.append(self._pointer_label(self.pointer))
         if self._busy:
             parts.append(self._busy)
         self.border_subtitle = printable(" · ".join(parts)) if parts else ""
+
+    def _counter(self) -> str:
+        """The search's place among its matches, like less: ``3/7`` (``3/7+`` while counting)."""
+        matches = self._matches
+        if matches is None:
+            return ""
+        numbers = matches.numbers
+        more = "" if matches.caught_up or matches.full else "+"
+        text = f" {len(numbers):,}{more} match{'' if len(numbers) == 1 else 'es'}"
+        pointer = self.pointer
+        if pointer is not None:
+            i = bisect.bisect_left(numbers, pointer)
+            if i < len(numbers) and numbers[i] == pointer:
+                text = f" {i + 1:,}/{len(numbers):,}{more}"
+        if self._steps:
+            text += " · counting"
+        if self._wrapped is not None:
+            text += f" · {self._wrapped}"
+        return text
 
     def _pointer_label(self, number: int) -> str:
         label = f"line {number:,}"
@@ -1068,10 +1337,57 @@ class LogView(ScrollView, can_focus=True):
         # Once a frame, not once a row: the style walks the DOM, the region asks the scrollbars.
         region = self.scrollable_content_region
         self._frame = (self.rich_style, self.scroll_offset, region.width, region.height)
+        self._wrapped_rows = self._wrap_rows() if self.wrap else None
         try:
             return super().render_lines(crop)
         finally:
             self._frame = None
+            self._wrapped_rows = None
+
+    def _wrap_rows(self) -> list[Strip]:
+        """The rows on screen with long lines wrapped: from the top line down, or, following,
+        from the last line up (so that it ends on the last row)."""
+        base = self.rich_style
+        region = self.scrollable_content_region
+        width, height = max(2, region.width), region.height
+        top = round(self.scroll_y)
+        if self._following:
+            pieces: list[Strip] = []
+            live_row = self._live is not None and self._filter is None
+            row = self.row_count - 1 + live_row
+            while row >= 0 and len(pieces) < height:
+                pieces[:0] = self._wrap_line(row, base, width)
+                row -= 1
+            return pieces[-height:] if len(pieces) > height else pieces
+        pieces = []
+        row = top
+        while len(pieces) < height and row <= self.row_count:
+            pieces.extend(self._wrap_line(row, base, width))
+            row += 1
+        return pieces[:height]
+
+    def _wrap_line(self, row: int, base: Style, width: int) -> list[Strip]:
+        """Row ``row``'s line cut into rows of ``width`` cells; the stderr bar on each."""
+        number = self.number_at(row)
+        line = self._line(number) if number is not None else None
+        live = self._live if self._filter is None else None
+        if number is None and live is not None and row == self.row_count:
+            number, line = 0, live
+        if number is None or line is None:
+            return []
+        is_pointer = number == self.pointer
+        strip = self._line_strip(number, line, base, is_pointer)
+        fill = base + self.get_component_rich_style("log-view--pointer") if is_pointer else base
+        head, body = Strip([]), strip
+        if self._marks:
+            head, body = strip.crop(0, 1), strip.crop(1)
+        room = width - head.cell_length
+        if body.cell_length <= room:
+            return [Strip.join([head, body]).crop_extend(0, width, fill)]
+        cuts = [*range(room, body.cell_length, room), body.cell_length]
+        return [
+            Strip.join([head, piece]).crop_extend(0, width, fill) for piece in body.divide(cuts)
+        ]
 
     def render_line(self, y: int) -> Strip:
         if self._frame is None:
@@ -1090,6 +1406,9 @@ class LogView(ScrollView, can_focus=True):
             self._strips_style = base
         if not self._following and self._new_below and y == height - 1:
             return self._follow_bar(width)
+        if self.wrap:
+            rows = self._wrapped_rows if self._wrapped_rows is not None else self._wrap_rows()
+            return rows[y] if y < len(rows) else Strip.blank(width, base)
         number = self.number_at(scroll_y + y)
         line = self._line(number) if number is not None else None
         live = self._live if self._filter is None else None
@@ -1121,13 +1440,15 @@ class LogView(ScrollView, can_focus=True):
             raw = raw[:MAX_LINE_CELLS] + cut_marker(len(raw), "chars")
         plain = raw if raw.isprintable() else printable(raw)
         styles = line.styles if len(plain) == len(line.text) else ()
-        if not (is_pointer or self._gutter or styles or "… [cut: " in plain) and (
-            self._pattern is None or self._pattern.search(plain) is None
+        if (
+            not (is_pointer or self._gutter or styles or "… [cut: " in plain)
+            and (line.stream is not Stream.STDERR or self._marks)
+            and (self._pattern is None or self._pattern.search(plain) is None)
         ):
             # The common row in a flood: one style, one segment, no Text to build and render.
             width = len(plain) if plain.isascii() else cell_len(plain)
             strip = Strip([Segment(plain, self._row_style(line.stream, base))], width)
-            return self._keep_strip(key, strip)
+            return self._keep_strip(key, self._mark(strip, line, base) if self._marks else strip)
         text = Text(plain, no_wrap=True, end="")
         text.stylize(base)  # a Text without spans renders unstyled, whatever its style
         if is_pointer:
@@ -1153,7 +1474,25 @@ class LogView(ScrollView, can_focus=True):
             gutter = Text(str(line.number).rjust(self._gutter - 1) + " ", end="")
             gutter.stylize(base + component_style(self, "log-view--line-number"))
             text = Text.assemble(gutter, text, end="", no_wrap=True)
-        return self._keep_strip(key, Strip(text.render(self.app.console), text.cell_len))
+        strip = Strip(text.render(self.app.console), text.cell_len)
+        if line.stream is Stream.STDERR and not self._marks:  # read back from the spool
+            self._show_marks()
+        return self._keep_strip(key, self._mark(strip, line, base) if self._marks else strip)
+
+    def _show_marks(self) -> None:
+        """Give stderr lines their bar: a column of one cell left of every line, from now on."""
+        self._marks = 1
+        self._strips.clear()
+        if self.is_mounted:
+            self.call_later(self._update_virtual_size)
+
+    def _mark(self, strip: Strip, line: LogLine, base: Style) -> Strip:
+        """``strip`` with the stream's column before it: a bar for stderr, blank for the rest."""
+        if line.stream is Stream.STDERR:
+            segment = Segment("▌", base + component_style(self, "log-view--stderr-mark"))
+        else:
+            segment = Segment(" ", base)
+        return Strip([segment, *strip], strip.cell_length + 1)
 
     def _row_style(self, stream: Stream, base: Style) -> Style:
         """The style of a plain row of ``stream`` (cached with the strips)."""
@@ -1173,7 +1512,7 @@ class LogView(ScrollView, can_focus=True):
             # alive long enough to burden the garbage collector.
             self._strips[key] = strip
         width = strip.cell_length
-        if width > self._width + self._gutter and self._history is not None:
+        if width > self._width + self._gutter + self._marks and self._history is not None:
             # Lines read back from the spool widen the view as they are first shown.
             self._width = min(width, MAX_LINE_CELLS + _MARKER_ROOM)
             self.call_later(self._update_virtual_size)
