@@ -238,6 +238,37 @@ def test_model_and_tool_calls_are_the_sample_s_steps(start_eval: type[Eval]) -> 
     assert all(r.started == r.ts for r in reports)
 
 
+def test_an_ended_sample_s_steps_are_read_from_its_eval_log(start_eval: type[Eval]) -> None:
+    ev = start_eval("--steps", "3", "--sleep", "0.3", "--samples", "1")
+    ev.wait(120)
+    (row,) = ended_rows(ev.logs).rows
+    assert row.log_path and row.state == "completed"
+
+    def read() -> list[AgentStep]:
+        session = InspectSession(row, None)  # no process: nothing but the .eval log to read
+        return [e for e in session.poll() if isinstance(e, AgentStep)]
+
+    reports = read()
+    steps = sorted({r.step: r for r in reports}.values(), key=lambda s: s.step)
+    # Every call had ended: one report each, and one more once the next call gave its duration.
+    assert all(r.status is StepStatus.OK for r in reports)
+    assert len(reports) == 2 * len(steps) - 1
+    assert [s.step for s in steps] == list(range(1, 8))
+    assert [s.stage for s in steps] == ["model", "bash"] * 3 + ["model"]
+    assert steps[0].plan == "step 0: [bold red]running[/] the next command now"
+    assert steps[1].plan == "sleep 0.3; echo step 0 output; echo to-stderr >&2"
+    assert steps[1].outcome == "to-stderr"  # the output's first line (Inspect puts stderr first)
+    assert steps[-1].plan == "All steps done. ANSWER: DONE"
+    assert all(s.outcome.endswith(" tokens") for s in steps if s.stage == "model")
+    # Durations from Inspect's times: each tool call slept, the last call's is not known.
+    assert all(s.seconds is not None and s.seconds >= 0.3 for s in steps if s.stage == "bash")
+    assert steps[-1].seconds is None
+    starts = [s.started or 0.0 for s in steps]
+    assert starts == sorted(starts) and starts[0] > 1e9
+    # Another reader of the log numbers them the same.
+    assert read() == reports
+
+
 def test_cancel_limits_and_the_log(start_eval: type[Eval]) -> None:
     ev = start_eval("--steps", "400", "--sleep", "0.2", "--samples", "3", "--tolerate-errors")
     process = ev.process()

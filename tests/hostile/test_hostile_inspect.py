@@ -23,9 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mletui.cli import main
+from mletui.core.events import AgentStep
+from mletui.core.records import decode
 from mletui.core.sanitize import FORMAT_CHARS
+from mletui.integrations.inspect.session import cache_dir
 from mletui.integrations.inspect.source import InspectSource
 from mletui.integrations.inspect.transcript import MAX_PLAN
+from mletui.store.journal import read_journal
+from mletui.store.runs import RunFolder
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.log_view import LogView
@@ -385,6 +390,11 @@ async def test_the_watch_screen_shows_a_hostile_sample_inert(fakes: FakeEvals) -
         assert any(plan.startswith("said" + SHOWN_MARKUP) for plan in plans), plans
         assert any(plan.startswith("run" + SHOWN_MARKUP) for plan in plans), plans
         assert len({row.step.step for row in steps.rows}) == len(steps.rows)
+        # The record's journal holds them as drawn: cleaned before they were written.
+        journal = read_journal(RunFolder(cache_dir(found.row)).journal_path).entries
+        written = [r for r in map(decode, journal) if isinstance(r, AgentStep)]
+        assert {r.plan for r in written} >= set(plans)
+        assert all(_control_free(r.plan + r.outcome + (r.error or "")) for r in written)
         # A page held by a pending event is read again: what it showed is not shown twice.
         await pilot.pause(1.5)
         log = screen.query_one(LogView)

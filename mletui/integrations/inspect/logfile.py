@@ -128,6 +128,8 @@ def logged_events(path: Path, sample_id: str, epoch: int) -> list[dict[str, Any]
 
 def _compact(event: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"event": event.event, "timestamp": _ts(event.timestamp)}
+    if isinstance(getattr(event, "uuid", None), str):
+        out["uuid"] = event.uuid  # as the control channel names it: a step read live is known
     if event.event == "model":
         out["model"] = event.model
         out["completion"] = _cut(event.output.completion if event.output else "")

@@ -1,11 +1,12 @@
 """mletui's record of one Inspect sample, in the shape of its own runs: ``run.json``, the keyed
-journal (states, scores, the operator's actions) and the log spool (the transcript's lines with
-their times), so that replay, pack and export read it as any run.
+journal (states, scores, the sample's steps, the operator's actions) and the log spool (the
+transcript's lines with their times), so that replay, pack and export read it as any run.
 
 One watcher records at a time (the first to take the folder's recorder lock); the others only
 show. A watcher that takes over later reads the transcript from its start, as every watcher does,
 and writes only the lines past those the spool already holds: the lines of a transcript come in
-one order whoever reads it."""
+one order whoever reads it. Its steps are numbered in that order too, so a step is journaled again
+only when it went further (running, then ended, then its duration known)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from mletui.core.events import LogLine, RunState, Score
+from mletui.core.events import AgentStep, LogLine, RunState, Score, StepStatus
 from mletui.core.records import JournalNotice, StateChange, decode
 from mletui.integrations.inspect.rows import SampleRow
 from mletui.store.journal import Journal, read_journal
@@ -26,6 +27,15 @@ from mletui.store.spool import LogSpool
 LOCK = ".recorder.lock"
 RUNTIME = "inspect"
 _ENDED = {"completed": RunState.EXITED, "error": RunState.EXITED, "cancelled": RunState.KILLED}
+MAX_STEPS_KNOWN = 10_000  # steps whose progress is remembered; older ones are never written again
+MAX_STEPS_HELD = 1_000  # newest steps kept while another watcher records, for a takeover
+
+
+def step_progress(step: AgentStep) -> int:
+    """How far a step's report went: running, ended, ended with its duration."""
+    if step.status is StepStatus.RUNNING:
+        return 0
+    return 1 if step.seconds is None else 2
 
 
 def run_record(row: SampleRow, started: float, *, live: bool) -> RunRecord:
@@ -67,6 +77,11 @@ class SampleRecorder:
         self._spool: LogSpool | None = None
         self._states: set[RunState] = set()
         self._scores: set[tuple[str, str]] = set()
+        self._steps: dict[int, int] = {}  # step number -> the progress journaled
+        self._steps_forgotten = 0  # steps up to this number are past remembering
+        # The newest reports seen while another watcher records: written on taking over, as
+        # that watcher may have quit before it wrote them.
+        self._held: dict[int, AgentStep] = {}
         self.started: float | None = None
 
     @property
@@ -89,6 +104,8 @@ class SampleRecorder:
         self._lock_fd = fd
         self._learn()
         self._spool = LogSpool(self.folder.log_path)
+        held, self._held = list(self._held.values()), {}
+        self.steps(held)
         return True
 
     def _learn(self) -> None:
@@ -99,6 +116,8 @@ class SampleRecorder:
                     self._states.add(state)
                 case Score(name=name, value=value):
                     self._scores.add((name, repr(float(value))))
+                case AgentStep() as step:
+                    self._journaled(step)
                 case JournalNotice(text=text) if text.startswith("Inspect's score "):
                     self._scores.add((text, ""))
         with contextlib.suppress(OSError, ValueError):
@@ -117,6 +136,32 @@ class SampleRecorder:
         for line in lines:
             if line.number > spool.line_count:
                 spool.write(line.stream, line.text.replace("\n", " ").encode(), line.ts)
+
+    def steps(self, steps: Iterable[AgentStep]) -> None:
+        """The sample's steps as it reports them, each journaled when it went further than the
+        journal has it (an earlier recorder's reports included)."""
+        for step in steps:
+            if self._spool is None:
+                self._held.pop(step.step, None)
+                self._held[step.step] = step
+                while len(self._held) > MAX_STEPS_HELD:
+                    del self._held[next(iter(self._held))]
+            elif self._journaled(step):
+                self.journal.write(step)
+
+    def _journaled(self, step: AgentStep) -> bool:
+        """Note ``step`` as journaled; False when the journal already has it as far."""
+        if step.step <= self._steps_forgotten:
+            return False
+        progress = step_progress(step)
+        if self._steps.get(step.step, -1) >= progress:
+            return False
+        self._steps[step.step] = progress
+        while len(self._steps) > MAX_STEPS_KNOWN:
+            oldest = next(iter(self._steps))  # steps begin in number order: the first known
+            del self._steps[oldest]
+            self._steps_forgotten = max(self._steps_forgotten, oldest)
+        return True
 
     def status(self, row: SampleRow, *, live: bool) -> None:
         """``run.json`` as the row says, and a state entry when the sample starts or ends."""

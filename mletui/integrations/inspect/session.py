@@ -21,6 +21,7 @@ from typing import Any
 
 from mletui.core.events import (
     ActionRecord,
+    AgentStep,
     Event,
     HintStatus,
     HintsUpdate,
@@ -180,7 +181,8 @@ class InspectSession:
         self._done: set[str] = set()  # events shown since the cursor last moved (by uuid)
         self._started: set[str] = set()  # running tool calls whose call line was shown
         self._steps = StepMaker()  # the model and tool calls as the steps pane's steps
-        self._new_steps: list[Event] = []
+        self._new_steps: list[AgentStep] = []
+        self._steps_from_log = False  # the live channel was lost: read the last steps from the log
         self._hints: dict[str, HintStatus] = {}
         # Why hints cannot be sent now (NO_ACP until the ACP server says otherwise).
         self._hints_unavailable: str | None = NO_ACP
@@ -326,6 +328,7 @@ class InspectSession:
             lines = self._read_transcript(events)
             if lines:
                 events.append(LogBatch(tuple(lines)))
+            self.recorder.steps(self._new_steps)
             events.extend(self._new_steps)
             self._new_steps.clear()
         if now - self._status_at >= STATUS_EVERY_S:
@@ -390,6 +393,9 @@ class InspectSession:
     # Reading.
     def _read_transcript(self, events: list[Event]) -> list[LogLine]:
         if self.transcript_done:
+            if self._steps_from_log:
+                self._steps_from_log = False
+                self._read_logged_steps(events)
             return []
         lines: list[LogLine] = []
         if self.client is not None:
@@ -407,12 +413,27 @@ class InspectSession:
                 logged = logged_events(Path(row.log_path or ""), row.sample_id, row.epoch)
                 for index, event in enumerate(logged):
                     self._add_lines(lines, event_lines(event))
-                    self._new_steps.extend(self._steps.take(event, f"logged#{index}"))
+                    self._new_steps.extend(self._steps.take(event, _logged_uuid(event, index)))
             except LogFileError as exc:
                 events.extend(self._say(str(exc)))
             if not self.recorder.line_count:  # else it holds the lines as they were shown live
                 self.recorder.lines(lines)
         return lines
+
+    def _read_logged_steps(self, events: list[Event]) -> None:
+        """The steps the live channel had no time to show (the eval ended under it), from the
+        log: the steps read live are known by their uuids, only the rest are new."""
+        row = self.row
+        self._refresh_from_log(events)
+        if not row.log_path:
+            return
+        try:
+            logged = logged_events(Path(row.log_path), row.sample_id, row.epoch)
+        except LogFileError as exc:
+            events.extend(self._say(str(exc)))
+            return
+        for index, event in enumerate(logged):
+            self._new_steps.extend(self._steps.take(event, _logged_uuid(event, index)))
 
     def _read_page(self, client: ControlClient, lines: list[LogLine]) -> bool:
         """One page of events after the cursor; True when there may be more at once.
@@ -507,6 +528,7 @@ class InspectSession:
             self.folder.live = False
             # The log would repeat what was read, in its own (whole, not truncated) lines.
             self.transcript_done = self.cursor is not None or self._number > 0
+            self._steps_from_log = self.transcript_done  # its last steps, though, are read there
             self._status_at = 0.0
             return
         self._retry_at = time.monotonic() + RETRY_AFTER_S
@@ -728,3 +750,9 @@ def _event_from_entry(entry: dict[str, Any]) -> Event | None:
 
 def _alive(process: EvalProcess) -> bool:
     return pid_alive(process.pid) and process.socket_path.exists()
+
+
+def _logged_uuid(event: dict[str, Any], index: int) -> str:
+    """A logged event's uuid (as the live channel gave it), else its place in the log."""
+    uuid = event.get("uuid")
+    return uuid if isinstance(uuid, str) else f"logged#{index}"
