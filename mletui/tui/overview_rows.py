@@ -267,7 +267,12 @@ def summary_line(rows: Sequence[Row], now: float | None = None) -> str:
         "need you": sum(1 for row in rows if {"lost", "over budget", "needs you"} & set(row.flags)),
         "ended": sum(1 for state in states if state.split()[0] in ended_states),
     }
+    waiting_to_start = sum(
+        1 for s in own if s.status.state in (RunState.QUEUED, RunState.CREATED, RunState.STARTING)
+    )
     parts = [f"{n} {what}" for what, n in counts.items()]
+    if waiting_to_start:  # said only when some are: most runs start at once
+        parts.insert(0, f"{waiting_to_start} queued or starting")
     cpu = sum(s.resources.cpu_percent for s in own if s.resources is not None)
     memory = sum(s.resources.rss_bytes for s in own if s.resources is not None)
     gpu_memory = sum(
