@@ -7,14 +7,19 @@ never a file the agent writes (:mod:`mletui.store.opstate`); "lost" is a supervi
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mletui import protocol
 from mletui.core.events import (
     ActionRecord,
+    Grade,
     HintStatus,
     ResourceSample,
     RunState,
@@ -22,16 +27,16 @@ from mletui.core.events import (
     StallFlag,
     StatusUpdate,
 )
-from mletui.core.records import BadEntry, decode
+from mletui.core.records import BadEntry, Validation, decode
 from mletui.gpu.resources import run_gpu_text
-from mletui.run.scores import GradeSummary, summarize_grades
+from mletui.run.scores import GradeSummary, merged_grades, summarize_grades
 from mletui.run.stalls import track_stall
-from mletui.run.validation import ValidationSummary, summarize_validations
+from mletui.run.validation import ValidationSummary
 from mletui.runtimes import get_runtime
-from mletui.store import controlfiles
+from mletui.store import controlfiles, summarycache
 from mletui.store.audit import INTERVENTIONS
 from mletui.store.driverlock import current_driver
-from mletui.store.journal import read_journal
+from mletui.store.journal import JournalFollower
 from mletui.store.opstate import operator_state
 from mletui.store.runs import RunFolder, RunRecord
 
@@ -144,51 +149,180 @@ class RunSummary:
         return any(action in INTERVENTIONS for action in self.actions)
 
 
-def summarize(folder: RunFolder) -> RunSummary:
-    record = folder.read()
+def summarize(folder: RunFolder, record: RunRecord | None = None) -> RunSummary:
+    """What ``ls``, ``show`` and the overview say of a run (``record``: its ``run.json`` when the
+    caller has just read it). The journal is not read again each time: an ended run's sum is
+    kept in the summary cache, a live one's followed from where this process last read it."""
+    record = record or folder.read()
     status = read_status(folder, record)
-    journal = read_journal(folder.journal_path)
-    records = [decode(entry) for entry in journal.entries]
-    best: float | None = None
-    name = direction = None
-    steps = 0
-    actions: dict[str, int] = {}
-    resources: ResourceSample | BadEntry | None = None  # the latest resources entry
-    stalls: dict[str, StallFlag] = {}
-    for item in records:
-        match item:
-            case Score(value=value):
-                steps += 1
-                direction, name = item.direction, item.name
-                better = best is None or (value > best if direction == "higher" else value < best)
-                if better:
-                    best = value
-            case ActionRecord(action=action):
-                actions[action] = actions.get(action, 0) + 1
-            case ResourceSample() | BadEntry(kind="resources"):
-                resources = item
-            case StallFlag():
-                track_stall(stalls, item)
+    tally = _journal_tally(folder, status.state.ended)
     gpu = "-"
-    if resources is not None and not status.state.ended:
-        if isinstance(resources, BadEntry):
+    if tally.resources is not None and not status.state.ended:
+        if isinstance(tally.resources, BadEntry):
             gpu = "?"
         else:
-            gpu = run_gpu_text(resources.gpus, resources.gpu)
+            gpu = run_gpu_text(tally.resources.gpus, tally.resources.gpu)
     hints = hint_statuses(folder.control)
     return RunSummary(
         record,
         status,
-        best,
-        name,
-        direction,
-        steps,
-        actions,
+        tally.best,
+        tally.name,
+        tally.direction,
+        tally.steps,
+        dict(tally.actions),
         len(hints),
         sum(1 for h in hints if h.status == "sent"),
-        journal.skipped,
-        summarize_grades(records),
+        tally.skipped,
+        tally.grades,
         gpu,
-        () if status.state.ended else tuple(stalls.values()),
-        summarize_validations(journal.entries),
+        () if status.state.ended else tuple(tally.stalls.values()),
+        ValidationSummary(tally.checks, tally.last_check),
     )
+
+
+@dataclass
+class JournalTally:
+    """What a journal adds up to, so far: built entry by entry, so a growing journal is read
+    once, a part at a time."""
+
+    best: float | None = None
+    name: str | None = None
+    direction: str | None = None
+    steps: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # lines that are not entries (a torn last line is counted by the reader)
+    grades: GradeSummary = field(default_factory=lambda: summarize_grades(()))
+    checks: int = 0
+    last_check: bool | None = None
+    resources: ResourceSample | BadEntry | None = None  # the latest resources entry
+    stalls: dict[str, StallFlag] = field(default_factory=dict)
+
+    def add(self, entries: list[dict[str, Any]]) -> None:
+        records = [decode(entry) for entry in entries]
+        for item in records:
+            match item:
+                case Score(value=value):
+                    self.steps += 1
+                    self.direction, self.name = item.direction, item.name
+                    best = self.best
+                    if best is None or (
+                        value > best if item.direction == "higher" else value < best
+                    ):
+                        self.best = value
+                case ActionRecord(action=action):
+                    self.actions[action] = self.actions.get(action, 0) + 1
+                case ResourceSample() | BadEntry(kind="resources"):
+                    self.resources = item
+                case StallFlag():
+                    track_stall(self.stalls, item)
+                case Validation(valid=valid):
+                    self.checks += 1
+                    self.last_check = valid
+        self.grades = merged_grades(self.grades, summarize_grades(records))
+
+    def to_json(self) -> dict[str, Any]:
+        """An ended run's tally as the summary cache keeps it (no resources nor stalls: an ended
+        run shows neither)."""
+        grades = self.grades
+        return {
+            "best": self.best,
+            "name": self.name,
+            "direction": self.direction,
+            "steps": self.steps,
+            "actions": self.actions,
+            "skipped": self.skipped,
+            "graded": grades.graded,
+            "latest": None if grades.latest is None else dataclasses.asdict(grades.latest),
+            "best_grade": None if grades.best is None else dataclasses.asdict(grades.best),
+            "seen_by": list(grades.seen_by),
+            "checks": self.checks,
+            "last_check": self.last_check,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JournalTally:
+        """The tally :meth:`to_json` kept; TypeError, KeyError or ValueError when it is not one."""
+
+        def grade(value: Any) -> Grade | None:
+            return None if value is None else Grade(**value)
+
+        best = data["best"]
+        actions = data["actions"]
+        if not (best is None or isinstance(best, float | int)) or not isinstance(actions, dict):
+            raise ValueError("not a summary")
+        return cls(
+            best=best,
+            name=data["name"],
+            direction=data["direction"],
+            steps=int(data["steps"]),
+            actions={str(k): int(v) for k, v in actions.items()},
+            skipped=int(data["skipped"]),
+            grades=GradeSummary(
+                int(data["graded"]),
+                grade(data["latest"]),
+                grade(data["best_grade"]),
+                tuple(str(who) for who in data["seen_by"]),
+            ),
+            checks=int(data["checks"]),
+            last_check=data["last_check"],
+        )
+
+
+@dataclass
+class _Followed:
+    """A journal this process has read up to ``reader.offset``, and what that part adds up to."""
+
+    reader: JournalFollower
+    file: tuple[int, int]  # the journal's device and inode: another file is read from its start
+    tally: JournalTally
+
+
+_FOLLOWED: dict[Path, _Followed] = {}  # live runs' journals, by path, for this process's life
+
+
+def _journal_tally(folder: RunFolder, ended: bool) -> JournalTally:
+    """The run's journal summed up: an ended run's from the summary cache when its entry is
+    sound (else read once and kept there), a live one's from what was appended since the last
+    call."""
+    made_from = summarycache.stamp(folder) if ended else None
+    if made_from is not None:
+        kept = summarycache.load(folder, made_from)
+        if kept is not None:
+            with contextlib.suppress(TypeError, KeyError, ValueError, AttributeError):
+                return JournalTally.from_json(kept)
+    tally = _follow(folder)
+    if ended:
+        _FOLLOWED.pop(folder.journal_path, None)  # kept on disk from now on, not in memory
+        if made_from is not None and summarycache.stamp(folder) == made_from:
+            summarycache.store(folder, made_from, tally.to_json())
+    return tally
+
+
+def _follow(folder: RunFolder) -> JournalTally:
+    """The live run's journal summed up to its end now, reading only what is new to this
+    process. A torn last line counts as skipped until it is whole."""
+    path = folder.journal_path
+    try:
+        info = os.lstat(path)
+        file = (info.st_dev, info.st_ino)
+    except OSError:
+        info, file = None, (0, 0)
+    followed = _FOLLOWED.get(path)
+    if (
+        followed is None
+        or followed.file != file
+        or (info and info.st_size < followed.reader.offset)
+    ):
+        followed = _Followed(JournalFollower(path), file, JournalTally())
+        _FOLLOWED[path] = followed
+    reader, tally = followed.reader, followed.tally
+    while True:
+        new, bad = reader.read_new()
+        tally.skipped += bad
+        tally.add(new)
+        if not reader.more:
+            break
+    if reader.pending or reader.dropping:
+        return dataclasses.replace(tally, skipped=tally.skipped + 1)
+    return tally
