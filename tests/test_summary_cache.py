@@ -42,13 +42,22 @@ def _ended(run_id: str | None = None, scores: tuple[float, ...] = (0.5, 0.7, 0.6
 
 
 def _journal_read(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The journals summed up from the journal itself (not the cache) from now on."""
+    """The journals summed up from the journal itself (not the cache) from now on, each call as
+    a new process makes it (nothing remembered in memory)."""
     read: list[Path] = []
     follow = livestate._follow
 
     def counted(folder: RunFolder) -> livestate.JournalTally:
         read.append(folder.journal_path)
         return follow(folder)
+
+    def summed(folder: RunFolder, ended: bool) -> livestate.JournalTally:
+        livestate._ENDED.clear()
+        livestate._FOLLOWED.clear()
+        return tally_of(folder, ended)
+
+    tally_of = livestate._tally_of
+    monkeypatch.setattr(livestate, "_tally_of", summed)
 
     monkeypatch.setattr(livestate, "_follow", counted)
     return read
@@ -126,7 +135,27 @@ def test_another_runs_entry_is_not_this_runs(monkeypatch: pytest.MonkeyPatch) ->
     summarize(good)
     summarize(other)
     shutil.copy(summarycache.entry_path(good.id), summarycache.entry_path(other.id))
+    read = _journal_read(monkeypatch)
     assert summarize(other).best == 0.1
+    assert read == [other.journal_path]
+
+
+def test_a_process_reads_an_ended_runs_entry_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = _ended()
+    summarize(folder)
+    livestate._ENDED.clear()
+    loaded: list[str] = []
+    load = summarycache.load
+
+    def counted(folder: RunFolder, now: summarycache.Stamp) -> dict[str, Any] | None:
+        loaded.append(folder.id)
+        return load(folder, now)
+
+    monkeypatch.setattr(summarycache, "load", counted)
+    first = summarize(folder)
+    assert summarize(folder) == first and loaded == [folder.id]  # the overview asks every second
+    Journal(folder.journal_path).write(Score(0.0, 9, "accuracy", 0.95, "higher"))
+    assert summarize(folder).best == 0.95
 
 
 def test_a_run_folder_replaced_by_another_of_that_name_is_read_again() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,9 @@ def _state(folder: RunFolder, record: RunRecord) -> RunState:
 
 def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
     """Every hint sent, with what the agent said of it (received, used, ignored)."""
+    sent = controlfiles.read_jsonl(control / protocol.HINTS)
+    if not sent:  # most runs: the agent's acks need not be read
+        return ()
     answers: dict[str, tuple[str, str | None]] = {}
     order = {"sent": 0, "received": 1, "used": 2, "ignored": 2}
     for ack in controlfiles.read_jsonl(control / protocol.ACKS):
@@ -113,7 +117,7 @@ def hint_statuses(control: Path) -> tuple[HintStatus, ...]:
         if order[status] >= order[answers.get(hint_id, ("sent", None))[0]]:
             answers[hint_id] = (status, message)
     hints = []
-    for record in controlfiles.read_jsonl(control / protocol.HINTS):
+    for record in sent:
         hint_id = str(record.get("id", ""))
         status, message = answers.get(hint_id, ("sent", None))
         hints.append(
@@ -199,7 +203,14 @@ class JournalTally:
     stalls: dict[str, StallFlag] = field(default_factory=dict)
 
     def add(self, entries: list[dict[str, Any]]) -> None:
-        records = [decode(entry) for entry in entries]
+        # Only the latest resources entry is shown: decoding a day of them one by one was most
+        # of a long run's summary.
+        last = max((n for n, e in enumerate(entries) if e.get("kind") == "resources"), default=-1)
+        records = [
+            decode(entry)
+            for n, entry in enumerate(entries)
+            if n == last or entry.get("kind") != "resources"
+        ]
         for item in records:
             match item:
                 case Score(value=value):
@@ -279,23 +290,36 @@ class _Followed:
 
 
 _FOLLOWED: dict[Path, _Followed] = {}  # live runs' journals, by path, for this process's life
+_ENDED: dict[Path, tuple[summarycache.Stamp, JournalTally]] = {}  # ended runs' sums, as read
+_LOCK = threading.Lock()  # the overview sums runs up in a worker thread, a command in its own
 
 
 def _journal_tally(folder: RunFolder, ended: bool) -> JournalTally:
     """The run's journal summed up: an ended run's from the summary cache when its entry is
     sound (else read once and kept there), a live one's from what was appended since the last
     call."""
+    with _LOCK:
+        return _tally_of(folder, ended)
+
+
+def _tally_of(folder: RunFolder, ended: bool) -> JournalTally:
     made_from = summarycache.stamp(folder) if ended else None
     if made_from is not None:
+        known = _ENDED.get(folder.path)
+        if known is not None and known[0] == made_from:  # the overview asks every second
+            return known[1]
         kept = summarycache.load(folder, made_from)
         if kept is not None:
             with contextlib.suppress(TypeError, KeyError, ValueError, AttributeError):
-                return JournalTally.from_json(kept)
+                tally = JournalTally.from_json(kept)
+                _ENDED[folder.path] = (made_from, tally)
+                return tally
     tally = _follow(folder)
     if ended:
         _FOLLOWED.pop(folder.journal_path, None)  # kept on disk from now on, not in memory
         if made_from is not None and summarycache.stamp(folder) == made_from:
             summarycache.store(folder, made_from, tally.to_json())
+            _ENDED[folder.path] = (made_from, tally)
     return tally
 
 
