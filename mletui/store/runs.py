@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -90,22 +91,34 @@ class RunRecord:
         if not isinstance(data, dict):
             raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                required = f.default is dataclasses.MISSING
-                if required and f.default_factory is dataclasses.MISSING:
-                    raise ValueError(f"it has no '{f.name}'")
+        for name, expected, required in _record_fields():
+            if name not in data:
+                if required:
+                    raise ValueError(f"it has no '{name}'")
                 continue
-            value = data[f.name]
-            expected = str(f.type)
+            value = data[name]
             if not _has_type(value, expected):
                 wanted = "a run state" if expected == "RunState" else expected
-                raise ValueError(f"its '{f.name}' is {_json_kind(value)}, not {wanted}")
-            values[f.name] = RunState(value) if expected == "RunState" else value
+                raise ValueError(f"its '{name}' is {_json_kind(value)}, not {wanted}")
+            values[name] = RunState(value) if expected == "RunState" else value
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "state": RunState(self.state).value}
+
+
+@functools.cache
+def _record_fields() -> tuple[tuple[str, str, bool], ...]:
+    """Each field of a run record: its name, its annotation and whether it is required (worked
+    out once: ``ls`` reads thousands of records)."""
+    return tuple(
+        (
+            f.name,
+            str(f.type),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(RunRecord)
+    )
 
 
 def _is_number(value: Any) -> bool:
