@@ -22,7 +22,7 @@ from mletui.cli.command import GlobalOptions, UserError
 
 if TYPE_CHECKING:
     from mletui.grading.tasks import Task
-    from mletui.store.runs import RunFolder, RunScan
+    from mletui.store.runs import RunFolder, RunScan, SkippedRun
     from mletui.watch.session import Session
     from mletui.watch.sources import Registry, Source
 
@@ -35,12 +35,16 @@ def scan() -> RunScan:
     from mletui.store.runs import scan_runs
 
     found = scan_runs()
-    for skip in found.skipped:
+    _say_skipped(found.skipped)
+    return found
+
+
+def _say_skipped(skipped: list[SkippedRun]) -> None:
+    for skip in skipped:
         line = skip.line()
         if line not in _SKIPS_SAID:
             _SKIPS_SAID.add(line)
             print(f"mletui: {line}", file=sys.stderr)
-    return found
 
 
 class OwnIdError(UserError):
@@ -56,9 +60,21 @@ class NoOwnRun(UserError):
 
 
 def resolve(run_id: str) -> RunFolder:
-    from mletui.store.runs import NoRunMatch, RunIdTaken, RunLookupError, resolve_run
+    from mletui.store.runs import (
+        NoRunMatch,
+        RunIdTaken,
+        RunLookupError,
+        resolve_by_name,
+        resolve_run,
+    )
 
-    try:
+    found = resolve_by_name(run_id.strip())  # one listing and one run.json, however many runs
+    if found is not None:
+        from mletui.store.summarycache import skipped_runs
+
+        _say_skipped(skipped_runs())
+        return found
+    try:  # no match, several or a broken folder: the whole scan names what is wrong
         return resolve_run(run_id, scan())
     except RunIdTaken as exc:
         raise OwnIdError(str(exc)) from exc

@@ -17,7 +17,7 @@ from mletui.core.events import state_text
 from mletui.core.words import counted
 
 if TYPE_CHECKING:
-    from mletui.store.runs import RunFolder, RunRecord
+    from mletui.store.runs import RunRecord, RunScan
     from mletui.watch.livestate import RunSummary
     from mletui.watch.sources import Registry
 
@@ -126,7 +126,7 @@ def ls(options: GlobalOptions, as_json: bool) -> int:
     from mletui.integrations.mlebench.listing import print_runs, run_json, summarize_run
     from mletui.integrations.mlebench.runs import list_mlebench_runs, runs_folder
 
-    summaries = _summaries(scan().folders)
+    summaries = _summaries(scan())
     mlebench = runs_folder(options.mlebench_runs)
     inspect = InspectSource().samples()
     for problem in inspect.problems:  # an Inspect process or log that cannot be read
@@ -149,36 +149,59 @@ def ls(options: GlobalOptions, as_json: bool) -> int:
     if not summaries:
         print("No runs yet. Start one: mletui demo")
         return 0
-    from rich.table import Table
-
-    from mletui.core.sanitize import plain_cells
     from mletui.watch.grades import grade_cell
 
-    table = Table(box=None, header_style="bold")
-    # The id whole (it is what every command takes); the rest is cut first on a narrow terminal.
-    table.add_column("ID", no_wrap=True, min_width=max(len(s.record.id) for s in summaries))
-    columns = ("TASK", "AGENT", "RUNTIME", "STATE", "ELAPSED", "BEST", "GRADE", "HINTS")
-    for col in (*columns, "ASSISTED"):
-        table.add_column(col, overflow="ellipsis")
-    for s in summaries:
-        best = "-" if s.best is None else f"{s.best:.4g}"
-        cells = (
+    header = ("ID", "TASK", "AGENT", "RUNTIME", "STATE", "ELAPSED", "BEST", "GRADE", "HINTS")
+    table: list[tuple[str, ...]] = [
+        (
             s.record.id,
             s.record.task,
             s.record.agent,
             s.record.runtime,
             state_text(s.status),
             duration(s.status.wall_s),
-            best,
+            "-" if s.best is None else f"{s.best:.4g}",
             grade_cell(s),
             str(s.hints_sent),
             "yes" if s.assisted else "-",
         )
-        table.add_row(*plain_cells(cells))
-    console.print(table)
+        for s in summaries
+    ]
+    _print_table((*header, "ASSISTED"), table, console)
     if any(grade_cell(s).endswith("*") for s in summaries):
         print("* grade seen by an operator while the run was live (`mletui audit` says who)")
     return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]], console: Any) -> None:
+    """``ls``'s table of runs, the first column (the id) never cut. At a terminal, Rich fits it
+    to the width; piped, every cell is whole, so the table is laid out here in the same shape
+    (a cell's width, one space either side): Rich's layout of thousands of rows is slow."""
+    from mletui.core.sanitize import clean_text, plain_cells
+
+    if console.is_terminal:
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        table.add_column(header[0], no_wrap=True, min_width=max(len(r[0]) for r in rows))
+        for col in header[1:]:
+            table.add_column(col, overflow="ellipsis")
+        for row in rows:
+            table.add_row(*plain_cells(row))
+        console.print(table)
+        return
+    from rich.cells import cell_len
+
+    lines = [header, *(tuple(clean_text(cell) for cell in row) for row in rows)]
+    widths = [max(cell_len(line[n]) for line in lines) for n in range(len(header))]
+    out = []
+    for line in lines:
+        cells = (
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(line, widths, strict=True)
+        )
+        out.append(" " + "  ".join(cells) + " ")
+    sys.stdout.write("\n".join(out) + "\n")
+    sys.stdout.flush()
 
 
 def _console() -> Any:
@@ -206,15 +229,15 @@ def _one_shape(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{key: row.get(key) for key in keys} for row in rows]
 
 
-def _summaries(folders: list[RunFolder]) -> list[RunSummary]:
+def _summaries(found: RunScan) -> list[RunSummary]:
     """Each run's summary; a run whose record cannot be read is named on stderr and left out."""
     from mletui.core.sanitize import clean_text
     from mletui.watch.livestate import summarize
 
     summaries = []
-    for folder in folders:
+    for folder in found.folders:
         try:
-            summaries.append(summarize(folder))
+            summaries.append(summarize(folder, found.records.get(folder.id)))
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             reason = clean_text(str(exc) or type(exc).__name__)
             print(f"mletui: skipped {clean_text(str(folder.path))}: {reason}.", file=sys.stderr)
@@ -265,7 +288,7 @@ def show(run_id: str, as_json: bool) -> int:
         ("hints", f"{summary.hints_sent} sent, {summary.hints_unacknowledged} unacknowledged"),
         *_docker_rows(r),
         *_rights_rows(r),
-        ("folder", str(resolve(r.id).path)),
+        ("folder", str(folder.path)),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:  # values hold what the agent named (a metric, the command)

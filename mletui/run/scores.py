@@ -577,6 +577,16 @@ def summarize_grades(records: Iterable[Record | BadEntry]) -> GradeSummary:
     return GradeSummary(graded, latest, best, tuple(seen))
 
 
+def merged_grades(before: GradeSummary, after: GradeSummary) -> GradeSummary:
+    """What :func:`summarize_grades` says of a journal read in two parts, from each part's."""
+    best = before.best
+    if after.best is not None and (best is None or _better(after.best, best)):
+        best = after.best
+    seen = dict.fromkeys((*before.seen_by, *after.seen_by))
+    latest = after.latest if after.graded else before.latest
+    return GradeSummary(before.graded + after.graded, latest, best, tuple(seen))
+
+
 def _better(grade: Grade, than: Grade) -> bool:
     assert grade.score is not None and than.score is not None
     return grade.score < than.score if grade.direction == "lower" else grade.score > than.score

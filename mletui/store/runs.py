@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fcntl
+import functools
 import json
 import os
 import secrets
@@ -88,22 +89,34 @@ class RunRecord:
         if not isinstance(data, dict):
             raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
         values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in data:
-                required = f.default is dataclasses.MISSING
-                if required and f.default_factory is dataclasses.MISSING:
-                    raise ValueError(f"it has no '{f.name}'")
+        for name, expected, required in _record_fields():
+            if name not in data:
+                if required:
+                    raise ValueError(f"it has no '{name}'")
                 continue
-            value = data[f.name]
-            expected = str(f.type)
+            value = data[name]
             if not _has_type(value, expected):
                 wanted = "a run state" if expected == "RunState" else expected
-                raise ValueError(f"its '{f.name}' is {_json_kind(value)}, not {wanted}")
-            values[f.name] = RunState(value) if expected == "RunState" else value
+                raise ValueError(f"its '{name}' is {_json_kind(value)}, not {wanted}")
+            values[name] = RunState(value) if expected == "RunState" else value
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "state": RunState(self.state).value}
+
+
+@functools.cache
+def _record_fields() -> tuple[tuple[str, str, bool], ...]:
+    """Each field of a run record: its name, its annotation and whether it is required (worked
+    out once: ``ls`` reads thousands of records)."""
+    return tuple(
+        (
+            f.name,
+            str(f.type),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(RunRecord)
+    )
 
 
 def _is_number(value: Any) -> bool:
@@ -266,6 +279,7 @@ class RunScan:
 
     folders: list[RunFolder]
     skipped: list[SkippedRun]
+    records: dict[str, RunRecord] = field(default_factory=dict)  # each run's, as read by the scan
 
 
 def scan_runs() -> RunScan:
@@ -275,6 +289,7 @@ def scan_runs() -> RunScan:
     root = runs_root()
     found: list[tuple[float, RunFolder]] = []
     skipped: list[SkippedRun] = []
+    records: dict[str, RunRecord] = {}
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except FileNotFoundError:
@@ -288,10 +303,11 @@ def scan_runs() -> RunScan:
         record, reason = _entry_record(entry)
         if record is not None:
             found.append((record.created, RunFolder(path)))
+            records[record.id] = record
         else:
             skipped.append(SkippedRun(path, reason))
     found.sort(key=lambda pair: (pair[0], pair[1].id))
-    return RunScan([folder for _, folder in found], skipped)
+    return RunScan([folder for _, folder in found], skipped, records)
 
 
 def _entry_record(entry: os.DirEntry[str]) -> tuple[RunRecord | None, str]:
@@ -310,6 +326,11 @@ def _entry_record(entry: os.DirEntry[str]) -> tuple[RunRecord | None, str]:
     if record.id != entry.name:
         return None, f"its run.json is the record of run {clean_text(record.id)!r}"
     return record, ""
+
+
+def entry_reason(entry: os.DirEntry[str]) -> str:
+    """Why a runs-folder entry is not a usable run; "" when it is one."""
+    return _entry_record(entry)[1]
 
 
 def _unusable(entry: os.DirEntry[str]) -> str | None:
@@ -333,10 +354,11 @@ def list_runs() -> list[RunFolder]:
     return scan_runs().folders
 
 
-def _resolve_by_name(prefix: str) -> RunFolder | None:
-    """The one run whose folder name starts with ``prefix``, reading that run's run.json only
-    (names are listed, no folder opened); None when that does not settle it (no match, several,
-    or a broken folder): the full scan then says why."""
+def resolve_by_name(prefix: str) -> RunFolder | None:
+    """The one run whose folder name starts with ``prefix``, reading that run's run.json only:
+    a run's id is its folder's name, so the runs folder's listing is the id index, and the one
+    run.json read checks the match is a run (no other folder is opened). None when that does
+    not settle it (no match, several, or a broken folder): the full scan then says why."""
     if not prefix or prefix.startswith("."):
         return None
     try:
@@ -375,7 +397,7 @@ def resolve_run(prefix: str, scan: RunScan | None = None) -> RunFolder:
     folders are never matched by a prefix; naming one exactly says what is wrong with it."""
     prefix = prefix.strip()
     if scan is None:
-        found = _resolve_by_name(prefix)
+        found = resolve_by_name(prefix)
         if found is not None:
             return found
     scan = scan or scan_runs()

@@ -112,7 +112,7 @@ class OwnRuns:
         found = Listings(skipped=[skip.line() for skip in scan.skipped])
         for folder in scan.folders:
             try:
-                s = summarize(folder)
+                s = summarize(folder, scan.records.get(folder.id))
             except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
                 reason = clean_text(str(exc) or type(exc).__name__)
                 found.skipped.append(f"skipped {clean_text(str(folder.path))}: {reason}.")
