@@ -16,7 +16,7 @@ from mletui.cli.lookup import Found, complete_run_id, find, kind, session
 from mletui.core.events import state_text
 
 if TYPE_CHECKING:
-    from mletui.watch.session import Capability, Session
+    from mletui.watch.session import Session
 
 run_id_argument = click.argument("run_id", shell_complete=complete_run_id)
 
@@ -50,38 +50,17 @@ def _act_elsewhere(options: GlobalOptions, found: Found, action: str, *params: A
         return _apply(_capable(opened, found, action), action, *params)
 
 
-def _needs(action: str) -> Capability:
-    from mletui.watch.session import Capability
-
-    return {
-        "pause": Capability.SOFT_PAUSE,
-        "resume": Capability.SOFT_PAUSE,
-        "hint": Capability.HINTS,
-        "freeze": Capability.FREEZE,
-        "thaw": Capability.FREEZE,
-        "kill": Capability.KILL,
-        "kill_container": Capability.KILL_CONTAINER,
-    }[action]
-
-
 def _capable(opened: Session, found: Found, action: str) -> Any:
     """The session's control when it can take ``action`` now; else its sentence why not."""
-    from mletui.watch.session import ScopedPausing
+    from mletui.watch.session import refusal
 
     assert found.source is not None
-    capability = _needs(action)
-    status = opened.control.status()
-    reason = opened.unavailable(capability, status)
-    if reason is None and capability not in opened.capabilities:
-        reason = f"{kind(found.source)} cannot be {_DONE[action]}"
-    if (
-        reason is None
-        and action in ("pause", "resume")
-        and isinstance(opened.control, ScopedPausing)
-    ):
-        reason = "its pause is aimed at a scope: pause it in `mletui watch`, which asks which"
-    elif reason is None and not hasattr(opened.control, action):
-        reason = f"{kind(found.source)} cannot be {_DONE[action]}"
+    reason = refusal(
+        opened,
+        action,
+        cannot=f"{kind(found.source)} cannot be {_DONE[action]}",
+        scoped="its pause is aimed at a scope: pause it in `mletui watch`, which asks which",
+    )
     if reason is not None:
         what = action.replace("_", " the ")
         raise UserError(f"Cannot {what} {found.id}: {reason.rstrip('.')}.")

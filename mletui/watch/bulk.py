@@ -10,17 +10,10 @@ from typing import Any
 
 from mletui.store.runs import RunFolder, runs_root
 from mletui.watch.control import ActionError, RunControl
-from mletui.watch.session import Attaching, Capability, ScopedPausing
+from mletui.watch.session import ACTION_NEEDS, Attaching, refusal
 from mletui.watch.sources import OWN, OpenRequest, Registry, SourceError
 
-NEEDS = {
-    "pause": Capability.SOFT_PAUSE,
-    "resume": Capability.SOFT_PAUSE,
-    "hint": Capability.HINTS,
-    "freeze": Capability.FREEZE,
-    "thaw": Capability.FREEZE,
-    "kill": Capability.KILL,
-}
+NEEDS = {action: needs for action, needs in ACTION_NEEDS.items() if action != "kill_container"}
 
 
 @dataclass(frozen=True)
@@ -83,19 +76,12 @@ def _act_elsewhere(
     try:
         if isinstance(opened, Attaching):
             opened.attach()
-        capability = NEEDS[action]
-        status = opened.control.status()
-        reason = opened.unavailable(capability, status)
-        if reason is None and (
-            capability not in opened.capabilities or not hasattr(opened.control, action)
-        ):
-            reason = f"its source ({target.source}) cannot {action} it"
-        if (
-            reason is None
-            and action in ("pause", "resume")
-            and isinstance(opened.control, ScopedPausing)
-        ):
-            reason = "its pause is aimed at a scope: pause it from its watch screen"
+        reason = refusal(
+            opened,
+            action,
+            cannot=f"its source ({target.source}) cannot {action} it",
+            scoped="its pause is aimed at a scope: pause it from its watch screen",
+        )
         if reason is not None:
             raise ActionError(reason)
         getattr(opened.control, action)(*params)

@@ -217,3 +217,30 @@ class Session(Protocol):
     def close(self) -> None:
         """Stop reading; the run itself is never touched."""
         ...
+
+
+# The actions on a run a session's control may offer, and the capability each needs.
+ACTION_NEEDS = {
+    "pause": Capability.SOFT_PAUSE,
+    "resume": Capability.SOFT_PAUSE,
+    "hint": Capability.HINTS,
+    "freeze": Capability.FREEZE,
+    "thaw": Capability.FREEZE,
+    "kill": Capability.KILL,
+    "kill_container": Capability.KILL_CONTAINER,
+}
+
+
+def refusal(opened: Session, action: str, cannot: str, scoped: str) -> str | None:
+    """Why ``opened`` cannot take ``action`` now, or None: the session's own reason; else
+    ``cannot`` when its control lacks the action; else ``scoped`` for a pause aimed at a scope,
+    which only a watcher can ask about."""
+    reason = opened.unavailable(ACTION_NEEDS[action], opened.control.status())
+    if reason is None and (
+        ACTION_NEEDS[action] not in opened.capabilities or not hasattr(opened.control, action)
+    ):
+        reason = cannot
+    scoped_pause = action in ("pause", "resume") and isinstance(opened.control, ScopedPausing)
+    if reason is None and scoped_pause:
+        reason = scoped
+    return reason
