@@ -111,7 +111,10 @@ def event_step(event: dict[str, Any], step: int) -> AgentStep:
     ts = number(event.get("timestamp")) or 0.0
     failed = bool(event.get("has_error") or event.get("error"))
     error = _first_line(event.get("error")) if failed else None
+    tokens_in = tokens_out = 0
     if event.get("event") == "model":
+        # The .eval log's usage splits them; the channel's compact events carry the total only.
+        tokens_in, tokens_out = _tokens(event.get("tokens_in")), _tokens(event.get("tokens_out"))
         stage = "model"
         plan = _first_line(event.get("completion"))
         tokens = count(event.get("tokens"))
@@ -132,13 +135,17 @@ def event_step(event: dict[str, Any], step: int) -> AgentStep:
         plan=plan,
         outcome=error or outcome,
         metric=None,
-        tokens_in=0,
-        tokens_out=0,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
         cost=None,
         status=status,
         error=(error or "error")[:100] if failed else None,
         started=ts,
     )
+
+
+def _tokens(value: Any) -> int:
+    return max(0, count(value) or 0)
 
 
 def _first_line(value: Any) -> str:
