@@ -103,7 +103,7 @@ def test_grade_says_why_it_cannot_in_one_sentence(
     tmp_path: Path, mlebench_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = tmp_path / "runs"
-    empty = read_run(_run(root, START + DONE, submission=None))
+    empty = read_run(_run(root, START, submission=None))  # live: its submission may still come
     status, _, err = _main(
         capsys,
         "grade",
@@ -156,3 +156,44 @@ def test_grade_of_several_runs_is_one_summary(
     assert (summary["total_runs"], summary["total_valid_submissions"]) == (2, 1)
     assert [r["valid_submission"] for r in summary["competition_reports"]] == [True, False]
     assert len(aggregate_read(out_file)) == 2
+
+
+def test_grade_of_an_ended_run_without_a_submission_is_mlebench_s_report_of_none(
+    tmp_path: Path, mlebench_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "runs"
+    good = read_run(_run(root, START + DONE))
+    empty_path = _run(root, START + DONE, submission=None)
+    (empty_path / "submission").mkdir()  # MLE-bench copied out the agent's empty folder
+    empty = read_run(empty_path)
+    assert empty.state == "done"
+    given = ("--mlebench-runs", str(root), "--mlebench-data", str(mlebench_data))
+
+    # For a person: one sentence that there was none, and the exit status of an invalid one.
+    status, out, err = _main(capsys, "grade", empty.id, *given)
+    assert (status, err) == (1, "")
+    assert re.search(r"^  valid +no: no submission\.csv$", out, re.M)
+    assert re.search(
+        rf"^  note +run {empty.id} has no submission\.csv: reported as MLE-bench does$", out, re.M
+    )
+
+    # MLE-bench's report of it, as its grader writes one: counted by its aggregation.
+    out_file = tmp_path / "report.json"
+    status, out, err = _main(
+        capsys, "grade", good.id, empty.id, "--json", "--out", str(out_file), *given
+    )
+    assert (status, err) == (1, "")
+    summary = json.loads(out)
+    assert (summary["total_runs"], summary["total_runs_with_submissions"]) == (2, 1)
+    assert (summary["total_valid_submissions"], summary["total_medals"]) == (1, 1)
+    _, report = summary["competition_reports"]
+    assert tuple(report)[: len(MLEBENCH_FIELDS)] == MLEBENCH_FIELDS
+    assert report["submission_exists"] is False and report["valid_submission"] is False
+    assert report["score"] is None and not report["any_medal"] and not report["above_median"]
+    assert report["bronze_threshold"] == 0.75  # the task's thresholds, as MLE-bench reports them
+    assert report["submission_path"] == str(empty_path / "submission" / "submission.csv")
+    assert [r["competition_id"] for r in aggregate_read(out_file)] == ["toy-comp", "toy-comp"]
+
+    # Nothing was graded, so nothing is journaled; the run's folder is left as it was.
+    assert _grades(cache_dir(empty) / "journal.jsonl") == []
+    assert list((empty_path / "submission").iterdir()) == []

@@ -30,6 +30,7 @@ from mletui.integrations.inspect.discovery import EvalProcess, discover
 from mletui.integrations.inspect.logfile import ended_rows, logged_events
 from mletui.integrations.inspect.rows import SampleRow, read_live
 from mletui.integrations.inspect.session import InspectSession
+from mletui.integrations.inspect.transcript import event_step
 from mletui.store.journal import read_journal
 from tests.conftest import wait_for
 
@@ -259,7 +260,12 @@ def test_an_ended_sample_s_steps_are_read_from_its_eval_log(start_eval: type[Eva
     assert steps[1].plan == "sleep 0.3; echo step 0 output; echo to-stderr >&2"
     assert steps[1].outcome == "to-stderr"  # the output's first line (Inspect puts stderr first)
     assert steps[-1].plan == "All steps done. ANSWER: DONE"
-    assert all(s.outcome.endswith(" tokens") for s in steps if s.stage == "model")
+    models = [s for s in steps if s.stage == "model"]
+    assert all(s.outcome.endswith(" tokens") for s in models)
+    # Tokens in and out from the call's usage (the scripted model counts a word a token).
+    assert all(s.tokens_in > 0 and s.tokens_out > 0 for s in models)
+    assert all(f"{s.tokens_in + s.tokens_out} tokens" == s.outcome for s in models)
+    assert all(s.tokens_in == s.tokens_out == 0 for s in steps if s.stage == "bash")
     # Durations from Inspect's times: each tool call slept, the last call's is not known.
     assert all(s.seconds is not None and s.seconds >= 0.3 for s in steps if s.stage == "bash")
     assert steps[-1].seconds is None
@@ -267,6 +273,18 @@ def test_an_ended_sample_s_steps_are_read_from_its_eval_log(start_eval: type[Eva
     assert starts == sorted(starts) and starts[0] > 1e9
     # Another reader of the log numbers them the same.
     assert read() == reports
+
+
+def test_a_model_step_s_tokens_are_counts_or_nothing() -> None:
+    """Usage is the provider's word: a step's tokens are whole counts, never below zero."""
+    call = {"event": "model", "timestamp": 1e9, "completion": "plan", "tokens": 30}
+    assert (event_step({**call, "tokens_in": 20, "tokens_out": 10}, 1).tokens_in) == 20
+    for bad in (-5, True, "12", 1.5, 10**40, None):
+        step = event_step({**call, "tokens_in": bad, "tokens_out": bad}, 1)
+        assert (step.tokens_in, step.tokens_out) == (0, 0)
+    # The channel's compact events carry the total only: in and out stay unknown.
+    step = event_step(call, 1)
+    assert (step.tokens_in, step.tokens_out, step.outcome) == (0, 0, "30 tokens")
 
 
 def test_cancel_limits_and_the_log(start_eval: type[Eval]) -> None:

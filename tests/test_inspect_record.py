@@ -119,6 +119,11 @@ async def test_a_watched_sample_is_a_run_for_replay_pack_and_export(
     assert [s.plan.split(";")[1] for s in bash] == [f" echo step {k} output" for k in range(6)]
     assert all(s.status is StepStatus.OK and s.started and s.started > 1e9 for s in steps)
     assert all(s.seconds is not None and s.seconds >= 0.3 for s in bash)  # each slept 0.3 s
+    # Tokens in and out of every model call: those read live (the channel gives a total only)
+    # filled in from the log once the eval ended, each journaled once more for it.
+    models = [s for s in steps if s.stage == "model"]
+    assert all(s.tokens_in > 0 and s.tokens_out > 0 for s in models)
+    assert all(s.outcome == f"{s.tokens_in + s.tokens_out} tokens" for s in models)
 
     # replay: through the registry, as `mletui replay ID` opens it, and on the screen.
     session = registry().open(row.id, OpenRequest(replay=ReplayOptions(speed=500)))

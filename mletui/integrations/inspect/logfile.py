@@ -135,6 +135,11 @@ def _compact(event: Any) -> dict[str, Any]:
         out["completion"] = _cut(event.output.completion if event.output else "")
         usage = event.output.usage if event.output else None
         out["tokens"] = usage.total_tokens if usage else None
+        if usage:
+            # input_tokens leaves out the cached ones: "in" is all the model read.
+            cached = (usage.input_tokens_cache_read or 0) + (usage.input_tokens_cache_write or 0)
+            out["tokens_in"] = usage.input_tokens + cached
+            out["tokens_out"] = usage.output_tokens
         out["error"] = _cut(str(event.error)) if event.error else None
         out["has_error"] = event.error is not None
     elif event.event == "tool":

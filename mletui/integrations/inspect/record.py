@@ -32,10 +32,12 @@ MAX_STEPS_HELD = 1_000  # newest steps kept while another watcher records, for a
 
 
 def step_progress(step: AgentStep) -> int:
-    """How far a step's report went: running, ended, ended with its duration."""
+    """How far a step's report went: running, ended, ended with its duration; 3 more once its
+    tokens in and out are known (read from the log after it was seen live)."""
     if step.status is StepStatus.RUNNING:
         return 0
-    return 1 if step.seconds is None else 2
+    tokens = 3 if step.tokens_in or step.tokens_out else 0
+    return tokens + (1 if step.seconds is None else 2)
 
 
 def run_record(row: SampleRow, started: float, *, live: bool) -> RunRecord:

@@ -74,6 +74,7 @@ class StepMaker:
         self._numbers: dict[str, int] = {}  # uuid -> step number
         self._ended: set[str] = set()
         self._last: AgentStep | None = None  # ended, its duration not yet known
+        self._untokened: dict[str, AgentStep] = {}  # ended model calls read live: no in/out
 
     def take(self, event: Any, uuid: str) -> list[AgentStep]:
         """The steps this event reports (none, a new or ended one, and the one before it, now
@@ -81,7 +82,7 @@ class StepMaker:
         if not isinstance(event, dict) or event.get("event") not in ("model", "tool"):
             return []
         if uuid in self._ended:
-            return []
+            return self._tokened(event, uuid)
         pending = bool(event.get("pending"))
         if pending and uuid in self._numbers:
             return []  # its running step is out already
@@ -91,18 +92,41 @@ class StepMaker:
         if fresh:
             self._numbers[uuid] = len(self._numbers) + 1
             if self._last is not None and ts >= self._last.ts:
-                out.append(replace(self._last, seconds=ts - self._last.ts))
+                timed = replace(self._last, seconds=ts - self._last.ts)
+                out.append(timed)
+                for key, known in self._untokened.items():
+                    if known.step == timed.step:
+                        self._untokened[key] = timed
+                        break
             self._last = None
             while len(self._numbers) > MAX_STEPS_KNOWN:
                 oldest = next(iter(self._numbers))
                 del self._numbers[oldest]
                 self._ended.discard(oldest)
+                self._untokened.pop(oldest, None)
         step = event_step(event, self._numbers[uuid])
         if not pending:
             self._ended.add(uuid)
             self._last = step
+            if step.stage == "model" and not (step.tokens_in or step.tokens_out):
+                self._untokened[uuid] = step
         out.append(step)
         return out
+
+    def _tokened(self, event: dict[str, Any], uuid: str) -> list[AgentStep]:
+        """An ended model call read live, read again from the log: its step with the tokens in
+        and out the log's usage gives (the channel gave the total only); else nothing."""
+        known = self._untokened.get(uuid)
+        if known is None:
+            return []
+        read = event_step(event, known.step)
+        if not (read.tokens_in or read.tokens_out):
+            return []
+        del self._untokened[uuid]
+        step = replace(known, tokens_in=read.tokens_in, tokens_out=read.tokens_out)
+        if self._last is not None and self._last.step == step.step:
+            self._last = step  # its duration, once known, goes with its tokens
+        return [step]
 
 
 def event_step(event: dict[str, Any], step: int) -> AgentStep:
@@ -111,7 +135,10 @@ def event_step(event: dict[str, Any], step: int) -> AgentStep:
     ts = number(event.get("timestamp")) or 0.0
     failed = bool(event.get("has_error") or event.get("error"))
     error = _first_line(event.get("error")) if failed else None
+    tokens_in = tokens_out = 0
     if event.get("event") == "model":
+        # The .eval log's usage splits them; the channel's compact events carry the total only.
+        tokens_in, tokens_out = _tokens(event.get("tokens_in")), _tokens(event.get("tokens_out"))
         stage = "model"
         plan = _first_line(event.get("completion"))
         tokens = count(event.get("tokens"))
@@ -132,13 +159,17 @@ def event_step(event: dict[str, Any], step: int) -> AgentStep:
         plan=plan,
         outcome=error or outcome,
         metric=None,
-        tokens_in=0,
-        tokens_out=0,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
         cost=None,
         status=status,
         error=(error or "error")[:100] if failed else None,
         started=ts,
     )
+
+
+def _tokens(value: Any) -> int:
+    return max(0, count(value) or 0)
 
 
 def _first_line(value: Any) -> str:

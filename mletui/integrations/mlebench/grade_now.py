@@ -51,9 +51,10 @@ class RunGrade:
     note: str | None  # e.g. "recorded as seen by operator"
 
 
-def submission_bytes(run: MlebenchRun, folder: MlebenchFolder) -> tuple[Path, bytes, float]:
+def submission_bytes(run: MlebenchRun, folder: MlebenchFolder) -> tuple[Path, bytes, float] | None:
     """The run's submission: MLE-bench's copy once it has made it, else the one mletui's watch
-    mirrored from its live container; its path, bytes and modification time."""
+    mirrored from its live container; its path, bytes and modification time; None when there is
+    neither."""
     places = [(run.path, SUBMISSION), (folder.path / "live" / "tree", SUBMISSION)]
     limit = GradeLimits.from_env().memory_mb << 20
     for root, relative in places:
@@ -68,10 +69,7 @@ def submission_bytes(run: MlebenchRun, folder: MlebenchFolder) -> tuple[Path, by
             if st.st_size > limit:
                 raise RunGradeError(f"{root / relative} is larger than {limit} bytes.")
             return root / relative, f.read(limit + 1)[:limit], st.st_mtime
-    raise RunGradeError(
-        f"{run.id} has no submission.csv yet (MLE-bench copies it out at the end; while the run "
-        "lives, `mletui watch` reads it from its container)."
-    )
+    return None
 
 
 def grade_mlebench_run(
@@ -84,14 +82,11 @@ def grade_mlebench_run(
     available, note = grader.availability(run.competition)
     if not available:
         raise RunGradeError(f"Cannot grade {run.id}: {note}.")
-    path, data, mtime = submission_bytes(run, folder)
-    with tempfile.TemporaryDirectory(prefix="mletui-mlebench-") as tmp:
-        copy = Path(tmp) / "submission.csv"
-        copy.write_bytes(data)
-        try:
-            report = grader.grade(run.competition, copy)
-        except GradingFailure as exc:
-            raise RunGradeError(f"Cannot grade {run.id}: {exc}.") from exc
+    found = submission_bytes(run, folder)
+    if found is None:
+        return _grade_missing(run, grader)
+    path, data, mtime = found
+    report = _graded_copy(run, grader, data)
     report = {**report, "submission_path": str(path)}  # the run's file, not the copy graded
     folder.journal_path.parent.mkdir(parents=True, exist_ok=True)
     _journal(folder, data, mtime, report, note)
@@ -100,6 +95,32 @@ def grade_mlebench_run(
         MlebenchControl(folder, operator).reveal_grade("mletui grade")
     said = f"run {run.id} is live: this grade is recorded as seen by operator" if live else None
     return RunGrade(report, said)
+
+
+def _graded_copy(run: MlebenchRun, grader: HostGrader, data: bytes | None) -> dict[str, Any]:
+    """MLE-bench's report of a copy of ``data``; of a file that is not there when None."""
+    with tempfile.TemporaryDirectory(prefix="mletui-mlebench-") as tmp:
+        copy = Path(tmp) / "submission.csv"
+        if data is not None:
+            copy.write_bytes(data)
+        try:
+            return grader.grade(run.competition, copy)
+        except GradingFailure as exc:
+            raise RunGradeError(f"Cannot grade {run.id}: {exc}.") from exc
+
+
+def _grade_missing(run: MlebenchRun, grader: HostGrader) -> RunGrade:
+    """An ended run without a submission: MLE-bench's grader reports it (no submission, no
+    score, no medal, the task's thresholds), so aggregation counts the run; nothing journaled,
+    as nothing was graded. A live run may still write one: refused."""
+    if run.state in LIVE_STATES:
+        raise RunGradeError(
+            f"{run.id} has no submission.csv yet (MLE-bench copies it out at the end; while the "
+            "run lives, `mletui watch` reads it from its container)."
+        )
+    report = _graded_copy(run, grader, None)
+    report = {**report, "submission_path": str(run.path / SUBMISSION)}
+    return RunGrade(report, f"run {run.id} has no submission.csv: reported as MLE-bench does")
 
 
 def _journal(
@@ -174,6 +195,14 @@ def as_grade_report(report: dict[str, Any]) -> GradeReport:
         created_at=created,
         submission_path=str(report.get("submission_path")),
         metric=METRIC,
-        invalid_reason=None if report.get("valid_submission") else f"{GRADER}: no score",
+        invalid_reason=_invalid_reason(report),
         leaderboard_error=None if thresholds else "MLE-bench's report has no medal thresholds",
     )
+
+
+def _invalid_reason(report: dict[str, Any]) -> str | None:
+    if report.get("valid_submission"):
+        return None
+    if not report.get("submission_exists"):
+        return "no submission.csv"
+    return f"{GRADER}: no score"

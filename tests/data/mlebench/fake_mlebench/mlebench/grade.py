@@ -11,6 +11,8 @@ class CompetitionReport:
     competition_id: str
     score: float | None
     valid_submission: bool
+    submission_exists: bool = True
+    submission_path: str = ""
 
     def to_dict(self) -> dict:
         score = self.score
@@ -27,11 +29,11 @@ class CompetitionReport:
             "silver_medal": False,
             "bronze_medal": score is not None and bronze <= score < gold,
             "above_median": score is not None and score > median,
-            "submission_exists": True,
+            "submission_exists": self.submission_exists,
             "valid_submission": self.valid_submission,
             "is_lower_better": False,
             "created_at": datetime.now().isoformat(),
-            "submission_path": "",
+            "submission_path": self.submission_path,
         }
 
 
@@ -44,6 +46,9 @@ def grade_csv(path_to_submission: Path, competition) -> CompetitionReport:
     if not competition.answers.is_file():
         raise ValueError(f"Dataset for competition `{competition.id}` is not prepared!")
     answers = _rows(competition.answers)
+    # As MLE-bench's: a missing (or not .csv) file is reported, not refused.
+    if not (path_to_submission.is_file() and path_to_submission.suffix.lower() == ".csv"):
+        return CompetitionReport(competition.id, None, False, False, str(path_to_submission))
     try:
         submitted = _rows(path_to_submission)
     except (KeyError, csv.Error):
