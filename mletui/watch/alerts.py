@@ -48,6 +48,7 @@ from mletui.store.journal import Journal, JournalFollower
 from mletui.store.runs import RunFolder, RunRecord, config_dir, scan_runs
 
 SETTINGS_FILE = "alerts.toml"
+DESKTOP_KINDS = ("auto", "osc9", "osc777", "off")
 LOCK_FILE = "alerts.lock"
 MAX_TEXT = 300  # an alert is a line on a phone: the agent's text is cut there
 
@@ -90,6 +91,8 @@ class AlertSettings:
     ask_limit: int = 3  # questions alerted one by one per run and window; more are folded
     ask_window_s: float = 600.0
     bell: bool = True
+    desktop: str = "auto"  # a desktop notification through the terminal: one of DESKTOP_KINDS
+    desktop_tmux: bool = False  # under tmux, wrapped in its passthrough (allow-passthrough on)
     notify: tuple[str, ...] = ()  # Apprise URLs
     poll_s: float = 5.0
 
@@ -135,10 +138,14 @@ def _settings(table: Any) -> AlertSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError("ask_limit is not a whole number of at least 1")
             values["ask_limit"] = value
-        elif key == "bell":
+        elif key in ("bell", "desktop_tmux"):
             if not isinstance(value, bool):
-                raise ValueError("bell is not true or false")
-            values["bell"] = value
+                raise ValueError(f"{key} is not true or false")
+            values[key] = value
+        elif key == "desktop":
+            if value not in DESKTOP_KINDS:
+                raise ValueError(f"desktop is not one of {', '.join(DESKTOP_KINDS)}")
+            values["desktop"] = value
         elif key == "notify":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError("notify is not a list of URLs")

@@ -1,4 +1,5 @@
-"""Every run's alerts, newest first, as journaled (mletui.watch.alerts); Enter opens the run."""
+"""Every run's alerts, newest first, as journaled (mletui.watch.alerts); Enter opens the run.
+From a watch screen, that run's alerts come first."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ REFRESH_S = 5.0
 MAX_ALERTS = 1000  # the newest; a screenful is what a person reads
 
 
-def every_alert() -> list[Alert]:
-    """The alerts of every run of the store, newest first."""
+def every_alert(first: str | None = None) -> list[Alert]:
+    """The alerts of every run of the store, newest first; those of the run ``first`` before
+    the others."""
     found: list[Alert] = []
     for folder in scan_runs().folders:
         try:
@@ -35,7 +37,7 @@ def every_alert() -> list[Alert]:
         except OSError:  # a run folder going away under us
             continue
         found += alerts_in((decode(entry) for entry in journal.entries), folder.id)
-    found.sort(key=lambda alert: alert.ts, reverse=True)
+    found.sort(key=lambda alert: (alert.run_id == first, alert.ts), reverse=True)
     return found[:MAX_ALERTS]
 
 
@@ -46,7 +48,8 @@ class AlertsFound(Message):
 
 
 class AlertsScreen(Screen[str | None]):
-    """Dismisses with the id of the run to open, or None (Esc)."""
+    """Dismisses with the id of the run to open, or None (Esc). ``run_id``: the run watched,
+    whose alerts come first."""
 
     CSS_PATH = "../styles/overview.tcss"
     HELP_TITLE = "Alerts"
@@ -56,12 +59,16 @@ class AlertsScreen(Screen[str | None]):
         Binding("question_mark", "help", "Help", tooltip="this help"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str | None = None) -> None:
         super().__init__()
+        self.run_id = run_id
         self.alerts: list[Alert] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("mletui · alerts, newest first", style="bold"), id="alerts-title")
+        title = "mletui · alerts, newest first"
+        if self.run_id:
+            title = f"mletui · alerts, run {self.run_id}'s first, newest first"
+        yield Static(Text(title, style="bold"), id="alerts-title")
         yield DataTable(cursor_type="row", zebra_stripes=True)
         yield Static("No alerts yet.", id="alerts-empty")
         yield Footer()
@@ -76,7 +83,7 @@ class AlertsScreen(Screen[str | None]):
     def _load(self) -> None:
         worker = get_current_worker()
         while not worker.is_cancelled:
-            self.post_message(AlertsFound(every_alert()))
+            self.post_message(AlertsFound(every_alert(self.run_id)))
             time.sleep(REFRESH_S)
 
     def on_alerts_found(self, message: AlertsFound) -> None:

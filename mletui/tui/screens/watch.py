@@ -181,6 +181,7 @@ class WatchScreen(Screen[None]):
             )
             for number, name in enumerate(PANES, start=1)
         ),
+        Binding("A", "alerts", "Alerts", show=False, tooltip="this run's alerts first, then all"),
         Binding("question_mark", "help", "Help", tooltip="this help"),
         Binding("q", "quit_watch", "Quit", tooltip="the watcher; the run goes on untouched"),
     ]
@@ -629,6 +630,27 @@ class WatchScreen(Screen[None]):
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen.of(self))
+
+    def action_alerts(self) -> None:
+        from mletui.tui.screens.alerts_list import AlertsScreen
+        from mletui.tui.screens.overview import OverviewScreen
+
+        own = self.session.record.id
+
+        def chosen(run_id: str | None) -> None:
+            if run_id is None or run_id == own:
+                return
+            # Only a watcher started on the overview goes back there to open another run.
+            if not any(isinstance(s, OverviewScreen) for s in self.app.screen_stack):
+                self.notify(
+                    f"Run {run_id} is not opened from here: watch it with mletui watch {run_id}.",
+                    markup=False,
+                )
+                return
+            self.action_quit_watch()
+            self.app.post_message(OverviewScreen.OpenRun(run_id))
+
+        self.app.push_screen(AlertsScreen(own), chosen)
 
     def action_quit_watch(self) -> None:
         self.workers.cancel_group(self, "poll")
