@@ -197,20 +197,20 @@ FAILURES: list[tuple[str, str, Writer, str]] = [
         "digits",
         "submission.csv",
         frame_writer(lambda f: f.rename(columns={"label": "digit"})),
-        "Submission submission.csv lacks column(s) 'label'; expected columns: id, label.",
+        "Submission submission.csv lacks column 'label'; expected columns: id, label.",
     ),
     (
         "digits",
         "submission.csv",
         text_writer("3,7\n4,1\n"),
-        "Submission submission.csv lacks column(s) 'id', 'label'; expected columns: id, label; "
+        "Submission submission.csv lacks columns 'id', 'label'; expected columns: id, label; "
         "its first line must be the header.",
     ),
     (
         "digits",
         "submission.csv",
         frame_writer(lambda f: f.assign(confidence=0.9)),
-        "Submission submission.csv has unexpected column(s) 'confidence'; expected columns: "
+        "Submission submission.csv has unexpected column 'confidence'; expected columns: "
         "id, label.",
     ),
     (
@@ -231,34 +231,34 @@ FAILURES: list[tuple[str, str, Writer, str]] = [
         "submission.csv",
         frame_writer(lambda f: pd.concat([f, f.iloc[:2]])),
         "Submission submission.csv has 452 rows, but the test set has 450 ids, one row each; "
-        "it repeats 2 id(s), e.g. '{id0}'.",
+        "it repeats 2 ids, e.g. '{id0}'.",
     ),
     (
         "digits",
         "submission.csv",
         frame_writer(lambda f: pd.concat([f, pd.DataFrame({"id": ["99999"], "label": [3]})])),
         "Submission submission.csv has 451 rows, but the test set has 450 ids, one row each; "
-        "it has 1 id(s) that are not in the test set, e.g. '99999'.",
+        "it has 1 id that is not in the test set, e.g. '99999'.",
     ),
     (
         "digits",
         "submission.csv",
         frame_writer(duplicated_id),
-        "Submission submission.csv repeats 1 id(s), e.g. '{id1}', so 1 test id(s) have no row, "
+        "Submission submission.csv repeats 1 id, e.g. '{id1}', so 1 test id has no row, "
         "e.g. '{id0}'.",
     ),
     (
         "digits",
         "submission.csv",
         frame_writer(renamed_id),
-        "Submission submission.csv has 1 id(s) that are not in the test set, e.g. '99999', and "
+        "Submission submission.csv has 1 id that is not in the test set, e.g. '99999', and "
         "lacks predictions for 1 of 450 ids, e.g. '{id0}'.",
     ),
     (
         "digits",
         "submission.csv",
         frame_writer(float_ids),
-        "Submission submission.csv has 450 id(s) that are not in the test set, e.g. '{id0}.0', "
+        "Submission submission.csv has 450 ids that are not in the test set, e.g. '{id0}.0', "
         "and lacks predictions for 450 of 450 ids, e.g. '{id0}' (ids are compared as text: "
         "'{id0}.0' is not '{id0}').",
     ),
@@ -266,7 +266,7 @@ FAILURES: list[tuple[str, str, Writer, str]] = [
         "digits",
         "submission.csv",
         frame_writer(with_value("label", None, rows=2)),
-        "Submission submission.csv has 2 empty value(s) in column 'label', e.g. for id '{id0}'.",
+        "Submission submission.csv has 2 empty values in column 'label', e.g. for id '{id0}'.",
     ),
     (
         "breast-cancer",
@@ -470,7 +470,7 @@ def test_grade_a_file_prints_writes_and_says_why_not(
     bad = tmp_path / "bad.csv"
     bad.write_text("id,prediction\n1,2\n", encoding="utf-8")
     assert main(["grade", "--task", "diabetes", str(bad)]) == 1
-    assert "lacks column(s) 'target'" in capsys.readouterr().out
+    assert "lacks column 'target'" in capsys.readouterr().out
 
     assert main(["grade", "--task", "no-such-task", sample]) == 1
     err = capsys.readouterr().err

@@ -114,7 +114,7 @@ def test_a_malformed_submission_is_an_invalid_grade_and_the_next_one_is_graded()
     assert [g["valid"] for g in grades] == [False, True]
     assert grades[0]["score"] is None
     assert grades[0]["reason"] == (
-        "Submission submission.csv lacks column(s) 'label'; expected columns: id, label."
+        "Submission submission.csv lacks column 'label'; expected columns: id, label."
     )
     assert grades[1]["score"] == round(score_submission(resolve_task("digits"), sample), 5)
 

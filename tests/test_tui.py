@@ -23,6 +23,7 @@ from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.watch.livestate import read_status
 from tests.conftest import until
 from tests.fixed_run import RUN_ID, write_fixed_run
+from tests.test_widgets import plain
 
 SIZE = (160, 48)
 
@@ -130,7 +131,7 @@ async def test_the_help_lists_every_key_of_the_watch_screen_and_of_each_pane(
         screen = watch_screen(app)
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        listed = str(app.screen.query_one("#help-keys", Static).content)
+        listed = plain(app.screen.query_one("#help-keys", Static))
         owners: list[DOMNode] = [screen, *screen.query(LogView), *screen.query(ScoresPane)]
         owners += [*screen.query(ScoreChart)]
         for owner in owners:

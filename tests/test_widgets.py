@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 from collections.abc import Callable, Sequence
 
 import pytest
 from rich.cells import cell_len
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -79,7 +81,14 @@ def screen_rows(log: LogView) -> list[str]:
 
 def plain(widget: Static) -> str:
     content = widget.content
-    return content.plain if isinstance(content, Text) else str(content)
+    if isinstance(content, Text):
+        return content.plain
+    if isinstance(content, str):
+        return content
+    # Another renderable (a grid), as it reads at the widget's width.
+    console = Console(width=widget.content_size.width or 120, record=True, file=io.StringIO())
+    console.print(content)
+    return console.export_text()
 
 
 # -- LogView -------------------------------------------------------------------------------

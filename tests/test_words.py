@@ -13,18 +13,20 @@ from textual.widgets import Static
 from mletui.agents._common import steps_text
 from mletui.cli import main
 from mletui.core.clock import wall_clock
-from mletui.core.events import ResourceSample
-from mletui.core.words import counted, file_size
+from mletui.core.events import FileChange, ResourceSample, Snapshot
+from mletui.core.words import counted, file_size, noun_for
 from mletui.gpu.nvml import memory_text
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
 from mletui.store.runs import runs_root
 from mletui.tui.app import MletuiApp
 from mletui.tui.format import percent, used_of
-from mletui.tui.widgets import ResourcesPane
+from mletui.tui.widgets import CodePane, ResourcesPane
 from mletui.tui.widgets.gpu_view import GpuDevicesView
 from tests.conftest import wait_ended
 from tests.test_gpu_tui import T0, GiB, Host, gpu, plain, rendered, until
+from tests.test_widgets import Host as WidgetHost
+from tests.test_widgets import diff_text, fake_diffs, settle, snapshot
 
 
 def one_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -134,3 +136,34 @@ async def test_the_watch_screen_says_an_ended_runs_resources_are_its_last() -> N
         await until(pilot, lambda: plain(app.screen.query_one("#resources-ended", Static)) != "")
         said = plain(app.screen.query_one("#resources-ended", Static))
         assert said.endswith(", run ended") and said.startswith(("last reading ", "no reading"))
+
+
+def test_noun_for_a_count() -> None:
+    assert [noun_for(n, "column") for n in (1, 2)] == ["column", "columns"]
+    assert [noun_for(n, "differs", "differ") for n in (1, 3)] == ["differs", "differ"]
+
+
+async def test_the_code_pane_counts_files_in_words() -> None:
+    def pair_diffs(old: Snapshot, new: Snapshot) -> list[tuple[str, str, str]]:
+        return [(c.path, c.status, "") for c in new.changes] * (new.seq - old.seq)
+
+    pane = CodePane(fake_diffs, pair_diff=pair_diffs)
+    app = WidgetHost(pane)
+    two = (FileChange("a.py", "added", None, "a"), FileChange("b.py", "added", None, "b"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        pane.add_snapshot(snapshot(1))
+        pane.add_snapshot(snapshot(2, *two))
+        pane.add_snapshot(snapshot(3))
+        pane.select_seq(1)
+        await settle(app, pilot)
+        assert "· 1 file changed" in diff_text(pane)
+        pane.select_seq(2)
+        await settle(app, pilot)
+        assert "· 2 files changed" in diff_text(pane)
+        pane.action_mark()  # #2 marked: the others are diffed against it
+        pane.select_seq(3)
+        await settle(app, pilot)
+        assert "(marked: #2) · 1 file differs" in diff_text(pane)
+        pane.select_seq(1)
+        await settle(app, pilot)
+        assert "(marked: #2) · 2 files differ" in diff_text(pane)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``counted(1, "step")`` -> ``"1 step"``; ``counted(3, "step")`` -> ``"3 steps"``."""
-    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+    return f"{count} {noun_for(count, noun, plural)}"
+
+
+def noun_for(count: int, noun: str, plural: str | None = None) -> str:
+    """The noun alone, for ``count`` of them: ``noun_for(2, "column")`` -> ``"columns"``; a verb
+    too, given both forms: ``noun_for(1, "differs", "differ")``."""
+    return noun if count == 1 else plural or noun + "s"
 
 
 def file_size(size: int) -> str:

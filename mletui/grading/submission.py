@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from mletui.core.words import counted, noun_for
 from mletui.grading.metrics import Metric, get_metric
 
 if TYPE_CHECKING:
@@ -205,13 +206,15 @@ def _check_columns(header: list[str], expected: list[str], name: str) -> None:
         looks_like_data = bool(header) and all(_is_number(h) for h in header)
         hint = "; its first line must be the header" if looks_like_data else ""
         raise SubmissionError(
-            f"Submission {name} lacks column(s) {', '.join(map(repr, missing))}; "
+            f"Submission {name} lacks {noun_for(len(missing), 'column')} "
+            f"{', '.join(map(repr, missing))}; "
             f"expected columns: {wanted}{hint}."
         )
     extra = [c for c in header if c not in expected]
     if extra:
         raise SubmissionError(
-            f"Submission {name} has unexpected column(s) {', '.join(map(repr, extra))}; "
+            f"Submission {name} has unexpected {noun_for(len(extra), 'column')} "
+            f"{', '.join(map(repr, extra))}; "
             f"expected columns: {wanted}."
         )
 
@@ -236,7 +239,8 @@ def _read_answers(task: Task) -> pd.DataFrame:
     missing = [c for c in [task.id_column, *task.target_columns] if c not in answers.columns]
     if missing:
         raise SubmissionError(
-            f"Task {task.id}'s answers file lacks column(s) {', '.join(map(repr, missing))}."
+            f"Task {task.id}'s answers file lacks {noun_for(len(missing), 'column')} "
+            f"{', '.join(map(repr, missing))}."
         )
     answers[task.id_column] = answers[task.id_column].str.strip()
     return answers
@@ -251,26 +255,29 @@ def _check_ids(given: pd.Series, expected: pd.Series, name: str) -> None:
     n, m = len(given), len(expected)
     if n != m:
         if len(duplicated):
-            detail = f"it repeats {duplicated.nunique()} id(s), e.g. {duplicated.iloc[0]!r}"
+            repeated = counted(duplicated.nunique(), "id")
+            detail = f"it repeats {repeated}, e.g. {duplicated.iloc[0]!r}"
         elif missing:
             detail = f"it lacks predictions for {len(missing)} of {m} ids, e.g. {missing[0]!r}"
         else:
             detail = (
-                f"it has {len(extra)} id(s) that are not in the test set, e.g. {extra[0]!r}"
-                + _id_format_hint(extra, expected)
+                f"it has {counted(len(extra), 'id')} that {noun_for(len(extra), 'is', 'are')} "
+                f"not in the test set, e.g. {extra[0]!r}" + _id_format_hint(extra, expected)
             )
         raise SubmissionError(
             f"Submission {name} has {n} rows, but the test set has {m} ids, one row each; {detail}."
         )
     if len(duplicated):
         raise SubmissionError(
-            f"Submission {name} repeats {duplicated.nunique()} id(s), e.g. "
-            f"{duplicated.iloc[0]!r}, so {len(missing)} test id(s) have no row, e.g. "
+            f"Submission {name} repeats {counted(duplicated.nunique(), 'id')}, e.g. "
+            f"{duplicated.iloc[0]!r}, so {counted(len(missing), 'test id')} "
+            f"{noun_for(len(missing), 'has', 'have')} no row, e.g. "
             f"{missing[0]!r}."
         )
     if missing:
         raise SubmissionError(
-            f"Submission {name} has {len(extra)} id(s) that are not in the test set, e.g. "
+            f"Submission {name} has {counted(len(extra), 'id')} that "
+            f"{noun_for(len(extra), 'is', 'are')} not in the test set, e.g. "
             f"{extra[0]!r}, and lacks predictions for {len(missing)} of {m} ids, e.g. "
             f"{missing[0]!r}{_id_format_hint(extra, expected)}."
         )
@@ -309,7 +316,8 @@ def _column_values(
     if empty.any():
         first = values.index[empty][0]
         raise SubmissionError(
-            f"Submission {name} has {int(empty.sum())} empty value(s) in column {column!r}, "
+            f"Submission {name} has {counted(int(empty.sum()), 'empty value')} "
+            f"in column {column!r}, "
             f"e.g. for id {first!r}."
         )
     numbers = pd.to_numeric(values, errors="coerce")

@@ -27,6 +27,7 @@ from typing import Any
 from mletui import protocol
 from mletui.core.records import Validation, decode
 from mletui.core.safefs import NotARegularFile, open_for_writing
+from mletui.core.words import counted
 from mletui.store import controlfiles
 from mletui.store.journal import Journal, JournalFollower
 from mletui.store.runs import RunFolder
@@ -213,7 +214,8 @@ class SubmissionValidator:
     def _say_dropped(self) -> None:
         if self._dropped:
             text = (
-                f"{self._dropped} submission-check request(s) refused or dropped: more than "
+                f"{counted(self._dropped, 'submission-check request')} refused or dropped: "
+                "more than "
                 f"{CHECKS_PER_MINUTE} checks a minute, or malformed"
             )
             self.journal.append("notice", {"text": text})

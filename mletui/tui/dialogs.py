@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.actions import parse as parse_action
@@ -294,19 +296,18 @@ class HelpScreen(Dialog[None]):
         key_style = component_style(self, "help--key")
         rows = [row for section in self._sections for row in section.keys]
         width = max((len(key) for key, _ in rows), default=0)
-        table = Text(end="")
+        parts: list[RenderableType] = []
         for section in self._sections:
             if section.title:
-                if table:
-                    table.append("\n")
-                table.append(f"{section.title}\n", heading)
+                parts.append(Text(f"\n{section.title}" if parts else section.title, heading))
+            # Two columns, so a description that wraps stays under its column, not under the keys.
+            grid = Table.grid(padding=(0, 0, 0, 2))
+            grid.add_column(justify="right", no_wrap=True, min_width=width, style=key_style)
+            grid.add_column(ratio=1, overflow="fold")
             for key, description in section.keys:
-                table.append(key.rjust(width), key_style)
-                table.append("  ")
-                table.append(description)
-                table.append("\n")
-        table.rstrip()
-        self.query_one("#help-keys", Static).update(table)
+                grid.add_row(Text(key), Text(description))
+            parts.append(grid)
+        self.query_one("#help-keys", Static).update(Group(*parts))
 
     def action_close(self) -> None:
         self.dismiss(None)

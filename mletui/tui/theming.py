@@ -18,6 +18,7 @@ from textual.color import Color, ColorParseError
 from textual.theme import BUILTIN_THEMES, Theme
 
 from mletui.core import settings
+from mletui.core.words import noun_for
 from mletui.store.runs import config_dir
 
 DEFAULT_THEME = "mletui-dark"
@@ -82,7 +83,8 @@ def theme_from_mapping(data: Mapping[str, Any]) -> Theme:
     unknown = sorted(set(data) - _THEME_FIELDS)
     if unknown:
         known = ", ".join(sorted(_THEME_FIELDS))
-        raise ThemeFileError(f"unknown field(s) {', '.join(unknown)}; known fields: {known}")
+        fields = noun_for(len(unknown), "field")
+        raise ThemeFileError(f"unknown {fields} {', '.join(unknown)}; known fields: {known}")
 
     name = data.get("name")
     if name is None:

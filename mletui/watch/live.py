@@ -38,6 +38,7 @@ from mletui.core.records import (
     Validation,
     decode,
 )
+from mletui.core.words import counted
 from mletui.run.scores import grade_event, grading_info
 from mletui.run.validation import validation_text
 from mletui.store.journal import JournalFollower
@@ -111,9 +112,8 @@ class WatchSession:
             events.append(live)
         entries, skipped = self.journal.read_new()
         if skipped:
-            events.append(
-                Notice(time.time(), f"skipped {skipped} malformed journal line(s) of this run")
-            )
+            malformed = counted(skipped, "malformed journal line")
+            events.append(Notice(time.time(), f"skipped {malformed} of this run"))
         for entry in entries:
             event = event_from_entry(entry)
             if event is not None:

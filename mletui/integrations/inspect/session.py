@@ -34,6 +34,7 @@ from mletui.core.events import (
     StatusUpdate,
     Stream,
 )
+from mletui.core.words import counted
 from mletui.integrations.inspect.acp import (
     MAX_HINT_CHARS,
     AcpClient,
@@ -358,7 +359,8 @@ class InspectSession:
             self._probe_hints()
         entries, skipped = self.actions.read_new()
         if skipped:
-            events.append(Notice(time.time(), f"skipped {skipped} malformed journal line(s)"))
+            malformed = counted(skipped, "malformed journal line")
+            events.append(Notice(time.time(), f"skipped {malformed}"))
         hints = len(self._hints)
         for entry in entries:
             if entry.get("kind") == "action" and entry.get("action") == "kill":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -32,6 +32,7 @@ from mletui.store.journal import JournalFollower
 from mletui.store.runs import RunFolder, list_runs
 from mletui.tui.format import component_style, gib, human_bytes, na
 from mletui.tui.widgets.gpu_view import GpuDevicesView
+from mletui.tui.widgets.too_small import TooSmall
 from mletui.watch.livestate import read_status
 
 RUNS_EVERY_S = 2.0  # run states, CPU and memory are read this often (they change slowly)
@@ -103,7 +104,11 @@ class GpuScreen(Screen[None]):
         yield DataTable(id="gpu-processes", cursor_type="row", zebra_stripes=True)
         yield Static("Runs", classes="gpu-heading")
         yield DataTable(id="gpu-runs", cursor_type="row", zebra_stripes=True)
+        yield TooSmall()
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(TooSmall).fit(event.size.width, event.size.height)
 
     def on_mount(self) -> None:
         for table_id, columns in (("#gpu-processes", PROCESS_COLUMNS), ("#gpu-runs", RUN_COLUMNS)):

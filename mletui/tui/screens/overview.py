@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -33,6 +33,7 @@ from mletui.tui.overview_rows import (
     sort_rows,
     summary_line,
 )
+from mletui.tui.widgets.too_small import TooSmall
 from mletui.watch.bulk import BulkOutcome, Target, act_on
 from mletui.watch.livestate import RunSummary
 from mletui.watch.sources import Registry, RunListing
@@ -147,6 +148,7 @@ class OverviewScreen(Screen[None]):
         yield DataTable(cursor_type="row", zebra_stripes=True)
         yield Static("No runs yet. Start one in another shell: mletui demo", id="empty")
         yield Input(placeholder="filter: id, task, state or host; ! first inverts", id="filter")
+        yield TooSmall()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -177,7 +179,8 @@ class OverviewScreen(Screen[None]):
         self.query_one("#summary", Static).update(Text(summary_line(rows, now)))
         self._show()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        self.query_one(TooSmall).fit(event.size.width, event.size.height)
         self._show()
 
     def _ordered(self) -> list[Row]:

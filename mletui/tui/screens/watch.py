@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from mletui.core.events import (
@@ -56,10 +56,11 @@ from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.header import RunHeader
 from mletui.tui.widgets.hints_pane import HintsPane
 from mletui.tui.widgets.log_view import LogView
-from mletui.tui.widgets.pane_tabs import PANES, PaneTabs, layout_for, too_small_sentence
+from mletui.tui.widgets.pane_tabs import PANES, PaneTabs, layout_for
 from mletui.tui.widgets.resources_pane import ResourcesPane
 from mletui.tui.widgets.scores_pane import ScoresPane
 from mletui.tui.widgets.steps_pane import StepsPane
+from mletui.tui.widgets.too_small import TooSmall
 from mletui.watch.control import ActionError, unavailable_reason
 from mletui.watch.session import (
     Capability,
@@ -210,7 +211,7 @@ class WatchScreen(Screen[None]):
                 yield ScoresPane(grades_shown=self.show_grades)
                 yield ResourcesPane()
                 yield HintsPane()
-        yield Static(id="too-small")
+        yield TooSmall(id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -380,11 +381,9 @@ class WatchScreen(Screen[None]):
             return  # not composed yet
         before, self.layout_name = self.layout_name, layout_for(width, height)
         self.set_class(self.layout_name == "tabbed", "-tabbed")
-        self.set_class(self.layout_name == "too-small", "-too-small")
+        self.query_one(TooSmall).fit(width, height)
         self.set_class(height < CRAMPED_HEIGHT, "-cramped")
-        if self.layout_name == "too-small":
-            self.query_one("#too-small", Static).update(too_small_sentence(width, height))
-        elif self.layout_name == "tabbed" and before != "tabbed":
+        if self.layout_name == "tabbed" and before != "tabbed":
             self._show_pane(self.focused_pane())
 
     def _show_pane(self, name: str) -> None:

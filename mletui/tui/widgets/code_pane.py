@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from mletui.core.clock import wall_clock
 from mletui.core.events import FileChange, Snapshot
+from mletui.core.words import counted, noun_for
 from mletui.tui.format import BakedStyles, human_bytes, printable
 
 DiffProvider = Callable[[Snapshot], list[tuple[str, str, str]]]
@@ -447,10 +448,12 @@ class CodePane(Vertical, BakedStyles):
         snapshot = self._snapshots[self._seqs.index(seq)]
         out = Text(no_wrap=True, end="")
         if base is None:
-            header = f"#{seq} · {wall_clock(snapshot.ts)} · {len(snapshot.changes)} file(s) changed"
+            changed = counted(len(snapshot.changes), "file")
+            header = f"#{seq} · {wall_clock(snapshot.ts)} · {changed} changed"
         else:
             old, new = sorted((base, seq))
-            header = f"#{old} → #{new} (marked: #{base}) · {len(files)} file(s) differ"
+            differ = f"{counted(len(files), 'file')} {noun_for(len(files), 'differs', 'differ')}"
+            header = f"#{old} → #{new} (marked: #{base}) · {differ}"
         self._append_line(out, header, self._style("code-pane--meta"))
         if error is not None:
             self._append_line(

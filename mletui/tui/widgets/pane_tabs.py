@@ -1,45 +1,34 @@
 """The watch screen's panes by name and number, and the tab bar that picks one on a small terminal.
 
 Where the side column cannot show its panes (under :data:`SPLIT_MIN`), the watch screen shows one
-pane at a time; below :data:`USABLE_MIN` it shows only a sentence saying the size it needs.
+pane at a time; below too_small.USABLE_MIN it shows only a sentence saying the size it needs.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 from rich.text import Text
 from textual.widget import Widget
 
 from mletui.tui.format import component_style
+from mletui.tui.widgets.too_small import Size, is_too_small
 
 PANES = ("logs", "steps", "code", "scores", "resources", "hints")
 """The panes in the order of their keys, 1 to 6."""
 
 
-class Size(NamedTuple):
-    width: int
-    height: int
-
-
 SPLIT_MIN = Size(120, 46)
 """The smallest terminal where the log and the side column's four panes each have room."""
-USABLE_MIN = Size(40, 10)
-"""The smallest terminal where one pane, its tab bar and the keys still fit."""
 
 
 def layout_for(width: int, height: int) -> str:
     """``split`` (every pane at once), ``tabbed`` (one at a time) or ``too-small``."""
-    if width < USABLE_MIN.width or height < USABLE_MIN.height:
+    if is_too_small(width, height):
         return "too-small"
     if width < SPLIT_MIN.width or height < SPLIT_MIN.height:
         return "tabbed"
     return "split"
-
-
-def too_small_sentence(width: int, height: int) -> str:
-    need = f"{USABLE_MIN.width}x{USABLE_MIN.height}"
-    return f"mletui needs at least {need}; this terminal is {width}x{height}."
 
 
 class PaneTabs(Widget):

@@ -246,11 +246,7 @@ class ScoreChart(Widget, can_focus=True):
             x, y = layout.column(selected.t), layout.row(selected.value)
             style = self._style("score-chart--selected")
             put(x, y, mark, style)
-            # Its value beside it: right of the point, or left where the plot ends first.
-            tag = f" {format_value(selected.value)} "
-            left = x + 1 if x + 1 + len(tag) <= width else x - len(tag)
-            for i, ch in enumerate(tag):
-                put(left + i, y, ch, style)
+            self._draw_value_tag(put, layout, x, y, f" {format_value(selected.value)} ", style)
 
         bottom = height - 1
         start, end = "0:00", short_duration(t_max)
@@ -269,6 +265,24 @@ class ScoreChart(Widget, can_focus=True):
             for char, style in row:
                 out.append(char, style)
         return out
+
+    def _draw_value_tag(
+        self, put: _Put, layout: _Layout, x: int, y: int, tag: str, style: Style
+    ) -> None:
+        """The selected point's value beside it, inside the plot: the y axis's values and the
+        medal lines' labels stay readable. Right of the point, else left of it, else on the next
+        row (the row above at the bottom), as far right as the plot allows."""
+        start, end = layout.left, layout.left + layout.plot_width
+        if x + 1 + len(tag) <= end:
+            left = x + 1
+        elif x - len(tag) >= start:
+            left = x - len(tag)
+        else:
+            left = max(start, min(x - len(tag) // 2, end - len(tag)))
+            y = y + 1 if y + 1 < layout.plot_height else y - 1
+        for i, ch in enumerate(tag):
+            if start <= left + i < end:
+                put(left + i, y, ch, style)
 
     def _draw_best_so_far(self, put: _Put, layout: _Layout) -> None:
         """A dim step line through the validation series' best value so far."""
