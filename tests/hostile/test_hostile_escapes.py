@@ -40,7 +40,12 @@ async def test_only_sgr_colours_reach_the_log_pane(tmp_path: Path) -> None:
     folder = start(f"{sys.executable} {script}")
     try:
         history = LogHistory(spool_path(folder.path))
-        wait_for(lambda: history.poll() is not None and history.line_count >= 7, 30, "7 lines")
+
+        def flood_read() -> bool:  # the supervisor's own lines may come first: wait for the last
+            history.poll()
+            return any(line.text.startswith("xyxy") for line in history.read(1, history.line_count))
+
+        wait_for(flood_read, 30, "the agent's seven lines, the flood last")
         lines = history.read(1, history.line_count)
         texts = [line.text for line in lines]
         for word in DONE:
