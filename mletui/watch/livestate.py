@@ -214,7 +214,9 @@ def summarize(folder: RunFolder, record: RunRecord | None = None) -> RunSummary:
 def _over_budget(
     limits: BudgetLimits | None, cost: float | None, steps: int, status: StatusUpdate
 ) -> bool:
-    if status.time_left_s is not None and status.time_left_s <= 0 and not status.state.ended:
+    if status.state.ended:  # its budget ended it, or something else did: nothing to act on
+        return False
+    if status.time_left_s is not None and status.time_left_s <= 0:
         return True
     if limits is None:
         return False
