@@ -33,6 +33,7 @@ from mletui.tui.overview_rows import (
     sort_rows,
     summary_line,
 )
+from mletui.tui.widgets.runs_table import RunsTable
 from mletui.watch.bulk import BulkOutcome, Target, act_on
 from mletui.watch.livestate import RunSummary
 from mletui.watch.sources import Registry, RunListing
@@ -147,7 +148,7 @@ class OverviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(Text("mletui · runs", style="bold"), id="title")
         yield Static(id="summary")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield RunsTable(cursor_type="row", zebra_stripes=True)
         yield Static("No runs yet. Start one in another shell: mletui demo", id="empty")
         yield Input(placeholder="filter: id, task, state or host; ! first inverts", id="filter")
         yield Footer()
