@@ -342,10 +342,20 @@ def _read_record(path: Path) -> RunRecord:
     stamp = (info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
     known = _READ.get(path)
     if known is not None and known[0] == stamp:
-        return copy.copy(known[1])  # a caller may change its copy
+        return _copied(known[1])  # a caller may change its copy
     record = read_run_json(path)
-    _READ[path] = (stamp, copy.copy(record))
+    _READ[path] = (stamp, _copied(record))
     return record
+
+
+def _copied(record: RunRecord) -> RunRecord:
+    """A copy that shares nothing a caller could change in place (a full deep copy of every
+    record each second would cost the overview more than reading them)."""
+    out = copy.copy(record)
+    out.command = list(record.command)
+    out.env = dict(record.env)
+    out.runtime_options = copy.deepcopy(record.runtime_options)
+    return out
 
 
 def entry_reason(entry: os.DirEntry[str]) -> str:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from mletui import protocol
 from mletui.core.sanitize import clean_text
+from mletui.store.driverlock import LOCK_FILE
 from mletui.store.runs import (
     NoRunMatch,
     RunFolder,
@@ -125,7 +127,7 @@ class OwnRuns:
                     s = known[1]
                 else:
                     s = summarize(folder, scan.records.get(folder.id))
-                    if s.status.state.ended:
+                    if s.status.state.ended and s.status.driver is None:  # a lock lapses in time
                         self._ended[folder.path] = (made_from, s)
             except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
                 reason = clean_text(str(exc) or type(exc).__name__)
@@ -155,10 +157,20 @@ class OwnRuns:
 
 
 def _stamp(folder: RunFolder) -> tuple[tuple[int, ...] | None, ...]:
-    """What an ended run's summary is made from, as stat says: its record, journal and control
-    folder (hints, grades and a lost run's end all change one of them)."""
+    """What an ended run's summary is made from, as stat says: its record, journal, control folder
+    and the control files it reads (a hint or an ack appended in place leaves the folder's stat
+    as it was); ctime is in it because the agent can set a file's mtime back."""
     out: list[tuple[int, ...] | None] = []
-    for path in (folder.path / "run.json", folder.journal_path, folder.control):
+    control = folder.control
+    for path in (
+        folder.path / "run.json",
+        folder.journal_path,
+        folder.path / LOCK_FILE,
+        control,
+        control / protocol.HINTS,
+        control / protocol.ACKS,
+        control / protocol.HELLO,
+    ):
         try:
             info = os.lstat(path)
             out.append((info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
