@@ -73,7 +73,9 @@ def child(count: int, presses: int, steady: float) -> dict[str, Any]:
     bench_scale.populate(count)
     folders = _live(home)
     try:
-        return asyncio.run(_drive(count + LIVE, presses, steady, psutil.Process()))
+        figures = asyncio.run(_drive(count + LIVE, presses, steady, psutil.Process()))
+        figures["again"] = asyncio.run(_launched_again(count + LIVE))
+        return figures
     finally:
         from mletui.watch.control import RunControl
 
@@ -144,7 +146,35 @@ async def _drive(total: int, presses: int, steady: float, me: Any) -> dict[str, 
         return {"runs": total, "first": first, "cpu": cpu, "move": moves, "filter": typed}
 
 
+async def _launched_again(total: int) -> float:
+    """The first frame of the next launch, the summaries in the on-disk cache the first filled;
+    what this process kept in memory is dropped, as a new process would not have it."""
+    from textual.widgets import DataTable
+
+    from mletui.store import runs
+    from mletui.tui.app import MletuiApp
+    from mletui.tui.screens.overview import OverviewScreen
+    from mletui.watch import livestate
+
+    runs._READ.clear()
+    livestate._ENDED.clear()
+    livestate._FOLLOWED.clear()
+    frame = frame_probe()
+    t0 = time.perf_counter()
+    app = MletuiApp(operator="bench")
+
+    def full() -> bool:
+        screen = app.screen
+        return isinstance(screen, OverviewScreen) and screen.query_one(DataTable).row_count == total
+
+    frame.arm(full)
+    async with app.run_test(size=SIZE):
+        return await frame.wait(timeout=120) - t0  # type: ignore[no-any-return]
+
+
 def _report(figures: list[dict[str, Any]]) -> None:
+    for f in figures:
+        print(f"{f['runs']:>6} runs: first frame of the next launch {f['again'] * 1000:.0f} ms")
     print(f"\n{'runs':>6}{'first frame':>13}{'CPU':>8}  {'key':8}{'p50':>9}{'p99':>9}{'max':>9}")
     for f in figures:
         for n, kind in enumerate(("move", "filter")):
@@ -171,6 +201,8 @@ def _report(figures: list[dict[str, Any]]) -> None:
             print(f"  {ended} runs: CPU {f['cpu'] / cpu:.2f} x (target {share})")
         if first is not None:
             print(f"  {ended} runs: first frame {f['first'] / first:.2f} x (target {first:g} s)")
+            again = f["again"] / first
+            print(f"  {ended} runs: first frame, next launch {again:.2f} x (target {first:g} s)")
         if p99 is not None:
             print(f"  {ended} runs: key p99 {percentile(keys, 0.99) / p99:.2f} x (target 50 ms)")
         if worst is not None:
