@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -183,3 +184,15 @@ def test_the_scan_hands_out_copies() -> None:
     assert (again.exit_code, again.state) == (0, RunState.EXITED)
     assert again.command == ["true"] and "X" not in again.env
     assert "nested" not in again.runtime_options
+
+
+def test_a_removed_runs_kept_summary_and_record_are_dropped() -> None:
+    keep, gone = _ended(), _ended()
+    runs._READ.clear()
+    own = OwnRuns()
+    _row(own, gone.id)
+    assert gone.path in own._ended and gone.path / "run.json" in runs._READ
+    shutil.rmtree(gone.path)
+    assert {r.id for r in own.listings().runs} == {keep.id}
+    assert gone.path not in own._ended and gone.path / "run.json" not in runs._READ
+    assert keep.path in own._ended

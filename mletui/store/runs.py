@@ -308,6 +308,10 @@ def scan_runs() -> RunScan:
         else:
             skipped.append(SkippedRun(path, reason))
     found.sort(key=lambda pair: (pair[0], pair[1].id))
+    if len(_READ) > len(entries):  # run folders removed: their records are not kept
+        listed = {Path(entry.path) / "run.json" for entry in entries}
+        for gone in [path for path in _READ if path not in listed]:
+            del _READ[gone]
     return RunScan([folder for _, folder in found], skipped, records)
 
 

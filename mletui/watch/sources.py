@@ -119,6 +119,9 @@ class OwnRuns:
     def listings(self) -> Listings:
         scan = scan_runs()
         found = Listings(skipped=[skip.line() for skip in scan.skipped])
+        listed = {folder.path for folder in scan.folders}
+        if len(self._ended) > len(listed) or not self._ended.keys() <= listed:
+            self._ended = {p: kept for p, kept in self._ended.items() if p in listed}  # removed
         for folder in scan.folders:
             made_from = _stamp(folder)
             known = self._ended.get(folder.path)
