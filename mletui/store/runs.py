@@ -7,6 +7,7 @@ folder").
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import fcntl
@@ -307,6 +308,10 @@ def scan_runs() -> RunScan:
         else:
             skipped.append(SkippedRun(path, reason))
     found.sort(key=lambda pair: (pair[0], pair[1].id))
+    if len(_READ) > len(entries):  # run folders removed: their records are not kept
+        listed = {Path(entry.path) / "run.json" for entry in entries}
+        for gone in [path for path in _READ if path not in listed]:
+            del _READ[gone]
     return RunScan([folder for _, folder in found], skipped, records)
 
 
@@ -316,7 +321,7 @@ def _entry_record(entry: os.DirEntry[str]) -> tuple[RunRecord | None, str]:
     if reason is not None:
         return None, reason
     try:
-        record = read_run_json(Path(entry.path) / "run.json")
+        record = _read_record(Path(entry.path) / "run.json")
     except FileNotFoundError:
         return None, "it has no run.json"
     except OSError as exc:
@@ -326,6 +331,35 @@ def _entry_record(entry: os.DirEntry[str]) -> tuple[RunRecord | None, str]:
     if record.id != entry.name:
         return None, f"its run.json is the record of run {clean_text(record.id)!r}"
     return record, ""
+
+
+_READ: dict[Path, tuple[tuple[int, ...], RunRecord]] = {}  # run.json files read, with their stat
+
+
+def _read_record(path: Path) -> RunRecord:
+    """``run.json``'s record, parsed again only when the file changed: the overview scans every
+    run every second, and an ended run's record does not change."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return read_run_json(path)  # says why it cannot be read
+    stamp = (info.st_mode, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    known = _READ.get(path)
+    if known is not None and known[0] == stamp:
+        return _copied(known[1])  # a caller may change its copy
+    record = read_run_json(path)
+    _READ[path] = (stamp, _copied(record))
+    return record
+
+
+def _copied(record: RunRecord) -> RunRecord:
+    """A copy that shares nothing a caller could change in place (a full deep copy of every
+    record each second would cost the overview more than reading them)."""
+    out = copy.copy(record)
+    out.command = list(record.command)
+    out.env = dict(record.env)
+    out.runtime_options = copy.deepcopy(record.runtime_options)
+    return out
 
 
 def entry_reason(entry: os.DirEntry[str]) -> str:

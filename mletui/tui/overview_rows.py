@@ -3,6 +3,7 @@ fit a width, and the summary line. No widget here: the screen renders what this 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -226,7 +227,7 @@ def fit_columns(rows: Sequence[Row], width: int) -> dict[str, int]:
     """Each column that fits ``width`` cells, with its width: ids are never cut; the long text
     columns are shortened first, then the least needed columns go."""
     natural = {
-        c.key: max([len(c.label) + 2] + [len(printable(r.cells[c.key][0])) for r in rows])
+        c.key: max([len(c.label) + 2] + [_shown_width(r.cells[c.key][0]) for r in rows])
         if c.key != MARK
         else 1
         for c in COLUMNS
@@ -247,6 +248,12 @@ def fit_columns(rows: Sequence[Row], width: int) -> dict[str, int]:
         if column.drop:
             del widths[column.key]
     return widths
+
+
+@functools.lru_cache(maxsize=65536)
+def _shown_width(text: str) -> int:
+    """Most cells read the same second after second: each is made printable once."""
+    return len(printable(text))
 
 
 def summary_line(rows: Sequence[Row], now: float | None = None) -> str:

@@ -7,11 +7,15 @@ mletui's own runs (live or replayed) are the first source; an integration regist
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
+from mletui import protocol
 from mletui.core.sanitize import clean_text
+from mletui.store.driverlock import LOCK_FILE
 from mletui.store.runs import (
     NoRunMatch,
     RunFolder,
@@ -99,6 +103,11 @@ class OwnRuns:
 
     name = OWN
 
+    def __init__(self) -> None:
+        # Ended runs' summaries, with the stat of what they were made from: the overview lists
+        # every run every second, and an ended run changes only when one of those files does.
+        self._ended: dict[Path, tuple[tuple[tuple[int, ...] | None, ...], RunSummary]] = {}
+
     def find(self, run_id: str) -> str:
         try:
             return resolve_run(run_id).id
@@ -110,9 +119,19 @@ class OwnRuns:
     def listings(self) -> Listings:
         scan = scan_runs()
         found = Listings(skipped=[skip.line() for skip in scan.skipped])
+        listed = {folder.path for folder in scan.folders}
+        if len(self._ended) > len(listed) or not self._ended.keys() <= listed:
+            self._ended = {p: kept for p, kept in self._ended.items() if p in listed}  # removed
         for folder in scan.folders:
+            made_from = _stamp(folder)
+            known = self._ended.get(folder.path)
             try:
-                s = summarize(folder, scan.records.get(folder.id))
+                if known is not None and known[0] == made_from:
+                    s = known[1]
+                else:
+                    s = summarize(folder, scan.records.get(folder.id))
+                    if s.status.state.ended and s.status.driver is None:  # a lock lapses in time
+                        self._ended[folder.path] = (made_from, s)
             except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
                 reason = clean_text(str(exc) or type(exc).__name__)
                 found.skipped.append(f"skipped {clean_text(str(folder.path))}: {reason}.")
@@ -138,6 +157,29 @@ class OwnRuns:
             options = request.replay
             return ReplaySession(folder, speed=options.speed, skip_idle=options.skip_idle)
         return WatchSession(folder, request.operator)
+
+
+def _stamp(folder: RunFolder) -> tuple[tuple[int, ...] | None, ...]:
+    """What an ended run's summary is made from, as stat says: its record, journal, control folder
+    and the control files it reads (a hint or an ack appended in place leaves the folder's stat
+    as it was); ctime is in it because the agent can set a file's mtime back."""
+    out: list[tuple[int, ...] | None] = []
+    control = folder.control
+    for path in (
+        folder.path / "run.json",
+        folder.journal_path,
+        folder.path / LOCK_FILE,
+        control,
+        control / protocol.HINTS,
+        control / protocol.ACKS,
+        control / protocol.HELLO,
+    ):
+        try:
+            info = os.lstat(path)
+            out.append((info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
 class Registry:

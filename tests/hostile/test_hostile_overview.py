@@ -2,26 +2,31 @@
 sequences, bidi overrides, zero-width characters and a huge text, and forges hints in its control
 folder (a time of -infinity, a time that is not a number): the overview shows it, its flags, the
 summary line and the alerts list printable, bounded and never as markup, the filter takes markup
-characters as text, and nothing crashes or hides the run."""
+characters as text, and nothing crashes or hides the run. An agent that sets its control files'
+times back and links a hint file out of the folder cannot keep an ended run's kept row stale."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
+from mletui.core.events import RunState, Score
 from mletui.core.sanitize import inert
 from mletui.grading.tasks import resolve_task
 from mletui.run.launcher import start_run
-from mletui.store.journal import read_journal
+from mletui.store.journal import Journal, read_journal
 from mletui.store.runs import RunFolder, config_dir
 from mletui.tui.app import MletuiApp
 from mletui.tui.screens.alerts_list import AlertsScreen
 from mletui.tui.screens.overview import OverviewScreen
 from mletui.tui.screens.watch import WatchScreen
 from mletui.watch.alerts import MAX_TEXT
-from tests.conftest import until, wait_for
+from mletui.watch.livestate import RunSummary
+from mletui.watch.sources import OwnRuns
+from tests.conftest import until, wait_ended, wait_for
 
 BAD = (
     "[bold red]PWNED[/] [link=file:///etc/passwd]x[/link] \x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07"
@@ -145,3 +150,54 @@ async def test_a_hostile_agent_in_the_overview_its_summary_and_alerts(tmp_path: 
 
 def journaled_alerts(folder: RunFolder) -> list[dict[str, object]]:
     return [e for e in read_journal(folder.journal_path).entries if e.get("kind") == "alert"]
+
+
+PINNER = r"""
+import json, os, pathlib
+control = pathlib.Path(os.environ["MLETUI_CONTROL_DIR"])
+run = control.parent
+with open(control / "acks.jsonl", "a") as f:
+    f.write(json.dumps({"kind": "hint", "id": "forged", "status": "used"}) + "\n")
+outside = run / "workspace" / "later.jsonl"
+outside.parent.mkdir(exist_ok=True)
+outside.write_text("")
+(control / "hints.jsonl").symlink_to(outside)  # to write hints through after the end
+# Every stat it can reach set back to 1970, so that a later change would look like none.
+for path in (control / "acks.jsonl", control / "hints.jsonl", control, run / "run.json",
+             run / "journal.jsonl"):
+    try:
+        os.utime(path, (0, 0), follow_symlinks=False)
+    except OSError:
+        pass
+print("pinned", flush=True)
+"""
+
+
+def test_pinned_control_files_cannot_keep_an_ended_runs_row_stale(tmp_path: Path) -> None:
+    script = tmp_path / "pinner.py"
+    script.write_text(PINNER)
+    folder = start_run(resolve_task("digits"), agent_cmd=f"{sys.executable} {script}")
+    wait_ended(folder, 60)
+    assert folder.read().exit_code == 0, folder.log_path.read_text()
+    assert (folder.control / "hints.jsonl").is_symlink(), folder.log_path.read_text()
+    own = OwnRuns()
+
+    def row() -> RunSummary:
+        kept = next(r for r in own.listings().runs if r.id == folder.id)
+        fresh = next(r for r in OwnRuns().listings().runs if r.id == folder.id)
+        assert kept == fresh  # what is kept is what reading every file again says
+        assert kept.summary is not None
+        return kept.summary
+
+    first = row()
+    # What the agent left behind writes through its link: still no hint, still the same row.
+    line = {"id": "late", "text": "x", "ts": folder.read().created + 1}
+    (folder.path / "workspace" / "later.jsonl").write_text(json.dumps(line) + "\n")
+    assert row() == first and first.hints_sent == 0
+    # mletui's own changes after the end: the run marked killed, then a score journaled.
+    with folder.updating() as rec:
+        rec.state, rec.end_reason = RunState.KILLED, "operator"
+    killed = row()
+    assert killed != first and killed.status.state is RunState.KILLED
+    Journal(folder.journal_path).write(Score(0.0, 7, "accuracy", 0.99, "higher"))
+    assert row().best == 0.99

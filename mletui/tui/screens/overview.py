@@ -33,12 +33,16 @@ from mletui.tui.overview_rows import (
     sort_rows,
     summary_line,
 )
+from mletui.tui.widgets.runs_table import RunsTable
 from mletui.tui.widgets.too_small import TooSmall
 from mletui.watch.bulk import BulkOutcome, Target, act_on
 from mletui.watch.livestate import RunSummary
 from mletui.watch.sources import Registry, RunListing
 
 REFRESH_S = 1.0
+# What a row's cells were made from (cells, selected, theme), and the cells.
+Shown = tuple[dict[str, tuple[str, str | None]], bool, str, tuple[Text, ...]]
+FEW = 8  # rows gone at once (a filter typed) past which the table is refilled, not trimmed
 SELECTED = "●"
 DONE = {  # what the toast says was done
     "pause": "soft pause requested for",
@@ -138,14 +142,14 @@ class OverviewScreen(Screen[None]):
         self.filter = ""
         self.sort_column: str | None = None  # None: newest first
         self.reverse = False
-        self._shown: dict[str, tuple[Text, ...]] = {}  # row key -> the cells last rendered
+        self._shown: dict[str, Shown] = {}  # row key -> its cells last rendered, and their makings
         self._widths: dict[str, int] = {}  # the columns shown, and their widths
         self._skips_said: set[str] = set()  # broken run folders already noticed
 
     def compose(self) -> ComposeResult:
         yield Static(Text("mletui · runs", style="bold"), id="title")
         yield Static(id="summary")
-        yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield RunsTable(cursor_type="row", zebra_stripes=True)
         yield Static("No runs yet. Start one in another shell: mletui demo", id="empty")
         yield Input(placeholder="filter: id, task, state or host; ! first inverts", id="filter")
         yield TooSmall()
@@ -196,24 +200,38 @@ class OverviewScreen(Screen[None]):
             return
         table = self.query_one(DataTable)
         ordered = self._ordered()
-        widths = fit_columns(ordered, max(20, table.size.width or self.size.width) - 2)
+        # Fitted to every run, not only those the filter shows: a keystroke keeps the columns.
+        every = list(self.rows.values())
+        widths = fit_columns(every, max(20, table.size.width or self.size.width) - 2)
         if list(widths) != list(self._widths) or widths != self._widths:
             self._rebuild(table, widths)
         keys = [row.key for row in ordered]
         current = [key.value for key in table.rows if key.value is not None]
-        for key in set(current) - set(keys):
-            table.remove_row(key)
-            self._shown.pop(key, None)
+        gone = set(current) - set(keys)
+        if len(gone) > FEW:  # the table renumbers every row for each one removed: start afresh
+            cursor = self._cursor_key()
+            table.clear()
+            self._shown.clear()
+            if cursor is not None:
+                self.call_after_refresh(self._move_to, cursor)
+        else:
+            for key in gone:
+                table.remove_row(key)
+                self._shown.pop(key, None)
+        theme = self.app.theme
         for row in ordered:
-            cells = self._cells(row)
+            mark = row.key in self.selected
             old = self._shown.get(row.key)
+            if old is not None and old[:3] == (row.cells, mark, theme):
+                continue  # nothing it shows has changed: no cell rendered again
+            cells = self._cells(row)
             if old is None:
                 table.add_row(*cells, key=row.key)
             else:
-                for column, new, was in zip(self._widths, cells, old, strict=True):
+                for column, new, was in zip(self._widths, cells, old[3], strict=True):
                     if new != was:
                         table.update_cell(row.key, column, new)
-            self._shown[row.key] = cells
+            self._shown[row.key] = (row.cells, mark, theme, cells)
         if [row.key.value for row in table.ordered_rows] != keys:
             self._reorder(table, keys)
 
