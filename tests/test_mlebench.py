@@ -549,16 +549,12 @@ async def test_runs_overview_lists_mlebench_runs_and_opens_one(tmp_path: Path) -
     root = tmp_path / "runs"
     done = finished_run(root)
     app = MletuiApp(sources=registry().add(MlebenchSource(root)))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(240, 48)) as pilot:  # wide: no column shortened
         table = app.screen.query_one(DataTable)
         await until(pilot, lambda: table.row_count == 1, 10)
-        assert [str(c) for c in table.get_row_at(0)[:5]] == [
-            done.name,
-            "spaceship-titanic",
-            "aide",
-            "mle-bench",
-            "done",
-        ]
+        mark, *cells = [str(c) for c in table.get_row_at(0)[:6]]
+        assert mark == ""  # not selected
+        assert cells == [done.name, "spaceship-titanic", "aide", "mle-bench", "done"]
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, WatchScreen), 10)
         assert isinstance(app.screen.session, MlebenchSession)

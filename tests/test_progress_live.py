@@ -69,9 +69,11 @@ async def test_the_bar_moves_live_then_collapses_before_the_next_line(tmp_path: 
         async with app.run_test(size=(120, 40)) as pilot:
             view = app.screen.query_one(LogView)
 
-            def shown() -> list[str]:
+            def shown() -> list[str]:  # the rows' text, after the stderr bar's column
                 height = view.scrollable_content_region.height
-                return [view.text_at(y).rstrip() for y in range(height)]
+                rows = [view.text_at(y).rstrip() for y in range(height)]
+                assert all(row[:1] in ("", " ", "▌") for row in rows), rows
+                return [row[1:] for row in rows]
 
             await until(pilot, lambda: "train:  50%|#####|" in shown(), 30)
             assert view.live_line is not None and view.live_line.stream is Stream.STDERR

@@ -248,7 +248,7 @@ def test_submission_errors_are_one_sentence(tmp_path: Path) -> None:
         score_submission(task, path)
 
     answers.rename(columns={"label": "digit"}).to_csv(path, index=False)
-    with pytest.raises(ValueError, match=r"lacks column\(s\) 'label'; expected columns: id, label"):
+    with pytest.raises(ValueError, match=r"lacks column 'label'; expected columns: id, label"):
         score_submission(task, path)
 
     answers.iloc[1:].to_csv(path, index=False)
