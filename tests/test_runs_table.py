@@ -48,3 +48,45 @@ async def test_it_is_called_with_the_new_rows_and_set_widths_are_kept() -> None:
         assert all(c.content_width < 30 for c in table.ordered_columns)  # cells not measured
         assert table.virtual_size.height == 2 + table.header_height  # rows still counted
         assert table.get_cell_at((1, 1)).plain == "d" * 30
+
+
+def test_the_private_cell_renderer_is_still_there_with_its_signature() -> None:
+    hook = getattr(DataTable, "_render_cell", None)
+    assert hook is not None, "DataTable._render_cell is gone: RunsTable must change"
+    names = list(inspect.signature(hook).parameters)
+    assert names == [
+        "self",
+        "row_index",
+        "column_index",
+        "base_style",
+        "width",
+        "cursor",
+        "hover",
+    ], f"DataTable._render_cell is now {names}"
+
+
+async def test_kept_cells_show_what_each_cell_holds_after_updates() -> None:
+    app = _Table()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one(RunsTable)
+        table.add_column("id", key="id", width=6)
+        table.add_column("state", key="state", width=8)
+        table.add_row(Text("r1"), Text("running"), key="r1")
+        table.add_row(Text("r2"), Text("exited"), key="r2")
+        await pilot.pause()
+
+        def line(row: int) -> str:
+            return "".join(s.text for s in table.render_line(row + table.header_height))
+
+        assert "running" in line(0) and "exited" in line(1)
+        table.update_cell("r1", "state", Text("paused"))  # the other row's cells are kept
+        await pilot.pause()
+        assert "paused" in line(0) and "running" not in line(0)
+        assert "exited" in line(1)
+        # Rows move: each is rendered where it now is.
+        table.sort("id", key=lambda cell: cell.plain, reverse=True)
+        await pilot.pause()
+        assert "exited" in line(0) and "paused" in line(1)
+        table.move_cursor(row=1)
+        await pilot.pause()
+        assert "r2" in line(0) and "r1" in line(1)
