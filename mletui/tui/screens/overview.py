@@ -143,6 +143,7 @@ class OverviewScreen(Screen[None]):
         self.sort_column: str | None = None  # None: newest first
         self.reverse = False
         self._shown: dict[str, Shown] = {}  # row key -> its cells last rendered, and their makings
+        self._made: dict[str, Shown] = {}  # the same for every run, in the table or filtered out
         self._widths: dict[str, int] = {}  # the columns shown, and their widths
         self._skips_said: set[str] = set()  # broken run folders already noticed
 
@@ -178,6 +179,8 @@ class OverviewScreen(Screen[None]):
         rows = [own_row(s, now) for s in message.summaries]
         rows += [listed_row(run) for run in message.listed]
         self.rows = {row.key: row for row in rows}
+        for gone in set(self._made) - set(self.rows):
+            del self._made[gone]
         self.selected &= set(self.rows)
         self.query_one("#empty").display = not rows
         self.query_one("#summary", Static).update(Text(summary_line(rows, now)))
@@ -224,7 +227,12 @@ class OverviewScreen(Screen[None]):
             old = self._shown.get(row.key)
             if old is not None and old[:3] == (row.cells, mark, theme):
                 continue  # nothing it shows has changed: no cell rendered again
-            cells = self._cells(row)
+            made = self._made.get(row.key)
+            if made is not None and made[:3] == (row.cells, mark, theme):
+                cells = made[3]  # rendered before a filter's refill took it out of the table
+            else:
+                cells = self._cells(row)
+                self._made[row.key] = (row.cells, mark, theme, cells)
             if old is None:
                 table.add_row(*cells, key=row.key)
             else:
@@ -239,6 +247,7 @@ class OverviewScreen(Screen[None]):
         cursor = self._cursor_key()
         table.clear(columns=True)
         self._shown.clear()
+        self._made.clear()
         self._widths = widths
         for column in COLUMNS:
             if column.key in widths:

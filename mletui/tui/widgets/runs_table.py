@@ -25,7 +25,7 @@ class RunsTable(DataTable[Text]):
     again each second. Cells are kept here by what they show and where, across updates."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        # Before DataTable's own set-up, which clears its caches (and so this one).
+        # Not cleared with DataTable's caches (a filter's refill clears them): the key says it all.
         self._kept_cells: LRUCache[Hashable, SegmentLines] = LRUCache(CELLS_KEPT)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -78,6 +78,9 @@ class RunsTable(DataTable[Text]):
             self.cursor_background_priority,
             self._pseudo_class_state,
             self.app.theme,
+            self.fixed_rows,
+            self.fixed_columns,
+            self.cell_padding,
             cell.plain,
             cell.style,
             tuple(cell.spans),
@@ -94,8 +97,4 @@ class RunsTable(DataTable[Text]):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._kept_cells.clear()
-
-    def _clear_caches(self) -> None:
-        super()._clear_caches()
         self._kept_cells.clear()
