@@ -216,7 +216,12 @@ def read_regular(
             os.lseek(fd, size - max_bytes, os.SEEK_SET)
         chunks = []
         total = 0
-        while block := os.read(fd, 1 << 20):
+        # Asked for as much as there is, plus a byte to see the end: a read of a fixed 1 MiB
+        # allocates that much each time, most of ls's cost for a small file; then 64 KiB at a
+        # time for a file that grows while read.
+        want = min(size, max_bytes) + 1
+        while block := os.read(fd, want):
+            want = 1 << 16
             total += len(block)
             if total > max_bytes:  # it grew while being read
                 if not tail:

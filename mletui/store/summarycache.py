@@ -109,7 +109,7 @@ def _read(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
             raise ValueError("not a summary entry")
-        return os.read(fd, MAX_ENTRY_BYTES + 1)
+        return os.read(fd, info.st_size + 1)  # written whole in one rename: no more to come
     finally:
         os.close(fd)
 
