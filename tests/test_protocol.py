@@ -148,6 +148,24 @@ def test_untrusted_json_is_parsed_or_refused_with_a_reason() -> None:
             loads_untrusted(bad)
 
 
+def test_untrusted_json_is_cleaned_whether_or_not_it_looks_plain() -> None:
+    """The shortcut for plain ASCII (``ls`` parses thousands of files) gives what cleaning every
+    string gives, and leaves no surrogate through any other way in."""
+    from mletui.protocol import MAX_DEPTH, clean_value, loads_untrusted
+
+    plain = b'{"id": "r1", "command": ["a", "b"], "env": {"K": "v"}, "n": [1.5, null, true]}'
+    assert loads_untrusted(plain) == json.loads(plain) == clean_value(json.loads(plain))
+    assert loads_untrusted(plain.decode()) == json.loads(plain)
+    assert loads_untrusted(b'{"a": "\xed\xa0\x80"}') == {"a": "\ufffd"}  # a raw surrogate
+    assert loads_untrusted('{"a": "\ud800"}') == {"a": "\ufffd"}  # a str holding one
+    utf16 = '{"a": "\ud800"}'.encode("utf-16-le", "surrogatepass")  # NULs: not read as UTF-8
+    assert loads_untrusted(utf16) == {"a": "\ufffd"}
+    deep = b"[" * (MAX_DEPTH + 2) + b"]" * (MAX_DEPTH + 2)
+    with pytest.raises(ValueError, match="nested"):
+        loads_untrusted(deep)
+    assert loads_untrusted(b"[" * MAX_DEPTH + b"]" * MAX_DEPTH) is not None
+
+
 def test_the_protocol_module_alone_runs_in_any_image(tmp_path: Path) -> None:
     """protocol.py copied by itself beside an agent (no mletui installed) gives it the whole
     agent side: hello, metrics, checkpoint with hints."""

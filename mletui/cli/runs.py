@@ -237,7 +237,8 @@ def _summaries(found: RunScan) -> list[RunSummary]:
     summaries = []
     for folder in found.folders:
         try:
-            summaries.append(summarize(folder, found.records.get(folder.id)))
+            # ls shows no driver: its lock is not read
+            summaries.append(summarize(folder, found.records.get(folder.id), driver_lock=False))
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             reason = clean_text(str(exc) or type(exc).__name__)
             print(f"mletui: skipped {clean_text(str(folder.path))}: {reason}.", file=sys.stderr)

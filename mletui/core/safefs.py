@@ -216,7 +216,13 @@ def read_regular(
             os.lseek(fd, size - max_bytes, os.SEEK_SET)
         chunks = []
         total = 0
-        while block := os.read(fd, 1 << 20):
+        # Asked for as much as there is, plus a byte: a read of a fixed 1 MiB allocates that much
+        # each time, most of ls's cost for a small file. A short read of a regular file is its
+        # end; a full one means it grew while read, and 64 KiB at a time follow.
+        want = min(size, max_bytes) + 1
+        while block := os.read(fd, want):
+            short = len(block) < want
+            want = 1 << 16
             total += len(block)
             if total > max_bytes:  # it grew while being read
                 if not tail:
@@ -224,6 +230,8 @@ def read_regular(
                 chunks.append(block[: len(block) - (total - max_bytes)])
                 break
             chunks.append(block)
+            if short:
+                break
         return b"".join(chunks)
     finally:
         os.close(fd)

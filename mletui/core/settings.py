@@ -41,7 +41,17 @@ def text(name: str, env: Mapping[str, str] | None = None) -> str:
 def path(name: str) -> Path | None:
     """A folder or file setting, ``~`` expanded; None when unset."""
     value = text(name)
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    if value.startswith("~"):  # depends on the user's home too: not kept
+        return Path(value).expanduser()
+    known = _PATHS.get(value)
+    if known is None:
+        known = _PATHS[value] = Path(value)
+    return known
+
+
+_PATHS: dict[str, Path] = {}  # each setting's path, as parsed: ls asks for them thousands of times
 
 
 def number(name: str, default: float, env: Mapping[str, str] | None = None) -> float:

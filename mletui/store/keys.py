@@ -22,6 +22,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import errno
+import functools
 import hashlib
 import hmac
 import os
@@ -41,7 +42,12 @@ class KeyFileError(Exception):
 
 
 def key_path() -> Path:
-    return config_dir() / KEY_FILE
+    return _key_in(config_dir())
+
+
+@functools.lru_cache(maxsize=8)
+def _key_in(folder: Path) -> Path:
+    return folder / KEY_FILE  # joined once: the summary cache checks thousands of entries
 
 
 def anchor_path(run_id: str) -> Path:

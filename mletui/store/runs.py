@@ -17,7 +17,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,13 +90,13 @@ class RunRecord:
         if not isinstance(data, dict):
             raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
         values: dict[str, Any] = {}
-        for name, expected, required in _record_fields():
+        for name, expected, required, check, optional in _record_fields():
             if name not in data:
                 if required:
                     raise ValueError(f"it has no '{name}'")
                 continue
             value = data[name]
-            if not _has_type(value, expected):
+            if not (optional if value is None else check is None or check(value)):
                 wanted = "a run state" if expected == "RunState" else expected
                 raise ValueError(f"its '{name}' is {_json_kind(value)}, not {wanted}")
             values[name] = RunState(value) if expected == "RunState" else value
@@ -107,17 +107,18 @@ class RunRecord:
 
 
 @functools.cache
-def _record_fields() -> tuple[tuple[str, str, bool], ...]:
-    """Each field of a run record: its name, its annotation and whether it is required (worked
-    out once: ``ls`` reads thousands of records)."""
-    return tuple(
-        (
-            f.name,
-            str(f.type),
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-        )
-        for f in dataclasses.fields(RunRecord)
-    )
+def _record_fields() -> tuple[tuple[str, str, bool, Callable[[Any], bool] | None, bool], ...]:
+    """Each field of a run record: its name, its annotation, whether it is required, the test a
+    value other than null must pass (None: any) and whether null is allowed (worked out once:
+    ``ls`` reads thousands of records)."""
+    fields = []
+    for f in dataclasses.fields(RunRecord):
+        annotation = str(f.type)
+        optional = annotation.endswith(" | None")
+        base = annotation[: -len(" | None")] if optional else annotation
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        fields.append((f.name, annotation, required, _TYPE_CHECKS.get(base), optional))
+    return tuple(fields)
 
 
 def _is_number(value: Any) -> bool:
@@ -138,16 +139,6 @@ _TYPE_CHECKS: dict[str, Any] = {
     "dict[str, Any]": lambda v: isinstance(v, dict),
     "RunState": lambda v: isinstance(v, str) and v in _RUN_STATES,
 }
-
-
-def _has_type(value: Any, annotation: str) -> bool:
-    base, optional = annotation, False
-    if annotation.endswith(" | None"):
-        base, optional = annotation[: -len(" | None")], True
-    if value is None:
-        return optional
-    check = _TYPE_CHECKS.get(base)
-    return check is None or bool(check(value))
 
 
 def _json_kind(value: Any) -> str:

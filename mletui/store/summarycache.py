@@ -18,6 +18,7 @@ the journal and stores a fresh entry. What the payload holds is the caller's bus
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -44,7 +45,12 @@ Stamp = tuple[int, ...]
 
 
 def cache_dir() -> Path:
-    return mletui_home() / ".cache" / "summaries"
+    return _summaries_under(mletui_home())
+
+
+@functools.lru_cache(maxsize=8)
+def _summaries_under(home: Path) -> Path:
+    return home / ".cache" / "summaries"  # joined once: ls asks for each run's entry
 
 
 def entry_path(run_id: str) -> Path:
@@ -109,7 +115,7 @@ def _read(path: Path) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
             raise ValueError("not a summary entry")
-        return os.read(fd, MAX_ENTRY_BYTES + 1)
+        return os.read(fd, info.st_size + 1)  # written whole in one rename: no more to come
     finally:
         os.close(fd)
 

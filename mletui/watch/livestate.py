@@ -49,7 +49,11 @@ from mletui.store.runs import RunFolder, RunRecord
 HEARTBEAT_STALE_S = 30.0
 
 
-def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpdate:
+def read_status(
+    folder: RunFolder, record: RunRecord | None = None, *, driver_lock: bool = True
+) -> StatusUpdate:
+    """The run's state now; ``driver_lock=False`` leaves out who drives it (``ls`` shows no
+    driver, and its lock is one more file opened per run)."""
     record = record or folder.read()
     waiting = None
     if record.state is RunState.QUEUED:
@@ -64,7 +68,7 @@ def read_status(folder: RunFolder, record: RunRecord | None = None) -> StatusUpd
         active += max(0.0, now - record.heartbeat)  # between two supervisor ticks
     left = None if record.time_limit_s is None else max(0.0, record.time_limit_s - active)
     hello = controlfiles.read_hello(folder.control)
-    driver = current_driver(folder)
+    driver = current_driver(folder) if driver_lock else None
     return StatusUpdate(
         state=state,
         wall_s=max(0.0, wall),
@@ -167,12 +171,15 @@ class RunSummary:
         return any(action in INTERVENTIONS for action in self.actions)
 
 
-def summarize(folder: RunFolder, record: RunRecord | None = None) -> RunSummary:
+def summarize(
+    folder: RunFolder, record: RunRecord | None = None, *, driver_lock: bool = True
+) -> RunSummary:
     """What ``ls``, ``show`` and the overview say of a run (``record``: its ``run.json`` when the
     caller has just read it). The journal is not read again each time: an ended run's sum is
-    kept in the summary cache, a live one's followed from where this process last read it."""
+    kept in the summary cache, a live one's followed from where this process last read it.
+    ``driver_lock=False``: the status without its driver, as :func:`read_status` says."""
     record = record or folder.read()
-    status = read_status(folder, record)
+    status = read_status(folder, record, driver_lock=driver_lock)
     tally = _journal_tally(folder, status.state.ended)
     gpu = "-"
     if tally.resources is not None and not status.state.ended:
