@@ -128,3 +128,17 @@ def mlebench_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PYTHONPATH", str(MLEBENCH_DATA / "fake_mlebench"))
     monkeypatch.setenv("MLEBENCH_PYTHON", sys.executable)
     return data
+
+
+@pytest.fixture
+def fixed_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The recorded, ended run of tests/fixed_run.py in this test's MLETUI_HOME, its wall times
+    shown in UTC (the snapshots and the layout tests read them)."""
+    from tests.fixed_run import write_fixed_run
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    write_fixed_run(monkeypatch)
+    yield
+    monkeypatch.undo()
+    time.tzset()

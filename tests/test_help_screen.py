@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
 
 import pytest
 
 from mletui.tui.app import MletuiApp
 from mletui.tui.dialogs import HelpScreen, help_sections
 from tests.conftest import until
-from tests.fixed_run import RUN_ID, write_fixed_run
+from tests.fixed_run import RUN_ID
 from tests.test_layout import ready, screen_text
-
-
-@pytest.fixture
-def fixed_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    write_fixed_run(monkeypatch)
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.usefixtures("fixed_run")

@@ -3,8 +3,6 @@ for it, zoom of every pane, and the command palette's actions and screenshots, o
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from mletui.tui.screens.watch import WatchScreen
 from mletui.tui.widgets.pane_tabs import PANES, PaneTabs
 from mletui.tui.widgets.score_chart import ScoreChart
 from tests.conftest import until
-from tests.fixed_run import RUN_ID, write_fixed_run
+from tests.fixed_run import RUN_ID
 from tests.test_snapshots import watch_ready
 
 # What each pane of the recorded run shows first, at 80x24 and at 40x10.
@@ -38,16 +36,6 @@ SHOWS = {
         "hints": "12:05:00  sent › received › used",
     },
 }
-
-
-@pytest.fixture
-def fixed_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    write_fixed_run(monkeypatch)
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def screen_text(app: MletuiApp) -> str:

@@ -7,8 +7,7 @@ look at the new pictures and accept them with ``pytest tests/test_snapshots.py -
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from mletui.tui.widgets.code_pane import CodePane
 from mletui.tui.widgets.log_view import LogView
 from mletui.tui.widgets.scores_pane import ScoresPane
 from tests.conftest import until
-from tests.fixed_run import RUN_ID, T0, write_fixed_run
+from tests.fixed_run import RUN_ID, T0
 
 DATA = Path(__file__).parent / "data"
 SIZES = [pytest.param((200, 50), id="200x50"), pytest.param((80, 24), id="80x24")]
@@ -34,16 +33,6 @@ THEMES = ["mletui-dark", "mletui-light"]
 AGENT_PID, OTHER_PID = 4242, 4343  # the recording's processes, as pids of the run's agent and not
 
 Compare = Callable[..., bool]
-
-
-@pytest.fixture
-def fixed_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")  # wall times on screen
-    time.tzset()
-    write_fixed_run(monkeypatch)
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 async def settle(pilot: Pilot[None]) -> None:

@@ -3,9 +3,6 @@ else, and the screen back when the terminal grows."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 import pytest
 from textual.app import App
 from textual.pilot import Pilot
@@ -15,20 +12,10 @@ from mletui.tui.app import MletuiApp
 from mletui.tui.screens.gpu import GpuScreen
 from mletui.tui.screens.overview import OverviewScreen
 from tests.conftest import until
-from tests.fixed_run import RUN_ID, write_fixed_run
+from tests.fixed_run import RUN_ID
 from tests.test_gpu_tui import DATA, GpuHost
 
 SENTENCE = "mletui needs at least 40x10; this terminal is 30x8."
-
-
-@pytest.fixture
-def fixed_run(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    write_fixed_run(monkeypatch)
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def words(app: App[None]) -> str:
