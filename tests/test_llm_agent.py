@@ -624,6 +624,9 @@ async def test_watching_an_llm_run_pause_hint_and_kill_act_within_a_model_call()
             await until(pilot, lambda: line.display and line.tokens_in > 0 and line.steps >= 1)
             assert "tokens" in line.render().plain and "of 200" in line.render().plain
 
+            # The budget line reads the journal, the keys the run's status: a loaded machine can
+            # show steps before the status poll says the run is running (then `p` only says why).
+            await until(pilot, lambda: screen.reason_unavailable("toggle_pause") is None)
             await pilot.press("p")
             await until(pilot, lambda: _acked(folder, "paused"))
             calls = len(server.completions)
