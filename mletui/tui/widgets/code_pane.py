@@ -138,29 +138,23 @@ class CodePane(Vertical, BakedStyles):
         Binding("t", "files", "Files at snapshot", show=False),
     ]
 
-    class SnapshotSelected(Message):
+    class _AtSnapshot(Message):
+        """A message about snapshot ``seq`` of this pane."""
+
+        def __init__(self, code_pane: CodePane, seq: int) -> None:
+            super().__init__()
+            self.code_pane = code_pane
+            self.seq = seq
+
+        @property
+        def control(self) -> CodePane:
+            return self.code_pane
+
+    class SnapshotSelected(_AtSnapshot):
         """The operator (or a new snapshot) selected the snapshot ``seq``."""
 
-        def __init__(self, code_pane: CodePane, seq: int) -> None:
-            super().__init__()
-            self.code_pane = code_pane
-            self.seq = seq
-
-        @property
-        def control(self) -> CodePane:
-            return self.code_pane
-
-    class FilesWanted(Message):
+    class FilesWanted(_AtSnapshot):
         """The operator asked for the workspace at snapshot ``seq`` as a tree (``t``)."""
-
-        def __init__(self, code_pane: CodePane, seq: int) -> None:
-            super().__init__()
-            self.code_pane = code_pane
-            self.seq = seq
-
-        @property
-        def control(self) -> CodePane:
-            return self.code_pane
 
     @property
     def diff_provider(self) -> DiffProvider:
